@@ -1,0 +1,283 @@
+"""RegionComplex: the exact linear regions of a ReLU net on a box, stored flat (memory linear in size).
+
+Each region R is a full-dimensional convex polytope on which the net is affine, f(x) = A_R x + b_R.
+Variable-length data (vertices, facets, neighbours) are kept in CSR form: one flat array plus an
+``offsets`` array of length ``len + 1``, so region i owns ``flat[offsets[i]:offsets[i + 1]]``.
+
+Facets are stored as ``normals · x ≤ offsets`` with unit normals (so ``offsets - normals · x`` is the
+distance to the facet). A facet's *source* is an integer code: ``k ≥ 0`` is hidden neuron k (global
+index, layers concatenated; see ``ReluNet.neuron_names``), ``-(2i+1)`` is the box face ``x_i ≥ lo_i``
+and ``-(2i+2)`` the face ``x_i ≤ hi_i``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from quasieq.box import Box
+from quasieq.errors import QuasieqError
+from quasieq.net import ReluNet
+
+SCHEMA_VERSION = 1
+
+
+def source_name(code: int, neuron_names: list[str]) -> str:
+    """Human name of a facet source code: ``"L1.N7"``, ``"box.lo.0"`` or ``"box.hi.0"``."""
+    if code >= 0:
+        return neuron_names[code]
+    face = -code - 1
+    return f"box.{'lo' if face % 2 == 0 else 'hi'}.{face // 2}"
+
+
+def pattern_string(pattern: np.ndarray, widths: tuple[int, ...]) -> str:
+    """0/1 per hidden neuron, layers separated by ``|`` (DESIGN.md JSON key ``pattern``)."""
+    bits = "".join("1" if p else "0" for p in pattern)
+    parts, start = [], 0
+    for w in widths:
+        parts.append(bits[start : start + w])
+        start += w
+    return "|".join(parts)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A view of one region of a :class:`RegionComplex` (arrays are slices of the complex's storage)."""
+
+    index: int
+    pattern: np.ndarray  # bool (neurons,)
+    vertices: np.ndarray  # (n_vertices, D)
+    facet_normals: np.ndarray  # (n_facets, D), unit rows, outward
+    facet_offsets: np.ndarray  # (n_facets,)
+    facet_sources: np.ndarray  # int codes (see module docstring)
+    neighbours: np.ndarray  # region index across each facet; -1 across box faces
+    interior_point: np.ndarray  # (D,)
+    radius: float  # Chebyshev radius
+    A: np.ndarray  # (K, D)
+    b: np.ndarray  # (K,)
+    volume: float
+
+    @property
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.A, self.b
+
+    def contains(self, X: np.ndarray, tol: float = 0.0) -> np.ndarray:
+        """Points (N, D) satisfying every facet inequality within ``tol``."""
+        X = np.atleast_2d(X)
+        return np.all(X @ self.facet_normals.T <= self.facet_offsets + tol, axis=1)
+
+
+class RegionComplex:
+    """All full-dimensional activation regions of ``net`` inside ``box`` (built by ``qe.regions``).
+
+    Example
+    -------
+    >>> cx = qe.regions(net, qe.Box.cube(2))          # doctest: +SKIP
+    >>> len(cx), cx.volume_total, cx.locate([[0.0, 0.0]])   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        net: ReluNet,
+        box: Box,
+        patterns: np.ndarray,
+        vertices: np.ndarray,
+        vertex_offsets: np.ndarray,
+        facet_normals: np.ndarray,
+        facet_offsets_rhs: np.ndarray,
+        facet_sources: np.ndarray,
+        facet_offsets: np.ndarray,
+        neighbours: np.ndarray,
+        interior_points: np.ndarray,
+        radii: np.ndarray,
+        A: np.ndarray,
+        b: np.ndarray,
+        volumes: np.ndarray,
+        *,
+        volume_exact: bool = True,
+        volume_samples: int = 0,
+        dropped_lower_dim: int = 0,
+        seconds: float = 0.0,
+    ) -> None:
+        self.net = net
+        self.box = box
+        self.patterns = patterns
+        self.vertices_flat = vertices
+        self.vertex_offsets = vertex_offsets
+        self.facet_normals_flat = facet_normals
+        self.facet_rhs_flat = facet_offsets_rhs
+        self.facet_sources_flat = facet_sources
+        self.facet_offsets = facet_offsets
+        self.neighbours_flat = neighbours
+        self.interior_points = interior_points
+        self.radii = radii
+        self.A = A
+        self.b = b
+        self.volumes = volumes
+        self.volume_exact = volume_exact
+        self.volume_samples = volume_samples
+        self.dropped_lower_dim = dropped_lower_dim
+        self.seconds = seconds
+        self._pattern_index: dict[bytes, int] | None = None
+
+    # ----- container protocol --------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.patterns.shape[0])
+
+    def __getitem__(self, i: int) -> Region:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"region {i} out of range for {n} regions")
+        i %= n
+        v0, v1 = self.vertex_offsets[i], self.vertex_offsets[i + 1]
+        f0, f1 = self.facet_offsets[i], self.facet_offsets[i + 1]
+        return Region(
+            index=i,
+            pattern=self.patterns[i],
+            vertices=self.vertices_flat[v0:v1],
+            facet_normals=self.facet_normals_flat[f0:f1],
+            facet_offsets=self.facet_rhs_flat[f0:f1],
+            facet_sources=self.facet_sources_flat[f0:f1],
+            neighbours=self.neighbours_flat[f0:f1],
+            interior_point=self.interior_points[i],
+            radius=float(self.radii[i]),
+            A=self.A[i],
+            b=self.b[i],
+            volume=float(self.volumes[i]),
+        )
+
+    def __iter__(self) -> Iterator[Region]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        return f"RegionComplex({len(self)} regions of {self.net!r} on {self.box!r})"
+
+    # ----- derived quantities --------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.box.dim
+
+    @property
+    def volume_total(self) -> float:
+        return float(self.volumes.sum())
+
+    @property
+    def min_radius(self) -> float:
+        return float(self.radii.min()) if len(self) else 0.0
+
+    def locate(self, X: np.ndarray) -> np.ndarray:
+        """Region index of each point (N, D); -1 outside the box or on a dropped lower-dimensional cell.
+
+        Vectorised: the forward pass gives each point's activation pattern, looked up in a hash of
+        the regions' patterns. Points on a shared facet get the region of the pattern the forward pass
+        assigns (ReLU active means pre-activation > 0).
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.shape[1] != self.dim:
+            raise QuasieqError(f"locate: points must have shape (N, {self.dim}), got {X.shape}")
+        if self._pattern_index is None:
+            packed = np.packbits(self.patterns, axis=1)
+            self._pattern_index = {row.tobytes(): i for i, row in enumerate(packed)}
+        packed = np.packbits(self.net.activation_pattern(X), axis=1)
+        index = self._pattern_index
+        out = np.fromiter((index.get(row.tobytes(), -1) for row in packed), dtype=np.int64, count=len(X))
+        out[~self.box.contains(X)] = -1
+        return out
+
+    def evaluate(self, X: np.ndarray) -> np.ndarray:
+        """f(x) through the regions' affine maps (N, K); NaN where ``locate`` gives -1."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        idx = self.locate(X)
+        out = np.full((len(X), self.net.out_dim), np.nan)
+        ok = idx >= 0
+        out[ok] = np.einsum("nkd,nd->nk", self.A[idx[ok]], X[ok]) + self.b[idx[ok]]
+        return out
+
+    # ----- serialisation -------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        """The DESIGN.md ``regions --json`` document (schema_version 1)."""
+        names = self.net.neuron_names()
+        regions = []
+        for r in self:
+            regions.append(
+                {
+                    "pattern": pattern_string(r.pattern, self.net.widths),
+                    "volume": r.volume,
+                    "interior_point": r.interior_point.tolist(),
+                    "radius": r.radius,
+                    "affine": {"A": r.A.tolist(), "b": r.b.tolist()},
+                    "facets": {
+                        "normals": r.facet_normals.tolist(),
+                        "offsets": r.facet_offsets.tolist(),
+                        "sources": [source_name(int(s), names) for s in r.facet_sources],
+                        "neighbours": r.neighbours.tolist(),
+                    },
+                    "vertices": r.vertices.tolist(),
+                }
+            )
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "count": len(self),
+            "dropped_lower_dim": int(self.dropped_lower_dim),
+            "min_radius": self.min_radius,
+            "box": self.box.to_dict(),
+            "volume_total": self.volume_total,
+            "volume_exact": bool(self.volume_exact),
+            "volume_samples": int(self.volume_samples),
+            "seconds": float(self.seconds),
+            "regions": regions,
+        }
+
+    _ARRAYS = (
+        "patterns", "vertices_flat", "vertex_offsets", "facet_normals_flat", "facet_rhs_flat",
+        "facet_sources_flat", "facet_offsets", "neighbours_flat", "interior_points", "radii", "A", "b",
+        "volumes",
+    )
+
+    def save(self, path: str | Path) -> None:
+        """Save to ``.npz`` (no pickle): the net's layers, the box and every array of the complex."""
+        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        for i, (W, b) in enumerate(self.net.layers):
+            arrays[f"W{i}"] = W.toarray() if hasattr(W, "toarray") else np.asarray(W)
+            arrays[f"b{i}"] = b
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "layers": len(self.net.layers),
+            "volume_exact": bool(self.volume_exact),
+            "volume_samples": int(self.volume_samples),
+            "dropped_lower_dim": int(self.dropped_lower_dim),
+            "seconds": float(self.seconds),
+        }
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, box_lo=self.box.lo, box_hi=self.box.hi, meta=json.dumps(meta), **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RegionComplex":
+        """Load a complex written by :meth:`save` (``allow_pickle=False``)."""
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise QuasieqError(f"{path}: not a saved RegionComplex ({exc})") from None
+        with data:
+            meta = json.loads(str(data["meta"]))
+            net = ReluNet([data[f"W{i}"] for i in range(meta["layers"])], [data[f"b{i}"] for i in range(meta["layers"])])
+            arrays = {name: data[name] for name in cls._ARRAYS}
+            box = Box(data["box_lo"], data["box_hi"])
+        return cls(
+            net, box,
+            arrays["patterns"], arrays["vertices_flat"], arrays["vertex_offsets"],
+            arrays["facet_normals_flat"], arrays["facet_rhs_flat"], arrays["facet_sources_flat"],
+            arrays["facet_offsets"], arrays["neighbours_flat"], arrays["interior_points"],
+            arrays["radii"], arrays["A"], arrays["b"], arrays["volumes"],
+            volume_exact=meta["volume_exact"], volume_samples=meta["volume_samples"],
+            dropped_lower_dim=meta["dropped_lower_dim"], seconds=meta["seconds"],
+        )

@@ -1,0 +1,220 @@
+"""Exact enumeration of the linear regions of a ReLU net on a box: ``regions(net, box)``.
+
+Algorithm (LP-free; see splitting.py and polytope.py for the geometry):
+
+1. Start from the box as a polytope in V-form with incidence (2^D vertices, 2D facets).
+2. For each hidden layer l, split every current region by the hyperplanes of layer l's neurons —
+   affine on the region because the earlier pattern is fixed there — one after another. The children
+   that no neuron of layer l cuts are the regions after layer l; each fixes layer l's pattern bits.
+3. After the last hidden layer, each region's output map is A = W_L·diag(m)·Z, b = W_L·(m ⊙ z0) + b_L.
+
+The work is a tree (box → regions after layer 1 → … → final regions) explored depth-first in chunks of
+``chunk_size`` regions; every chunk is an independent piece of work (its subtree), which bounds memory
+by (layers × chunk) in flight plus the output, and lets a distributed runner hand out subtrees.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from quasieq import tolerances
+from quasieq.box import Box
+from quasieq.errors import QuasieqError
+from quasieq.net import ReluNet
+from quasieq.regions.complex import RegionComplex
+from quasieq.regions.polytope import region_facts
+from quasieq.regions.splitting import split_layer
+
+ProgressFn = Callable[[int, float], None]
+
+#: Monte-Carlo samples per region (at least 10^5 in all) for volumes above EXACT_VOLUME_MAX_DIM.
+_MC_SAMPLES_PER_REGION = 200
+
+
+def _box_polytope(box: Box, words: int):
+    """The box as the initial region: vertices, incidence, facet constraints (n·x ≤ c)."""
+    D = box.dim
+    V = box.vertices()
+    inc = np.zeros((V.shape[0], words), dtype=np.uint64)
+    for i in range(D):
+        for v in range(V.shape[0]):
+            face = 2 * i if V[v, i] == box.lo[i] else 2 * i + 1
+            inc[v, face >> 6] |= np.uint64(1) << np.uint64(face & 63)
+    ids = np.arange(2 * D, dtype=np.int64)
+    normals = np.zeros((2 * D, D))
+    offsets = np.empty(2 * D)
+    for i in range(D):
+        normals[2 * i, i], offsets[2 * i] = -1.0, -box.lo[i]
+        normals[2 * i + 1, i], offsets[2 * i + 1] = 1.0, box.hi[i]
+    return V, inc, ids, normals, offsets
+
+
+def _source_codes(ids: np.ndarray, dim: int) -> np.ndarray:
+    """Global hyperplane ids → RegionComplex source codes (neuron k ≥ 0; box faces negative)."""
+    return np.where(ids < 2 * dim, -(ids + 1), ids - 2 * dim)
+
+
+def regions(
+    net: ReluNet,
+    box: Box,
+    *,
+    max_regions: int | None = None,
+    progress: ProgressFn | None = None,
+    chunk_size: int = 4096,
+) -> RegionComplex:
+    """Every full-dimensional activation region of ``net`` inside ``box``.
+
+    Parameters
+    ----------
+    net, box : the network and the box (dimensions must match).
+    max_regions : raise :class:`QuasieqError` as soon as more regions than this are certain.
+    progress : optional callable ``progress(regions_found, fraction_done)``, called per finished chunk.
+    chunk_size : regions per independent piece of work (memory in flight grows with it).
+
+    Returns
+    -------
+    RegionComplex with, per region: pattern, vertices, minimal facets (unit normals, sources,
+    neighbours), an interior point and the radius of the largest ball around it, the output's affine
+    map, and the volume (exact for D ≤ 6, Monte Carlo above, flagged by ``volume_exact``).
+
+    Example
+    -------
+    >>> import numpy as np, quasieq as qe
+    >>> net = qe.ReluNet([np.eye(2), np.ones((1, 2))], [np.zeros(2), np.zeros(1)])
+    >>> len(qe.regions(net, qe.Box.cube(2)))
+    4
+    """
+    if not isinstance(net, ReluNet):
+        raise QuasieqError(f"regions: expected a ReluNet, got {type(net).__name__}; use qe.load or qe.from_torch")
+    box.check_net(net)
+    if max_regions is not None and int(max_regions) < 1:
+        raise QuasieqError(f"max_regions must be ≥ 1, got {max_regions}")
+    limit = int(max_regions) if max_regions is not None else np.iinfo(np.int64).max
+    started = time.perf_counter()
+    D = box.dim
+    tol = tolerances.ON_HYPERPLANE * box.scale
+    sliver = tolerances.SLIVER * box.scale
+    layers = [(W.toarray() if sp.issparse(W) else np.ascontiguousarray(W), b) for W, b in net.layers]
+    hidden = layers[:-1]
+    W_out, b_out = layers[-1]
+    words = (2 * D + net.neurons + 63) // 64
+    first_ids = 2 * D + np.concatenate(([0], np.cumsum(net.widths))).astype(np.int64)
+
+    # path scale: bound on ‖gradient of a layer-l pre-activation‖, for the flat-gradient test
+    flat_tols, scale = [], 1.0
+    for W, _ in hidden:
+        scale *= max(1.0, float(np.abs(W).sum(axis=1).max()) if W.size else 1.0)
+        flat_tols.append(tolerances.FLAT_GRADIENT * scale)
+
+    V, inc, ids, normals, offsets = _box_polytope(box, words)
+    root = (
+        V, inc, np.array([0, V.shape[0]]), ids, normals, offsets, np.array([0, ids.shape[0]]),
+        np.eye(D)[None], np.zeros((1, D)), np.zeros((1, 0), dtype=bool),
+    )
+    finished: list[tuple] = []
+    found = dropped = 0
+    done_weight = 0.0
+    stack = [(0, root, 1.0)]
+    pending = 1
+    while stack:
+        layer, chunk, weight = stack.pop()
+        n_chunk = chunk[2].shape[0] - 1
+        pending -= n_chunk
+        if layer == len(hidden):
+            finished.append(chunk)
+            found += n_chunk
+            done_weight += weight
+            if progress is not None:
+                progress(found, done_weight)
+            continue
+        V, inc, voff, ids, normals, offsets, coff, A_in, c_in, patterns = chunk
+        W, b = hidden[layer]
+        budget = limit - found - pending
+        packed, n_dropped = split_layer(
+            V, inc, voff, ids, normals, offsets, coff, A_in, c_in, W, b,
+            int(first_ids[layer]), tol, sliver, flat_tols[layer], budget,
+        )
+        dropped += n_dropped
+        V, inc, voff, ids, normals, offsets, coff, parent, bits, A_next, c_next = packed
+        n_children = voff.shape[0] - 1
+        if n_children > budget:
+            raise QuasieqError(
+                f"more than {max_regions} regions (at least {found + pending + n_children} found); "
+                "raise max_regions or shrink the box"
+            )
+        patterns = np.concatenate((patterns[parent], bits), axis=1)
+        starts = list(range(0, n_children, chunk_size))
+        for s in reversed(starts):
+            e = min(s + chunk_size, n_children)
+            sub = (
+                V[voff[s] : voff[e]], inc[voff[s] : voff[e]], voff[s : e + 1] - voff[s],
+                ids[coff[s] : coff[e]], normals[coff[s] : coff[e]], offsets[coff[s] : coff[e]],
+                coff[s : e + 1] - coff[s], A_next[s:e], c_next[s:e], patterns[s:e],
+            )
+            stack.append((layer + 1, sub, weight * (e - s) / max(n_children, 1)))
+            pending += e - s
+    return _assemble(net, box, finished, W_out, b_out, dropped, started)
+
+
+def _concat_csr(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate CSR offset arrays (each starting at 0)."""
+    out, base = [np.zeros(1, dtype=np.int64)], 0
+    for p in parts:
+        out.append(p[1:] + base)
+        base += int(p[-1])
+    return np.concatenate(out)
+
+
+def _assemble(net, box, finished, W_out, b_out, dropped, started) -> RegionComplex:
+    D = box.dim
+    V = np.concatenate([c[0] for c in finished])
+    inc = np.concatenate([c[1] for c in finished])
+    voff = _concat_csr([c[2] for c in finished])
+    ids = np.concatenate([c[3] for c in finished])
+    normals = np.concatenate([c[4] for c in finished])
+    offsets = np.concatenate([c[5] for c in finished])
+    coff = _concat_csr([c[6] for c in finished])
+    A_in = np.concatenate([c[7] for c in finished])
+    c_in = np.concatenate([c[8] for c in finished])
+    patterns = np.concatenate([c[9] for c in finished])
+    A = np.einsum("kn,rnd->rkd", W_out, A_in)
+    b = c_in @ W_out.T + b_out
+    exact = D <= tolerances.EXACT_VOLUME_MAX_DIM
+    volumes, centres, radii, facet_centres = region_facts(V, inc, voff, ids, normals, offsets, coff, exact)
+    sources = _source_codes(ids, D)
+    cx = RegionComplex(
+        net, box, patterns, V, voff, normals, offsets, sources, coff, np.full(ids.shape[0], -1, dtype=np.int64),
+        centres, radii, A, b, volumes, volume_exact=exact, dropped_lower_dim=int(dropped),
+    )
+    _link_neighbours(cx, facet_centres)
+    if not exact:
+        _monte_carlo_volumes(cx)
+    cx.seconds = time.perf_counter() - started
+    return cx
+
+
+def _link_neighbours(cx: RegionComplex, facet_centres: np.ndarray) -> None:
+    """Neighbour across each neuron facet: the region holding a point a small step beyond the facet's
+    vertex centroid (tolerances.NEIGHBOUR_STEP)."""
+    neuron = np.flatnonzero(cx.facet_sources_flat >= 0)
+    if neuron.size == 0:
+        return
+    step = tolerances.NEIGHBOUR_STEP * cx.box.scale
+    probes = facet_centres[neuron] + step * cx.facet_normals_flat[neuron]
+    cx.neighbours_flat[neuron] = cx.locate(probes)
+
+
+def _monte_carlo_volumes(cx: RegionComplex) -> None:
+    """Volumes by uniform sampling of the box (D above EXACT_VOLUME_MAX_DIM), seeded."""
+    n = max(100_000, _MC_SAMPLES_PER_REGION * len(cx))
+    rng = np.random.default_rng(0)
+    counts = np.zeros(len(cx))
+    for start in range(0, n, 100_000):
+        idx = cx.locate(cx.box.sample(min(100_000, n - start), rng))
+        counts += np.bincount(idx[idx >= 0], minlength=len(cx))
+    cx.volumes = counts / n * cx.box.volume
+    cx.volume_samples = n

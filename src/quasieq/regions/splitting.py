@@ -1,0 +1,224 @@
+"""Splitting polytopes by the hyperplanes of one layer (numba kernel, LP-free).
+
+For a region R whose layer input is the affine map a(x) = A_R x + c_R, layer l's pre-activations are
+z(x) = Z x + z0 with Z = W_l A_R and z0 = W_l c_R + b_l. Neuron j cuts R iff its signed distance
+d_j(v) = z_j(v)/‖Z_j‖ takes both signs (beyond ±tol) on R's vertices. R is split by the cutting
+neurons one after the other; a child that no neuron cuts is final for this layer, and its pattern bit j
+is [z_j > 0 inside].
+
+Splitting polytope P (vertices V, incidence bitsets I, distances d) by hyperplane h:
+
+* vertices with |d| ≤ tol lie on h (they join both children and gain h in their incidence);
+* every edge (u, v) with d(u) > tol > −tol > d(v) gives the new vertex w = u + t(v − u),
+  t = d(u)/(d(u) − d(v)), with I[w] = (I[u] ∩ I[v]) ∪ {h}; all other per-vertex data (coordinates and
+  the distances to this layer's remaining hyperplanes) are interpolated with the same t, which is exact
+  because they are affine along the edge;
+* edges are found combinatorially (polytope.py): u ~ v iff exactly two vertices w have I[w] ⊇ I[u] ∩ I[v].
+
+Both children are full-dimensional (each keeps a vertex strictly off h). Vertices within tol of h on one
+side while the other side is empty form a sliver thinner than tol: it is dropped and counted when its
+thickness exceeds ``sliver`` (below that it is rounding noise of a vertex lying on the hyperplane).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba.typed import List
+
+from quasieq.regions.polytope import contains_bits, prune_constraints, set_bit
+
+
+@njit(cache=True)
+def _edge(inc, u, v, common):
+    for w in range(common.shape[0]):
+        common[w] = inc[u, w] & inc[v, w]
+    count = 0
+    for w in range(inc.shape[0]):
+        if contains_bits(inc[w], common):
+            count += 1
+            if count > 2:
+                return False
+    return count == 2
+
+
+@njit(cache=True)
+def _split(V, inc, dist, j, hid, tol):
+    """Split by the hyperplane in column j of ``dist`` (global id hid). Returns both children's
+    (V, inc, dist) with the positive side first."""
+    nv, D = V.shape
+    pos = dist[:, j] > tol
+    neg = dist[:, j] < -tol
+    zero = ~(pos | neg)
+    common = np.empty(inc.shape[1], dtype=np.uint64)
+    new_rows = List()
+    for u in np.flatnonzero(pos):
+        for v in np.flatnonzero(neg):
+            if _edge(inc, u, v, common):
+                new_rows.append((u, v))
+    n_new = len(new_rows)
+    nV = np.empty((n_new, D))
+    nI = np.empty((n_new, inc.shape[1]), dtype=np.uint64)
+    nd = np.empty((n_new, dist.shape[1]))
+    for r in range(n_new):
+        u, v = new_rows[r]
+        t = dist[u, j] / (dist[u, j] - dist[v, j])
+        nV[r] = V[u] + t * (V[v] - V[u])
+        nd[r] = dist[u] + t * (dist[v] - dist[u])
+        nd[r, j] = 0.0
+        for w in range(inc.shape[1]):
+            nI[r, w] = inc[u, w] & inc[v, w]
+        set_bit(nI[r], hid)
+    zI = inc[zero].copy()
+    for r in range(zI.shape[0]):
+        set_bit(zI[r], hid)
+    zd = dist[zero].copy()
+    zd[:, j] = 0.0
+    Vp = np.concatenate((V[pos], V[zero], nV))
+    Ip = np.concatenate((inc[pos], zI, nI))
+    dp = np.concatenate((dist[pos], zd, nd))
+    Vn = np.concatenate((V[neg], V[zero], nV))
+    In = np.concatenate((inc[neg], zI, nI))
+    dn = np.concatenate((dist[neg], zd, nd))
+    return Vp, Ip, dp, Vn, In, dn
+
+
+@njit(cache=True)
+def _with_constraint(ids, normals, offsets, hid, normal, offset):
+    k = ids.shape[0]
+    nids = np.empty(k + 1, dtype=np.int64)
+    nn = np.empty((k + 1, normals.shape[1]))
+    no = np.empty(k + 1)
+    nids[:k] = ids
+    nn[:k] = normals
+    no[:k] = offsets
+    nids[k] = hid
+    nn[k] = normal
+    no[k] = offset
+    return nids, nn, no
+
+
+@njit(cache=True)
+def split_layer(
+    verts, inc, voff, cids, cnormals, coffsets, coff, A_in, c_in, W, b, first_id, tol, sliver, flat_tol, max_children
+):
+    """Split every region of a chunk by the neurons of one layer.
+
+    Inputs are CSR over regions: region r owns vertex rows voff[r]:voff[r+1] and constraint rows
+    coff[r]:coff[r+1]; A_in (R, n_in, D), c_in (R, n_in) give the layer input on each region.
+    Returns the children in the same CSR form plus, per child, its parent index, its pattern bits
+    for this layer and the next layer's input map (diag(bits)·Z, bits·z0); and the number of slivers
+    dropped. Stops early (returning what it has) once more than ``max_children`` children exist.
+    """
+    n_regions = voff.shape[0] - 1
+    D = verts.shape[1]
+    n = W.shape[0]
+    out_V = List()
+    out_I = List()
+    out_ids = List()
+    out_N = List()
+    out_O = List()
+    out_parent = List()
+    out_bits = List()
+    out_A = List()
+    out_c = List()
+    dropped = 0
+    for r in range(n_regions):
+        Z = W @ A_in[r]
+        z0 = W @ c_in[r] + b
+        norms = np.sqrt((Z * Z).sum(axis=1))
+        flat = norms <= flat_tol
+        V0 = verts[voff[r] : voff[r + 1]]
+        d0 = V0 @ Z.T + z0
+        for jj in range(n):
+            if flat[jj]:
+                d0[:, jj] = z0[jj]
+            else:
+                d0[:, jj] /= norms[jj]
+        # depth-first work stack of (V, inc, dist, bits, constraint arrays, next neuron)
+        stack = List()
+        stack.append(
+            (
+                V0.copy(), inc[voff[r] : voff[r + 1]].copy(), d0, np.zeros(n, dtype=np.bool_),
+                cids[coff[r] : coff[r + 1]].copy(), cnormals[coff[r] : coff[r + 1]].copy(),
+                coffsets[coff[r] : coff[r + 1]].copy(), 0,
+            )
+        )
+        while len(stack) > 0:
+            V, I, d, bits, ids, nrm, ofs, start = stack.pop()
+            cut = -1
+            for jj in range(start, n):
+                if flat[jj]:
+                    bits[jj] = z0[jj] > 0.0
+                    continue
+                hi = d[:, jj].max()
+                lo = d[:, jj].min()
+                if hi > tol and lo < -tol:
+                    cut = jj
+                    break
+                if hi > tol:
+                    bits[jj] = True
+                    dropped += lo < -sliver
+                else:
+                    bits[jj] = False
+                    dropped += hi > sliver
+            if cut < 0:
+                I = I.copy()
+                ids, nrm, ofs = prune_constraints(I, ids, nrm, ofs, D)
+                out_V.append(V)
+                out_I.append(I)
+                out_ids.append(ids)
+                out_N.append(nrm)
+                out_O.append(ofs)
+                out_parent.append(r)
+                out_bits.append(bits)
+                mask = bits.astype(np.float64)
+                out_A.append(Z * mask[:, None])
+                out_c.append(z0 * mask)
+                if len(out_V) > max_children:
+                    return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_c, D, n, I.shape[1]), dropped
+                continue
+            hid = first_id + cut
+            unit = Z[cut] / norms[cut]
+            off = z0[cut] / norms[cut]
+            Vp, Ip, dp, Vn, In, dn = _split(V, I, d, cut, hid, tol)
+            bp = bits.copy()
+            bp[cut] = True
+            bn = bits.copy()
+            bn[cut] = False
+            # positive side: z ≥ 0  ⇔  (−Z/‖Z‖)·x ≤ z0/‖Z‖ ; negative side: (Z/‖Z‖)·x ≤ −z0/‖Z‖
+            ip, np_, op = _with_constraint(ids, nrm, ofs, hid, -unit, off)
+            i_n, nn_, on = _with_constraint(ids, nrm, ofs, hid, unit, -off)
+            stack.append((Vn, In, dn, bn, i_n, nn_, on, cut + 1))
+            stack.append((Vp, Ip, dp, bp, ip, np_, op, cut + 1))
+    return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_c, D, n, inc.shape[1]), dropped
+
+
+@njit(cache=True)
+def _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_c, D, n, words):
+    R = len(out_V)
+    voff = np.zeros(R + 1, dtype=np.int64)
+    coff = np.zeros(R + 1, dtype=np.int64)
+    for r in range(R):
+        voff[r + 1] = voff[r] + out_V[r].shape[0]
+        coff[r + 1] = coff[r] + out_ids[r].shape[0]
+    V = np.empty((voff[R], D))
+    I = np.empty((voff[R], words), dtype=np.uint64)
+    ids = np.empty(coff[R], dtype=np.int64)
+    N = np.empty((coff[R], D))
+    O = np.empty(coff[R])
+    parent = np.empty(R, dtype=np.int64)
+    bits = np.empty((R, n), dtype=np.bool_)
+    A = np.empty((R, n, D))
+    c = np.empty((R, n))
+    for r in range(R):
+        V[voff[r] : voff[r + 1]] = out_V[r]
+        I[voff[r] : voff[r + 1]] = out_I[r]
+        ids[coff[r] : coff[r + 1]] = out_ids[r]
+        N[coff[r] : coff[r + 1]] = out_N[r]
+        O[coff[r] : coff[r + 1]] = out_O[r]
+        parent[r] = out_parent[r]
+        bits[r] = out_bits[r]
+        A[r] = out_A[r]
+        c[r] = out_c[r]
+    return V, I, voff, ids, N, O, coff, parent, bits, A, c

@@ -1,0 +1,72 @@
+"""Every numerical tolerance of quasieq, in one place, each with the reason for its value.
+
+All computation is float64 (unit roundoff u = 2^-53 ≈ 1.1e-16). Geometric tolerances are *relative to
+the box scale* ``s = max(hi - lo)`` unless said otherwise, so that a net on [-1000, 1000]^D is treated
+like the same net on [-1, 1]^D.
+"""
+
+#: A vertex v lies *on* a hyperplane a·x + c = 0 (normalised so that ‖a‖ = 1, i.e. the value is the
+#: signed Euclidean distance) when |a·v + c| ≤ ON_HYPERPLANE · s.
+#: Why 1e-9: a vertex is the end of a chain of at most (number of neurons) edge interpolations, each of
+#: which adds a few ulps of relative error; for nets up to ~10^4 neurons and weights up to ~10^3 the
+#: accumulated error stays below ~1e-12·s. 1e-9 leaves three orders of margin against that noise while
+#: still resolving distinct hyperplanes that are more than a billionth of the box apart.
+ON_HYPERPLANE = 1e-9
+
+#: A pre-activation whose gradient on a region has norm ≤ FLAT_GRADIENT · (its largest weight-path
+#: scale) is treated as constant on that region (it cannot cut it). Why 1e-12: such gradients arise from
+#: exact cancellation (duplicated or opposite neurons), where float64 leaves residues of a few ulps
+#: times the magnitudes involved.
+FLAT_GRADIENT = 1e-12
+
+#: Two affine maps (A, b) and (A', b') are *equal* when max|A - A'|·s + max|b - b'| ≤
+#: AFFINE_EQUAL · (1 + max|A|·s + max|b|). Why 1e-9: maps composed through L layers carry relative
+#: errors of order L·u·(product of weight norms); 1e-9 is well above that for the nets we target and
+#: far below any meaningful difference of slopes.
+AFFINE_EQUAL = 1e-9
+
+#: Relative accuracy demanded of volume sums: the region volumes of a complex must add up to the box
+#: volume within this relative error (tests use it; the engine reports the discrepancy). Why 1e-9:
+#: volumes are sums of simplex determinants whose rounding is ~D·u relative each.
+VOLUME_SUM_RELATIVE = 1e-9
+
+#: Default tolerance for "two outputs disagree": |a(x) - b(x)| > DISAGREE_RELATIVE·max(1, range).
+#: Why 1e-6: float32 exports carry relative errors ~1e-7 per operation, so 1e-6 separates rounding
+#: from real disagreement for exported models while catching every construction error of interest.
+DISAGREE_RELATIVE = 1e-6
+
+#: Step, relative to the box scale, taken outward from a facet's centroid to find the neighbour
+#: across it. Why 1e-7: large enough (10^2 × ON_HYPERPLANE) that the point is classified strictly on
+#: the far side, small enough that it stays inside the neighbouring region for regions wider than
+#: 1e-6·s, far below the cells the engine keeps in practice.
+NEIGHBOUR_STEP = 1e-7
+
+#: Dimension up to which volumes are exact (vertex enumeration + triangulation); above it the volume is
+#: a Monte-Carlo estimate with its sample count. Why 6: the number of vertices of a region grows like
+#: (facets)^(D/2); beyond D = 6 vertex enumeration dominates and exact volumes stop paying off.
+EXACT_VOLUME_MAX_DIM = 6
+
+#: A set of vertices spans an affine subspace of dimension k when exactly k singular values of the
+#: centred point matrix exceed FACE_RANK · s (used to recognise the facets of a polytope face while
+#: triangulating). Why 1e-9: the same scale as ON_HYPERPLANE — vertices that satisfy a facet equation
+#: to 1e-9·s are, by that tolerance, on the facet, so their spread off it must count as zero too.
+FACE_RANK = 1e-9
+
+#: A simplex whose inradius is ≤ SIMPLEX_MIN_INRADIUS · s is a sliver produced by rounding (nearly
+#: coincident vertices) and is dropped; its volume is counted and added to the error bound of every
+#: construction built on the simplices. Why 1e-9: a simplex that thin is below the vertex accuracy
+#: (ON_HYPERPLANE) and its facet normals are meaningless, while its volume is ≤ ~D·1e-9·s^D.
+SIMPLEX_MIN_INRADIUS = 1e-9
+
+#: Two neighbouring regions with equal affine maps are merged only when the convex hull of their
+#: vertices has the volume of their union to within MERGE_CONVEX_RELATIVE (relative): then the union
+#: is convex. Why 1e-9: hull and region volumes are each accurate to ~D·u relative plus the vertex
+#: error (ON_HYPERPLANE), and a genuinely non-convex union adds a notch whose relative volume is far
+#: larger; a notch smaller than 1e-9 of the union adds at most that much measure to the error set.
+MERGE_CONVEX_RELATIVE = 1e-9
+
+#: A vertex within ON_HYPERPLANE of a hyperplane but farther than SLIVER · s from it marks a *sliver*:
+#: a cell of positive but sub-tolerance thickness that the engine treats as lower-dimensional, drops
+#: and counts. Why 1e-12: below it the offset is rounding noise (a vertex computed on a coincident
+#: hyperplane, e.g. a duplicated neuron, sits ~1e-15·s off), above it the cell is real but negligible.
+SLIVER = 1e-12
