@@ -1,0 +1,36 @@
+# make test | make demo | make bench: each creates .venv when missing and installs into it once.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch goes in first and pinned: the CPU wheel of exactly this version; any other torch request
+# makes pip fetch a multi-GB CUDA build.
+TORCH := torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install $(TORCH)
+	$(PIP) install -e '.[dev]'
+	touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(VENV)/bin/quasieq demo
+
+# Peer tools are best-effort: a peer that fails to install is skipped by the benchmark with a note.
+$(VENV)/.bench-installed: $(STAMP)
+	-$(PIP) install -e '.[bench]' || for p in regioncam affinitree relucent; do $(PIP) install $$p || true; done
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(PY) benchmarks/regions.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info quasieq-demo .pytest_cache .hypothesis

@@ -1,0 +1,93 @@
+"""``load(path)`` and ``save(net, path)``: pick the format from the file extension, write atomically.
+
+=========================  ============================================================
+``.onnx``                  :mod:`quasieq.io.onnx_io` (load and save; float32 or float64)
+``.npz``                   :mod:`quasieq.io.npz_io` (load and save; float64)
+``.pt .pth .pkl .ckpt …``  refused without being opened: unpickling runs arbitrary code
+=========================  ============================================================
+
+Writes go to a fresh temporary folder beside the target and are moved into place only once complete,
+so an error never leaves a partial model file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from quasieq.errors import QuasieqError
+from quasieq.io.npz_io import read_npz, write_npz
+from quasieq.io.onnx_io import load_onnx, save_onnx
+from quasieq.net import ReluNet
+
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+FORMATS = (".onnx", ".npz")
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        raise QuasieqError(
+            f"{path}: quasieq never unpickles files ({suffix} can run arbitrary code when loaded); export the "
+            'model with torch.onnx.export(model, torch.zeros(1, D), "model.onnx") and load that, '
+            "or pass the module in Python with qe.from_torch(module)"
+        )
+    if suffix not in FORMATS:
+        raise QuasieqError(f"{path}: unknown model format '{suffix}'; quasieq reads and writes .onnx and .npz")
+    return suffix
+
+
+def load(path: str | os.PathLike) -> ReluNet:
+    """Read a ReluNet from ``.onnx`` or ``.npz``.
+
+    >>> import quasieq as qe
+    >>> net = qe.load("model.onnx")          # doctest: +SKIP
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise QuasieqError(f"{path}: no such file")
+    return load_onnx(path) if suffix == ".onnx" else read_npz(path)
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write(tmp/<name>)`` in a temporary folder beside ``path``, then move every file it made
+    into place, the named file last (so a reader never sees it before its external data)."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise QuasieqError(f"{path}: folder {directory} does not exist")
+    tmp = Path(tempfile.mkdtemp(prefix=".quasieq-", dir=directory))
+    try:
+        write(tmp / path.name)
+        for extra in sorted(tmp.iterdir()):
+            if extra.name != path.name:
+                os.replace(extra, directory / extra.name)
+        os.replace(tmp / path.name, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save(net: ReluNet, path: str | os.PathLike, dtype: str | None = None) -> None:
+    """Write ``net`` to ``.onnx`` (``dtype`` "float32", the default, or "float64") or ``.npz`` (float64).
+
+    >>> import numpy as np, quasieq as qe
+    >>> qe.save(qe.ReluNet([np.eye(2), np.ones((1, 2))], [np.zeros(2), np.zeros(1)]), "net.onnx")  # doctest: +SKIP
+    """
+    if not isinstance(net, ReluNet):
+        raise QuasieqError(f"save expects a ReluNet, got {type(net).__name__}")
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix == ".npz":
+        if dtype not in (None, "float64"):
+            raise QuasieqError(f"{path}: .npz files hold float64; dtype={dtype!r} applies to .onnx only")
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                write_npz(net, f)
+    else:
+        def write(tmp: Path) -> None:
+            save_onnx(net, tmp, dtype or "float32")
+    _write_atomically(path, write)
