@@ -22,6 +22,7 @@ import numpy as np
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
+from quasieq.regions.lookup import PatternIndex
 
 SCHEMA_VERSION = 1
 
@@ -122,7 +123,7 @@ class RegionComplex:
         self.volume_samples = volume_samples
         self.dropped_lower_dim = dropped_lower_dim
         self.seconds = seconds
-        self._pattern_index: dict[bytes, int] | None = None
+        self._pattern_index: PatternIndex | None = None
 
     # ----- container protocol --------------------------------------------------------------------
     def __len__(self) -> int:
@@ -183,11 +184,8 @@ class RegionComplex:
         if X.shape[1] != self.dim:
             raise QuasieqError(f"locate: points must have shape (N, {self.dim}), got {X.shape}")
         if self._pattern_index is None:
-            packed = np.packbits(self.patterns, axis=1)
-            self._pattern_index = {row.tobytes(): i for i, row in enumerate(packed)}
-        packed = np.packbits(self.net.activation_pattern(X), axis=1)
-        index = self._pattern_index
-        out = np.fromiter((index.get(row.tobytes(), -1) for row in packed), dtype=np.int64, count=len(X))
+            self._pattern_index = PatternIndex(self.patterns)
+        out = self._pattern_index.find(self.net.activation_pattern(X))
         out[~self.box.contains(X)] = -1
         return out
 

@@ -13,7 +13,8 @@ Splitting polytope P (vertices V, incidence bitsets I, distances d) by hyperplan
   t = d(u)/(d(u) − d(v)), with I[w] = (I[u] ∩ I[v]) ∪ {h}; all other per-vertex data (coordinates and
   the distances to this layer's remaining hyperplanes) are interpolated with the same t, which is exact
   because they are affine along the edge;
-* edges are found combinatorially (polytope.py): u ~ v iff exactly two vertices w have I[w] ⊇ I[u] ∩ I[v].
+* edges are found combinatorially (polytope.py): u ~ v iff exactly two vertices w have I[w] ⊇ I[u] ∩ I[v];
+  pairs sharing fewer than D − 1 facets are rejected first (an edge lies on at least D − 1 facets).
 
 Both children are full-dimensional (each keeps a vertex strictly off h). Vertices within tol of h on one
 side while the other side is empty form a sliver thinner than tol: it is dropped and counted when its
@@ -26,13 +27,17 @@ import numpy as np
 from numba import njit
 from numba.typed import List
 
-from quasieq.regions.polytope import contains_bits, prune_constraints, set_bit
+from quasieq.regions.polytope import contains_bits, popcount, prune_constraints, set_bit
 
 
 @njit(cache=True)
-def _edge(inc, u, v, common):
+def _edge(inc, u, v, common, dim):
+    shared = 0
     for w in range(common.shape[0]):
         common[w] = inc[u, w] & inc[v, w]
+        shared += popcount(common[w])
+    if shared < dim - 1:  # an edge lies on at least D − 1 facets
+        return False
     count = 0
     for w in range(inc.shape[0]):
         if contains_bits(inc[w], common):
@@ -54,7 +59,7 @@ def _split(V, inc, dist, j, hid, tol):
     new_rows = List()
     for u in np.flatnonzero(pos):
         for v in np.flatnonzero(neg):
-            if _edge(inc, u, v, common):
+            if _edge(inc, u, v, common, D):
                 new_rows.append((u, v))
     n_new = len(new_rows)
     nV = np.empty((n_new, D))

@@ -1,0 +1,67 @@
+"""Exact, vectorised lookup of activation patterns: which stored pattern (if any) equals each query.
+
+Patterns (bool rows) are packed into uint64 words; each row gets a 64-bit multiplicative hash
+h = Σ_w word_w · P_w (mod 2^64, P_w fixed odd constants); the table is sorted by hash, a query is
+binary-searched and then compared word by word with every stored row of equal hash, so hash collisions
+cost time, never correctness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_MULTIPLIERS = np.random.default_rng(20020206).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
+
+
+def pack_patterns(patterns: np.ndarray) -> np.ndarray:
+    """(N, bits) bool → (N, ceil(bits/64)) uint64."""
+    n, bits = patterns.shape
+    words = max(1, (bits + 63) // 64)
+    padded = np.zeros((n, words * 64), dtype=bool)
+    padded[:, :bits] = patterns
+    return np.packbits(padded, axis=1, bitorder="little").view(np.uint64).reshape(n, words)
+
+
+@njit(cache=True)
+def _hash(words: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
+    out = np.zeros(words.shape[0], dtype=np.uint64)
+    for i in range(words.shape[0]):
+        h = np.uint64(0)
+        for w in range(words.shape[1]):
+            h += words[i, w] * multipliers[w % multipliers.shape[0]] + np.uint64(w)
+        out[i] = h
+    return out
+
+
+@njit(cache=True)
+def _find(table_hash, order, table_words, query_hash, query_words):
+    out = np.full(query_hash.shape[0], -1, dtype=np.int64)
+    for q in range(query_hash.shape[0]):
+        pos = np.searchsorted(table_hash, query_hash[q])
+        while pos < table_hash.shape[0] and table_hash[pos] == query_hash[q]:
+            row = order[pos]
+            same = True
+            for w in range(query_words.shape[1]):
+                if table_words[row, w] != query_words[q, w]:
+                    same = False
+                    break
+            if same:
+                out[q] = row
+                break
+            pos += 1
+    return out
+
+
+class PatternIndex:
+    """Index of stored patterns; ``find(queries)`` gives each query's row or -1."""
+
+    def __init__(self, patterns: np.ndarray) -> None:
+        self._words = pack_patterns(patterns)
+        hashes = _hash(self._words, _MULTIPLIERS)
+        self._order = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[self._order]
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        words = pack_patterns(queries)
+        return _find(self._hashes, self._order, self._words, _hash(words, _MULTIPLIERS), words)
