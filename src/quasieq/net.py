@@ -38,7 +38,8 @@ class Provenance:
 
 def _as_weight(W: Any, layer: int) -> np.ndarray | sp.csr_matrix:
     if sp.issparse(W):
-        W = sp.csr_matrix(W, dtype=np.float64)
+        if not (W.format == "csr" and W.dtype == np.float64):
+            W = sp.csr_matrix(W, dtype=np.float64)
         values = W.data
     else:
         W = np.array(W, dtype=np.float64)  # a private copy: the IR is immutable
@@ -174,9 +175,17 @@ class ReluNet:
             raise QuasieqError(f"input must have shape (N, {self.in_dim}), got {X.shape}")
         return X
 
-    @staticmethod
-    def _affine(W: Any, b: np.ndarray, Z: np.ndarray) -> np.ndarray:
-        return (W @ Z.T).T + b if sp.issparse(W) else Z @ W.T + b
+    #: Sparse layers with at most this many entries are multiplied densely: scipy's sparse product
+    #: has a large per-call cost that dominates for the many tiny layers of deep constructions.
+    _DENSE_PRODUCT_MAX_ENTRIES = 4096
+
+    @classmethod
+    def _affine(cls, W: Any, b: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        if sp.issparse(W):
+            if W.shape[0] * W.shape[1] <= cls._DENSE_PRODUCT_MAX_ENTRIES:
+                return Z @ W.toarray().T + b
+            return (W @ Z.T).T + b
+        return Z @ W.T + b
 
     def pre_activations(self, X: Any) -> list[np.ndarray]:
         """Pre-activations z_l = W_l a_{l-1} + b_l of every hidden layer, each (N, width_l)."""

@@ -1,0 +1,164 @@
+"""Public entry points ``to_wide`` / ``to_deep``: a ReLU net → its wide or deep (quasi-)equivalent.
+
+Dispatch:
+
+* D = 1: Theorem 9, exact (``construct.univariate``), whatever ``method`` says: the breakpoints of the
+  1-D region complex give the wide form (one hidden layer) and the deep form (a width-(K+2) chain).
+* D ≥ 2: the regions are triangulated (``geometry.triangulate``) and rebuilt by
+  ``method="compact"`` (paper.md §2.6, ``construct.compact``) or ``method="paper"`` (the paper's fan
+  modules with the gate fix, §2.3–2.5, ``construct.paper``).
+
+``task="classification"`` rebuilds the logits (paper.md §2.7 option C1), so the labels differ at most
+where the logits do: the same measure bound holds for the label disagreement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+from quasieq.box import Box
+from quasieq.construct.compact import compact_deep, compact_wide
+from quasieq.construct.univariate import breakpoints, univariate_deep, univariate_wide
+from quasieq.errors import QuasieqError
+from quasieq.geometry.simplices import triangulate
+from quasieq.net import Provenance, ReluNet
+from quasieq.regions.complex import RegionComplex
+from quasieq.regions.enumerate import regions
+
+METHODS = ("compact", "paper")
+TASKS = ("regression", "classification")
+
+
+def _validate(net: ReluNet, box: Box, delta: float, method: str, task: str, max_simplices: int | None) -> None:
+    box.check_net(net)
+    try:
+        value = float(delta)
+    except (TypeError, ValueError):
+        raise QuasieqError(f"delta must be a positive finite measure, got {delta!r}") from None
+    if not (math.isfinite(value) and value > 0.0):
+        raise QuasieqError(f"delta must be a positive finite measure, got {delta!r}")
+    if method not in METHODS:
+        raise QuasieqError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if task not in TASKS:
+        raise QuasieqError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+    if max_simplices is not None and int(max_simplices) < 1:
+        raise QuasieqError(f"max_simplices must be ≥ 1, got {max_simplices}")
+
+
+def _too_many(count: int, max_simplices: int | None, what: str) -> None:
+    if max_simplices is not None and count > int(max_simplices):
+        raise QuasieqError(
+            f"the net needs {count} {what}, more than max_simplices={max_simplices}: raise the limit or shrink the box"
+        )
+
+
+def _univariate(cx: RegionComplex, delta: float, task: str, form: str, max_simplices: int | None) -> ReluNet:
+    """Theorem 9 forms with their provenance (error bound 0: exact)."""
+    bp = breakpoints(cx)
+    pieces = len(bp.t) + 1
+    _too_many(pieces, max_simplices, "linear pieces")
+    net = univariate_wide(bp) if form == "wide" else univariate_deep(bp)
+    # Table 1 with D = 1 and M = pieces (a 1-simplex is an interval)
+    table1 = {"width": 2 * pieces, "depth": 2} if form == "wide" else {"width": 2, "depth": 2 * pieces}
+    return net.with_provenance(
+        Provenance(
+            method="exact",
+            task=task,
+            delta=float(delta),
+            box_lo=tuple(cx.box.lo.tolist()),
+            box_hi=tuple(cx.box.hi.tolist()),
+            error_bound=0.0,
+            max_abs_weight=net.max_abs_weight(),
+            details={"theorem": 9, "simplices": pieces, "breakpoints": bp.t.tolist(), "table1": table1},
+        )
+    )
+
+
+def _transform(
+    form: str,
+    net: ReluNet,
+    box: Box,
+    delta: float,
+    method: str,
+    task: str,
+    merge: bool,
+    max_simplices: int | None,
+    cx: RegionComplex | None,
+) -> ReluNet:
+    _validate(net, box, delta, method, task, max_simplices)
+    if cx is None:
+        cx = regions(net, box)
+    if net.in_dim == 1:
+        return _univariate(cx, delta, task, form, max_simplices)
+    sc = triangulate(cx, merge=merge)
+    _too_many(sc.M, max_simplices, "simplices")
+    if method == "compact":
+        build: Callable[..., ReluNet] = compact_wide if form == "wide" else compact_deep
+        return build(sc, delta, task=task)
+    # imported here: construct.paper is an optional sibling module built on the same simplices
+    from quasieq.construct.paper import paper_deep, paper_wide
+
+    built = (paper_wide if form == "wide" else paper_deep)(sc, box, delta)
+    if built.provenance is not None and built.provenance.task != task:
+        built = built.with_provenance(dataclasses.replace(built.provenance, task=task))
+    return built
+
+
+def to_wide(
+    net: ReluNet,
+    box: Box,
+    delta: float,
+    *,
+    method: str = "compact",
+    task: str = "regression",
+    merge: bool = True,
+    max_simplices: int | None = None,
+    cx: RegionComplex | None = None,
+) -> ReluNet:
+    """A wide, shallow net equal to ``net`` on ``box`` except on a set of measure < ``delta``.
+
+    D = 1: exact (Theorem 9), one hidden layer. D ≥ 2, ``method="compact"``: two hidden layers of
+    width max(D + (D+1)M, (K+1)M), M the number of simplices; ``method="paper"``: the paper's
+    modules side by side. ``merge`` merges equal-map neighbouring regions before triangulating;
+    ``max_simplices`` refuses nets needing more simplices (QuasieqError); ``cx`` reuses a region
+    complex already computed for (net, box). ``result.provenance`` records M, sizes, Table 1's
+    sizes, the analytic error bound and the largest |weight|.
+
+    Example
+    -------
+    >>> wide = qe.to_wide(net, qe.Box.cube(2), delta=1e-3)                 # doctest: +SKIP
+    >>> wide.provenance.error_bound < 1e-3                                   # doctest: +SKIP
+    True
+    """
+    return _transform("wide", net, box, delta, method, task, merge, max_simplices, cx)
+
+
+def to_deep(
+    net: ReluNet,
+    box: Box,
+    delta: float,
+    *,
+    method: str = "compact",
+    task: str = "regression",
+    merge: bool = True,
+    max_simplices: int | None = None,
+    cx: RegionComplex | None = None,
+) -> ReluNet:
+    """A deep, narrow net equal to ``net`` on ``box`` except on a set of measure < ``delta``.
+
+    D = 1: exact (Theorem 9), a chain of width K + 2 and (breakpoints + 1) hidden layers. D ≥ 2,
+    ``method="compact"``: strictly feedforward, width 2D + 2K + 2, 2M + 1 hidden layers;
+    ``method="paper"``: the paper's modules in series. Other arguments as in :func:`to_wide`.
+
+    Example
+    -------
+    >>> deep = qe.to_deep(net, qe.Box.cube(2), delta=1e-3)                 # doctest: +SKIP
+    >>> deep.width, deep.hidden_layers == 2 * deep.provenance.details["simplices"] + 1  # doctest: +SKIP
+    (8, True)
+    """
+    return _transform("deep", net, box, delta, method, task, merge, max_simplices, cx)
+
+
+__all__ = ["to_wide", "to_deep"]

@@ -1,0 +1,5 @@
+"""Certification: check a constructed net against the original instead of trusting it."""
+
+from quasieq.verify.compare import EquivalenceReport, clopper_pearson, compare, float32_report, onnx_function
+
+__all__ = ["EquivalenceReport", "compare", "clopper_pearson", "float32_report", "onnx_function"]

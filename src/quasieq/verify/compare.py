@@ -1,0 +1,197 @@
+"""Monte-Carlo equivalence check of two networks on a box, with a confidence interval on the measure.
+
+For N uniform samples x_n in the box, let e_n = max_k |a_k(x_n) − b_k(x_n)| and X = #{n : e_n > tol}.
+X is Binomial(N, p) with p = m({|a − b| > tol}) / vol(box), so
+
+    disagreement_measure = (X / N)·vol(box),
+    ci95 = vol(box)·[B(0.025; X, N − X + 1), B(0.975; X + 1, N − X)]      (Clopper–Pearson, exact)
+
+with B(q; α, β) the q-quantile of the Beta(α, β) law (lower limit 0 when X = 0, upper 1 when X = N).
+The default tolerance is DISAGREE_RELATIVE·max(1, output range of a on the samples), DESIGN.md
+"Domain and units". A NaN or inf output counts as a disagreement of infinite size.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from scipy.stats import beta as beta_law
+
+from quasieq import tolerances
+from quasieq.box import Box
+from quasieq.errors import QuasieqError
+from quasieq.io import save
+from quasieq.net import ReluNet
+
+SCHEMA_VERSION = 1
+
+#: Points evaluated at once: bounds memory at CHUNK × (width of the widest layer) floats per net.
+CHUNK = 8192
+
+
+@dataclass(frozen=True)
+class EquivalenceReport:
+    """Result of :func:`compare` (DESIGN.md ``compare --json`` keys)."""
+
+    method: str
+    sup_error: float
+    disagreement_measure: float
+    disagreement_fraction: float
+    ci95: tuple[float, float] | None
+    samples: int
+    tolerance: float
+    witness: tuple[float, ...]
+    label_disagreement_measure: float | None = None
+    cells: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "method": self.method,
+            "sup_error": self.sup_error,
+            "disagreement_measure": self.disagreement_measure,
+            "disagreement_fraction": self.disagreement_fraction,
+            "ci95": list(self.ci95) if self.ci95 is not None else None,
+            "samples": self.samples,
+            "tolerance": self.tolerance,
+            "label_disagreement_measure": self.label_disagreement_measure,
+            "cells": self.cells,
+            "witness": list(self.witness),
+        }
+
+
+def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) confidence interval for a binomial proportion."""
+    if trials <= 0 or not 0 <= successes <= trials:
+        raise QuasieqError(f"clopper_pearson: need 0 ≤ successes ≤ trials, trials > 0; got {successes}/{trials}")
+    tail = (1.0 - level) / 2.0
+    lo = 0.0 if successes == 0 else float(beta_law.ppf(tail, successes, trials - successes + 1))
+    hi = 1.0 if successes == trials else float(beta_law.ppf(1.0 - tail, successes + 1, trials - successes))
+    return lo, hi
+
+
+def _as_function(f: Any, dim: int, name: str) -> Callable[[np.ndarray], np.ndarray]:
+    if isinstance(f, ReluNet):
+        if f.in_dim != dim:
+            raise QuasieqError(f"compare: {name} takes {f.in_dim} inputs but the box has dimension {dim}")
+        return f.forward
+    if not callable(f):
+        raise QuasieqError(f"compare: {name} must be a ReluNet or a callable (N, D) -> (N, K), got {type(f).__name__}")
+    return f
+
+
+def _outputs(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray, name: str) -> np.ndarray:
+    Y = np.asarray(f(X), dtype=np.float64)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2 or Y.shape[0] != len(X):
+        raise QuasieqError(f"compare: {name} returned shape {Y.shape} for {len(X)} points; expected (N, K)")
+    return Y
+
+
+def _labels(Y: np.ndarray) -> np.ndarray:
+    """Class labels: argmax of K ≥ 2 scores (lowest index on ties), [h > 0] for one logit."""
+    return (Y[:, 0] > 0).astype(np.int64) if Y.shape[1] == 1 else Y.argmax(axis=1)
+
+
+def compare(
+    a: Any,
+    b: Any,
+    box: Box,
+    *,
+    samples: int = 100_000,
+    tol: float | None = None,
+    seed: int = 0,
+    task: str = "regression",
+) -> EquivalenceReport:
+    """Monte-Carlo measure of {x in box : max_k |a_k(x) − b_k(x)| > tol} with a 95% interval.
+
+    ``a`` and ``b`` are ReluNets or callables (N, D) → (N, K) (an ONNX Runtime session wrapped in a
+    function, a torch module behind numpy...). Evaluated in chunks of CHUNK points. With
+    ``task="classification"`` the report also holds the measure where the labels differ.
+
+    Example
+    -------
+    >>> rep = qe.compare(net, qe.to_wide(net, box, 1e-3), box)          # doctest: +SKIP
+    >>> rep.ci95[1] < 1e-2                                                 # doctest: +SKIP
+    True
+    """
+    samples = int(samples)
+    if samples < 1:
+        raise QuasieqError(f"compare: samples must be ≥ 1, got {samples}")
+    if tol is not None and not (np.isfinite(tol) and tol >= 0):
+        raise QuasieqError(f"compare: tol must be a finite number ≥ 0, got {tol!r}")
+    if task not in ("regression", "classification"):
+        raise QuasieqError(f"compare: unknown task {task!r}: choose regression or classification")
+    fa, fb = _as_function(a, box.dim, "a"), _as_function(b, box.dim, "b")
+    rng = np.random.default_rng(seed)
+    errors = np.empty(samples)
+    label_diff = 0
+    a_min = a_max = None
+    best = (-1.0, None)
+    for start in range(0, samples, CHUNK):
+        X = box.sample(min(CHUNK, samples - start), rng)
+        Ya, Yb = _outputs(fa, X, "a"), _outputs(fb, X, "b")
+        if Ya.shape != Yb.shape:
+            raise QuasieqError(f"compare: a gives {Ya.shape[1]} outputs but b gives {Yb.shape[1]}")
+        e = np.abs(Ya - Yb).max(axis=1)
+        e[~np.isfinite(e)] = np.inf
+        errors[start : start + len(X)] = e
+        i = int(np.argmax(e))
+        if e[i] > best[0]:
+            best = (float(e[i]), X[i].copy())
+        finite = np.where(np.isfinite(Ya), Ya, np.nan)
+        lo_c, hi_c = np.nanmin(finite, axis=0, initial=np.inf), np.nanmax(finite, axis=0, initial=-np.inf)
+        a_min = lo_c if a_min is None else np.minimum(a_min, lo_c)
+        a_max = hi_c if a_max is None else np.maximum(a_max, hi_c)
+        if task == "classification":
+            label_diff += int(np.count_nonzero(_labels(Ya) != _labels(Yb)))
+    if tol is None:
+        spread = a_max - a_min
+        output_range = float(spread[np.isfinite(spread)].max(initial=0.0))
+        tol = tolerances.DISAGREE_RELATIVE * max(1.0, output_range)
+    count = int(np.count_nonzero(errors > tol))
+    volume = box.volume
+    lo, hi = clopper_pearson(count, samples)
+    return EquivalenceReport(
+        method="monte-carlo",
+        sup_error=best[0],
+        disagreement_measure=count / samples * volume,
+        disagreement_fraction=count / samples,
+        ci95=(lo * volume, hi * volume),
+        samples=samples,
+        tolerance=float(tol),
+        witness=tuple(float(v) for v in best[1]),
+        label_disagreement_measure=label_diff / samples * volume if task == "classification" else None,
+    )
+
+
+def onnx_function(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
+    """Wrap an ONNX model (input ``input`` (N, D), output ``output`` (N, K)) as a numpy function run by
+    ONNX Runtime on the CPU, feeding the model's own input precision."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0]
+    dtype = np.float64 if feed.type == "tensor(double)" else np.float32
+
+    def run(X: np.ndarray) -> np.ndarray:
+        return session.run(None, {feed.name: np.ascontiguousarray(X, dtype=dtype)})[0].astype(np.float64)
+
+    return run
+
+
+def float32_report(net: Any, constructed: ReluNet, box: Box, **options: Any) -> EquivalenceReport:
+    """Compare ``net`` with the float32 ONNX export of ``constructed`` run in ONNX Runtime.
+
+    The export goes through ``quasieq.save(constructed, path, dtype="float32")`` to a temporary file;
+    ``options`` are passed to :func:`compare` (samples, tol, seed, task).
+    """
+    with tempfile.TemporaryDirectory(prefix="quasieq-") as tmp:
+        path = os.path.join(tmp, "constructed.onnx")
+        save(constructed, path, dtype="float32")
+        return compare(net, onnx_function(path), box, **options)
