@@ -207,12 +207,24 @@ class ReluNet:
 
     __call__ = forward
 
-    def activation_pattern(self, X: Any) -> np.ndarray:
-        """Boolean (N, neurons): neuron active (pre-activation > 0) at each point, layers concatenated."""
-        pre = self.pre_activations(X)
-        if not pre:
-            return np.zeros((self._check_input(X).shape[0], 0), dtype=bool)
-        return np.concatenate([z > 0 for z in pre], axis=1)
+    def activation_pattern(self, X: Any, rounding_guard: float = 0.0) -> np.ndarray:
+        """Boolean (N, neurons): neuron active at each point, layers concatenated.
+
+        Active means z > 0; with ``rounding_guard`` = g > 0 it means z > g·(Σ_j |W_ij a_j| + |b_i|),
+        so that a pre-activation that is exactly zero on a whole cell (weights cancelling) but comes
+        out of float64 as ± a few ulps of the summed terms reads as inactive.
+        """
+        Z = self._check_input(X)
+        bits = []
+        for W, b in self.layers[:-1]:
+            z = self._affine(W, b, Z)
+            if rounding_guard > 0.0:
+                magnitude = self._affine(abs(W), np.abs(b), np.abs(Z))
+                bits.append(z > rounding_guard * magnitude)
+            else:
+                bits.append(z > 0)
+            Z = np.maximum(z, 0.0)
+        return np.concatenate(bits, axis=1) if bits else np.zeros((Z.shape[0], 0), dtype=bool)
 
     def with_provenance(self, provenance: Provenance) -> "ReluNet":
         return ReluNet(self._weights, self._biases, provenance)

@@ -70,3 +70,10 @@ MERGE_CONVEX_RELATIVE = 1e-9
 #: and counts. Why 1e-12: below it the offset is rounding noise (a vertex computed on a coincident
 #: hyperplane, e.g. a duplicated neuron, sits ~1e-15·s off), above it the cell is real but negligible.
 SLIVER = 1e-12
+
+#: ``locate`` reads a neuron as active when its pre-activation exceeds PATTERN_ROUNDING times the
+#: magnitude of the terms summed into it (Σ|W_ij a_j| + |b_i|). Why 1e-12: a pre-activation that is
+#: exactly zero on a whole region (integer weights cancelling, duplicated neurons subtracted) comes out
+#: of float64 as a few ulps (~1e-16) of those terms; a point NEIGHBOUR_STEP off a facet has a
+#: pre-activation ~1e-7 of them, far above the guard.
+PATTERN_ROUNDING = 1e-12

@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
+from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
@@ -176,7 +177,7 @@ class RegionComplex:
 
         Vectorised: the forward pass gives each point's activation pattern, looked up in a hash of
         the regions' patterns. Points on a shared facet get the region of the pattern the forward pass
-        assigns (ReLU active means pre-activation > 0).
+        assigns (active means pre-activation > 0 beyond rounding, tolerances.PATTERN_ROUNDING).
         """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:
@@ -185,7 +186,8 @@ class RegionComplex:
             raise QuasieqError(f"locate: points must have shape (N, {self.dim}), got {X.shape}")
         if self._pattern_index is None:
             self._pattern_index = PatternIndex(self.patterns)
-        out = self._pattern_index.find(self.net.activation_pattern(X))
+        patterns = self.net.activation_pattern(X, rounding_guard=tolerances.PATTERN_ROUNDING)
+        out = self._pattern_index.find(patterns)
         out[~self.box.contains(X)] = -1
         return out
 

@@ -39,6 +39,8 @@ def _box_polytope(box: Box, words: int):
     """The box as the initial region: vertices, incidence, facet constraints (n·x ≤ c)."""
     D = box.dim
     V = box.vertices()
+    if D == 2:  # the 2-D splitter keeps polygons in cyclic order
+        V = V[[0, 1, 3, 2]]
     inc = np.zeros((V.shape[0], words), dtype=np.uint64)
     for i in range(D):
         for v in range(V.shape[0]):

@@ -48,43 +48,83 @@ def _edge(inc, u, v, common, dim):
 
 
 @njit(cache=True)
+def _crossings(V, inc, dist, j, tol):
+    """Rows of both children as a plan: (u, v, t) copies row u when v < 0, else interpolates
+    u + t(v − u) (a new vertex on h). Returns plan arrays and the positive child's row count.
+
+    In 2-D the vertices are kept in cyclic order and the crossing edges are the consecutive pairs
+    whose signs differ, so both children stay cyclic; above 2-D edges are found combinatorially."""
+    nv, D = V.shape
+    d = dist[:, j]
+    cap = 2 * nv + (nv * nv if D > 2 else 2)
+    us = np.empty(cap, dtype=np.int64)
+    vs = np.empty(cap, dtype=np.int64)
+    ts = np.empty(cap)
+    side = np.empty(cap, dtype=np.int64)  # +1 positive child only, -1 negative only, 0 both
+    n = 0
+    if D == 2:
+        for i in range(nv):
+            k = (i + 1) % nv
+            us[n], vs[n], ts[n] = i, -1, 0.0
+            side[n] = 1 if d[i] > tol else (-1 if d[i] < -tol else 0)
+            n += 1
+            if (d[i] > tol and d[k] < -tol) or (d[i] < -tol and d[k] > tol):
+                us[n], vs[n], ts[n], side[n] = i, k, d[i] / (d[i] - d[k]), 0
+                n += 1
+    else:
+        common = np.empty(inc.shape[1], dtype=np.uint64)
+        for i in range(nv):
+            us[n], vs[n], ts[n] = i, -1, 0.0
+            side[n] = 1 if d[i] > tol else (-1 if d[i] < -tol else 0)
+            n += 1
+        for u in range(nv):
+            if d[u] <= tol:
+                continue
+            for v in range(nv):
+                if d[v] < -tol and _edge(inc, u, v, common, D):
+                    us[n], vs[n], ts[n], side[n] = u, v, d[u] / (d[u] - d[v]), 0
+                    n += 1
+    return us[:n], vs[:n], ts[:n], side[:n]
+
+
+@njit(cache=True)
+def _child(V, inc, dist, j, hid, us, vs, ts, side, keep):
+    """Materialise the child made of the plan rows with side == keep or side == 0."""
+    m = 0
+    for r in range(side.shape[0]):
+        if side[r] == keep or side[r] == 0:
+            m += 1
+    cV = np.empty((m, V.shape[1]))
+    cI = np.empty((m, inc.shape[1]), dtype=np.uint64)
+    cd = np.empty((m, dist.shape[1]))
+    row = 0
+    for r in range(side.shape[0]):
+        if not (side[r] == keep or side[r] == 0):
+            continue
+        u, v, t = us[r], vs[r], ts[r]
+        if v < 0:
+            cV[row] = V[u]
+            cI[row] = inc[u]
+            cd[row] = dist[u]
+        else:
+            cV[row] = V[u] + t * (V[v] - V[u])
+            cd[row] = dist[u] + t * (dist[v] - dist[u])
+            for w in range(inc.shape[1]):
+                cI[row, w] = inc[u, w] & inc[v, w]
+        if side[r] == 0:
+            cd[row, j] = 0.0
+            set_bit(cI[row], hid)
+        row += 1
+    return cV, cI, cd
+
+
+@njit(cache=True)
 def _split(V, inc, dist, j, hid, tol):
     """Split by the hyperplane in column j of ``dist`` (global id hid). Returns both children's
     (V, inc, dist) with the positive side first."""
-    nv, D = V.shape
-    pos = dist[:, j] > tol
-    neg = dist[:, j] < -tol
-    zero = ~(pos | neg)
-    common = np.empty(inc.shape[1], dtype=np.uint64)
-    new_rows = List()
-    for u in np.flatnonzero(pos):
-        for v in np.flatnonzero(neg):
-            if _edge(inc, u, v, common, D):
-                new_rows.append((u, v))
-    n_new = len(new_rows)
-    nV = np.empty((n_new, D))
-    nI = np.empty((n_new, inc.shape[1]), dtype=np.uint64)
-    nd = np.empty((n_new, dist.shape[1]))
-    for r in range(n_new):
-        u, v = new_rows[r]
-        t = dist[u, j] / (dist[u, j] - dist[v, j])
-        nV[r] = V[u] + t * (V[v] - V[u])
-        nd[r] = dist[u] + t * (dist[v] - dist[u])
-        nd[r, j] = 0.0
-        for w in range(inc.shape[1]):
-            nI[r, w] = inc[u, w] & inc[v, w]
-        set_bit(nI[r], hid)
-    zI = inc[zero].copy()
-    for r in range(zI.shape[0]):
-        set_bit(zI[r], hid)
-    zd = dist[zero].copy()
-    zd[:, j] = 0.0
-    Vp = np.concatenate((V[pos], V[zero], nV))
-    Ip = np.concatenate((inc[pos], zI, nI))
-    dp = np.concatenate((dist[pos], zd, nd))
-    Vn = np.concatenate((V[neg], V[zero], nV))
-    In = np.concatenate((inc[neg], zI, nI))
-    dn = np.concatenate((dist[neg], zd, nd))
+    us, vs, ts, side = _crossings(V, inc, dist, j, tol)
+    Vp, Ip, dp = _child(V, inc, dist, j, hid, us, vs, ts, side, 1)
+    Vn, In, dn = _child(V, inc, dist, j, hid, us, vs, ts, side, -1)
     return Vp, Ip, dp, Vn, In, dn
 
 
