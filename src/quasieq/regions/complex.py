@@ -172,6 +172,9 @@ class RegionComplex:
     def min_radius(self) -> float:
         return float(self.radii.min()) if len(self) else 0.0
 
+    #: Points per forward pass in ``locate`` (bounds its memory: chunk × widest layer floats).
+    _LOCATE_CHUNK = 65536
+
     def locate(self, X: np.ndarray) -> np.ndarray:
         """Region index of each point (N, D); -1 outside the box or on a dropped lower-dimensional cell.
 
@@ -186,8 +189,11 @@ class RegionComplex:
             raise QuasieqError(f"locate: points must have shape (N, {self.dim}), got {X.shape}")
         if self._pattern_index is None:
             self._pattern_index = PatternIndex(self.patterns)
-        patterns = self.net.activation_pattern(X, rounding_guard=tolerances.PATTERN_ROUNDING)
-        out = self._pattern_index.find(patterns)
+        out = np.empty(len(X), dtype=np.int64)
+        for start in range(0, len(X), self._LOCATE_CHUNK):
+            part = X[start : start + self._LOCATE_CHUNK]
+            patterns = self.net.activation_pattern(part, rounding_guard=tolerances.PATTERN_ROUNDING)
+            out[start : start + len(part)] = self._pattern_index.find(patterns)
         out[~self.box.contains(X)] = -1
         return out
 

@@ -127,7 +127,7 @@ def regions(
         n_chunk = chunk[2].shape[0] - 1
         pending -= n_chunk
         if layer == len(hidden):
-            finished.append(chunk)
+            finished.append(_finish(chunk, W_out, b_out, D))
             found += n_chunk
             done_weight += weight
             if progress is not None:
@@ -159,7 +159,7 @@ def regions(
             )
             stack.append((layer + 1, sub, weight * (e - s) / max(n_children, 1)))
             pending += e - s
-    return _assemble(net, box, finished, W_out, b_out, dropped, started)
+    return _assemble(net, box, finished, dropped, started)
 
 
 def _concat_csr(parts: list[np.ndarray]) -> np.ndarray:
@@ -171,28 +171,33 @@ def _concat_csr(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _assemble(net, box, finished, W_out, b_out, dropped, started) -> RegionComplex:
-    D = box.dim
-    V = np.concatenate([c[0] for c in finished])
-    inc = np.concatenate([c[1] for c in finished])
-    voff = _concat_csr([c[2] for c in finished])
-    ids = np.concatenate([c[3] for c in finished])
-    normals = np.concatenate([c[4] for c in finished])
-    offsets = np.concatenate([c[5] for c in finished])
-    coff = _concat_csr([c[6] for c in finished])
-    A_in = np.concatenate([c[7] for c in finished])
-    c_in = np.concatenate([c[8] for c in finished])
-    patterns = np.concatenate([c[9] for c in finished])
+def _finish(chunk: tuple, W_out: np.ndarray, b_out: np.ndarray, dim: int) -> tuple:
+    """A final chunk reduced to what the complex keeps: the output map A = W_L·A_in, b = W_L·c_in + b_L
+    replaces the last layer's input map (width × D per region), volumes and centres are computed, and
+    the incidence bitsets are dropped — so memory stays linear in the region count with a small
+    constant."""
+    V, inc, voff, ids, normals, offsets, coff, A_in, c_in, patterns = chunk
+    exact = dim <= tolerances.EXACT_VOLUME_MAX_DIM
+    volumes, centres, radii, facet_centres = region_facts(V, inc, voff, ids, normals, offsets, coff, exact)
     A = np.einsum("kn,rnd->rkd", W_out, A_in)
     b = c_in @ W_out.T + b_out
-    exact = D <= tolerances.EXACT_VOLUME_MAX_DIM
-    volumes, centres, radii, facet_centres = region_facts(V, inc, voff, ids, normals, offsets, coff, exact)
-    sources = _source_codes(ids, D)
+    return V, voff, _source_codes(ids, dim), normals, offsets, coff, A, b, patterns, volumes, centres, radii, facet_centres
+
+
+def _assemble(net, box, finished, dropped, started) -> RegionComplex:
+    def cat(i: int) -> np.ndarray:
+        return np.concatenate([c[i] for c in finished])
+
+    voff = _concat_csr([c[1] for c in finished])
+    coff = _concat_csr([c[5] for c in finished])
+    sources = cat(2)
+    exact = box.dim <= tolerances.EXACT_VOLUME_MAX_DIM
     cx = RegionComplex(
-        net, box, patterns, V, voff, normals, offsets, sources, coff, np.full(ids.shape[0], -1, dtype=np.int64),
-        centres, radii, A, b, volumes, volume_exact=exact, dropped_lower_dim=int(dropped),
+        net, box, cat(8), cat(0), voff, cat(3), cat(4), sources, coff,
+        np.full(sources.shape[0], -1, dtype=np.int64), cat(10), cat(11), cat(6), cat(7), cat(9),
+        volume_exact=exact, dropped_lower_dim=int(dropped),
     )
-    _link_neighbours(cx, facet_centres)
+    _link_neighbours(cx, cat(12))
     if not exact:
         _monte_carlo_volumes(cx)
     cx.seconds = time.perf_counter() - started
