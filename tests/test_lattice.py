@@ -1,0 +1,93 @@
+"""Exact lattice (max–min) forms: zero error everywhere on the box, sizes within the stated bounds.
+
+Independent checks: the net's own forward pass at random points and at every region vertex (where the
+pieces meet, so a wrong term set shows up), and hand-derivable sizes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import quasieq as qe
+from quasieq.construct.lattice import lattice_deep, lattice_of, lattice_wide
+
+
+def seeded(arch: tuple[int, ...], seed: int = 0) -> qe.ReluNet:
+    torch.manual_seed(seed)
+    mods: list[torch.nn.Module] = []
+    for i in range(len(arch) - 1):
+        mods.append(torch.nn.Linear(arch[i], arch[i + 1]))
+        if i < len(arch) - 2:
+            mods.append(torch.nn.ReLU())
+    return qe.from_torch(torch.nn.Sequential(*mods))
+
+
+def _points(cx: qe.RegionComplex, n: int = 5000) -> np.ndarray:
+    """Random points plus every region vertex."""
+    return np.vstack([cx.box.sample(n, np.random.default_rng(7)), cx.vertices_flat])
+
+
+@pytest.mark.parametrize("arch, lo, hi", [((2, 5, 5, 1), -1.0, 1.0), ((2, 6, 4, 2), -2.0, 0.5), ((3, 5, 5, 1), -1.0, 1.0), ((1, 6, 6, 2), -3.0, 3.0)])
+def test_exact_forms_equal_the_net_everywhere(arch, lo, hi):
+    net = seeded(arch)
+    cx = qe.regions(net, qe.Box.cube(arch[0], lo, hi))
+    X = _points(cx)
+    f = net.forward(X)
+    scale = max(1.0, float(np.abs(f).max()))
+    for build in (lattice_wide, lattice_deep):
+        H = build(cx)
+        assert H.provenance.error_bound == 0.0
+        assert np.abs(H.forward(X) - f).max() <= 1e-9 * scale
+
+
+def test_wide_sizes_within_the_target():
+    net = seeded((2, 8, 8, 1))
+    cx = qe.regions(net, qe.Box.cube(2))
+    H = lattice_wide(cx)
+    lat = lattice_of(cx)
+    k, q = len(lat.b), len(lat.terms)
+    assert H.hidden_layers <= math.ceil(math.log2(max(len(S) for S in lat.terms))) + math.ceil(math.log2(q))
+    assert H.hidden_layers <= math.ceil(math.log2(k)) + math.ceil(math.log2(q))
+    sum_s = sum(len(S) for S in lat.terms)
+    assert H.neurons <= 2 * sum_s + q * math.ceil(math.log2(k)) + 2 * q + math.ceil(math.log2(q))
+    assert H.provenance.details["chen_garudadri_rao_neurons"] == 3 * len(cx) * k + 3 * len(cx)
+
+
+def test_deep_width_is_D_plus_3_per_output():
+    for arch in ((2, 6, 6, 1), (3, 5, 5, 1), (2, 5, 5, 2)):
+        net = seeded(arch)
+        H = lattice_deep(qe.regions(net, qe.Box.cube(arch[0])))
+        assert H.width <= arch[0] + 3 + (arch[-1] - 1)
+
+
+def test_dominated_terms_are_dropped():
+    """f = relu(x − y) + relu(y) on [-1,1]^2 (with a dead-weight unit relu(−y)): no kept term's index set
+    contains another's, and the lattice still reproduces f."""
+    net = qe.ReluNet([np.array([[1.0, -1.0], [0.0, 1.0], [0.0, -1.0]]), np.array([[1.0, 1.0, 0.0]])], [np.zeros(3), np.zeros(1)])
+    cx = qe.regions(net, qe.Box.cube(2))
+    lat = lattice_of(cx)
+    for S in lat.terms:
+        assert not any(set(T) < set(S) for T in lat.terms)
+    X = _points(cx)
+    np.testing.assert_allclose(lat.evaluate(X), net.forward(X)[:, 0], atol=1e-12)
+
+
+def test_nonconvex_merge_counterexample_is_handled_exactly():
+    """The issue's counterexample f = x, 1, 2x−3, x on [0,1], [1,2], [2,3], [3,4]: pieces 1 and 4 share a
+    map but not a convex union; built from the exact (unmerged) regions the lattice is exact."""
+    # f = σ(x) − σ(x − 1) + 2σ(x − 2) − σ(x − 3)
+    net = qe.ReluNet(
+        [np.array([[1.0], [1.0], [1.0], [1.0]]), np.array([[1.0, -1.0, 2.0, -1.0]])],
+        [np.array([0.0, -1.0, -2.0, -3.0]), np.zeros(1)],
+    )
+    cx = qe.regions(net, qe.Box([0.0], [4.0]))
+    lat = lattice_of(cx)
+    assert len(lat.b) == 3 and lat.pieces == 4  # x appears on two pieces
+    X = np.linspace(0.0, 4.0, 4001)[:, None]
+    f = net.forward(X)
+    for build in (lattice_wide, lattice_deep):
+        np.testing.assert_allclose(build(cx).forward(X), f, atol=1e-12)
