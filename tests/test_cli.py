@@ -215,7 +215,8 @@ def test_demo_writes_plot_json_and_an_onnx_that_matches_the_trained_net(tmp_path
     from quasieq.demo import DEMO_BOX, TrainingSetup, train
 
     out = tmp_path / "demo"
-    result = invoke("demo", "--out", out)
+    samples = 2000
+    result = invoke("demo", "--out", out, "--samples", samples)
     assert result.exit_code == 0, result.output
     plot, doc_path, model = out / "regions.png", out / "regions.json", out / "model.onnx"
     for path in (plot, doc_path, model):
@@ -235,3 +236,19 @@ def test_demo_writes_plot_json_and_an_onnx_that_matches_the_trained_net(tmp_path
     assert doc["schema_version"] == 1
     assert doc["count"] == len(qe.regions(qe.from_torch(module), DEMO_BOX)) == table_int(result.stdout, "linear regions")
     assert doc["volume_total"] == pytest.approx(DEMO_BOX.volume, rel=1e-9)
+
+    # the rebuilt forms: transforms.json describes each written model, which the API rebuilds identically
+    # (the float32 weights of model.onnx are the trained module's, exactly representable in float64)
+    forms = json.loads((out / "transforms.json").read_text())
+    assert forms["schema_version"] == 1 and forms["box"] == DEMO_BOX.to_dict()
+    assert [(f["form"], f["method"]) for f in forms["forms"]] == [
+        ("wide", "compact"), ("deep", "compact"), ("wide", "paper"), ("deep", "paper")]
+    assert (out / "transforms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for f in forms["forms"]:
+        built = (qe.to_wide if f["form"] == "wide" else qe.to_deep)(exported, DEMO_BOX, f["delta"], method=f["method"])
+        for key in ("simplices", "width", "hidden_layers", "depth", "parameters"):
+            value = built.provenance.details["simplices"] if key == "simplices" else getattr(built, key)
+            assert f[key] == value, (f["form"], f["method"], key)
+        assert f["report"]["samples"] == samples
+        written = qe.load(out / f"{f['form']}_{f['method']}.onnx")
+        assert (written.width, written.hidden_layers) == (built.width, built.hidden_layers)

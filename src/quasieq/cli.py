@@ -1,7 +1,6 @@
-"""The ``quasieq`` command line (typer + rich): ``info``, ``regions``, ``demo``.
+"""The ``quasieq`` command line (typer + rich): ``info``, ``regions``, ``wide``, ``deep``, ``compare``, ``demo``.
 
-Conventions every subcommand follows (later ones — ``wide``, ``deep``, ``compare`` — reuse the helpers
-below rather than repeating them):
+Conventions every subcommand follows (each reuses the helpers below rather than repeating them):
 
 * Exit codes: :data:`EXIT_OK` (0) success, :data:`EXIT_CHECK_FAILED` (1) a check failed,
   :data:`EXIT_BAD_INPUT` (2) bad input.
@@ -12,18 +11,24 @@ below rather than repeating them):
 * Options are validated before any work; output files are written to temporary names beside their
   targets and renamed only once every output is complete (:func:`staged_outputs`), so a failed run
   leaves no partial file behind.
-* Long work shows a rich progress bar only when stdout is a terminal; on a pipe nothing but the
-  summary is printed.
+* Long work shows a rich progress bar (or a spinner for steps without a known length) only when
+  stdout is a terminal; on a pipe nothing but the summary is printed.
+* ``wide``/``deep`` exit 1 when the built form's measured disagreement measure (float64, Monte Carlo)
+  exceeds δ — for ``--task classification`` the measure where the labels differ; ``compare`` exits 1
+  when the upper 95% limit of the measure (the exact measure with ``--exact``) exceeds ``--max-measure``.
+  Outputs are still written in that case: they are the evidence.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+import warnings
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Callable, Iterator, Optional
 
@@ -106,6 +111,15 @@ BoundsOpt = Annotated[
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Write the result as JSON.")]
 PlotOpt = Annotated[
     Optional[Path], typer.Option("--plot", metavar="FILE.png", help="Draw the result (inputs of dimension 1 or 2).")
+]
+SamplesOpt = Annotated[
+    int, typer.Option("--samples", metavar="N", min=1, help="Monte-Carlo sample points for the disagreement measure.")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the Monte-Carlo sample points.")]
+TolOpt = Annotated[
+    Optional[float],
+    typer.Option("--tol", metavar="T", min=0.0,
+                 help="Disagree means |a - b| > T (default 1e-6·max(1, output range of the first net)).")
 ]
 MaxRegionsOpt = Annotated[
     Optional[int],
@@ -296,6 +310,173 @@ def write_json(doc: dict, path: Path) -> None:
     path.write_text(json.dumps(doc))
 
 
+def step(console: Console, text: str):
+    """A rich spinner showing ``text`` while a step of unknown length runs; nothing off a terminal."""
+    return console.status(text) if console.is_terminal else nullcontext()
+
+
+def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise QuasieqError(f"{option} {value!r}: choose one of {', '.join(allowed)}")
+    return value
+
+
+def positive_delta(delta: float) -> float:
+    """δ is an absolute Lebesgue measure on the box: it must be positive and finite."""
+    if not (math.isfinite(delta) and delta > 0.0):
+        raise QuasieqError(f"--delta {delta:g}: δ must be a positive finite measure (absolute, on the box)")
+    return delta
+
+
+# ----- wide / deep: build, certify, describe ---------------------------------------------------------
+#: Model formats ``--out`` writes (``qe.save`` picks the format from the suffix).
+MODEL_SUFFIXES = (".onnx", ".npz")
+DTYPES = ("float32", "float64")
+
+
+def build_form(form: str, net: ReluNet, box: Box, delta: float, console: Console, *, cx=None, **options) -> ReluNet:
+    """``qe.to_wide`` / ``qe.to_deep`` (``options``: method, task, max_simplices) behind a spinner,
+    reusing the region complex ``cx`` of (net, box) where the method can (``demorgan`` refines the
+    regions by the argmax itself).
+
+    Warnings the construction raises (e.g. the paper method's rounding amplification) are printed as
+    one ``warning: ...`` line each on stderr.
+    """
+    from quasieq.construct import to_deep, to_wide
+
+    if options.get("method") != "demorgan":
+        options["cx"] = cx
+    with step(console, f"building the {form} form"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built = (to_wide if form == "wide" else to_deep)(net, box, delta, **options)
+    for warning in caught:
+        sys.stderr.write(f"warning: {_one_line(str(warning.message))}\n")
+    return built
+
+
+def certify(net: ReluNet, built: ReluNet, box: Box, console: Console, *, samples: int, tol: float | None,
+            seed: int, task: str):
+    """The Monte-Carlo reports of ``built`` against ``net``: float64 (``qe.compare``) and its float32 ONNX
+    export run in ONNX Runtime (``verify.float32_report``), on the same points and the same tolerance.
+
+    For classification both nets are compared as K ≥ 2 class scores (``demorgan.as_scores``: a single
+    logit h becomes (0, h), same label), so a single-logit source meets its rebuilt classifier.
+    """
+    from quasieq.construct.demorgan import as_scores
+    from quasieq.verify import compare, float32_report
+
+    if task == "classification":
+        net, built = as_scores(net), as_scores(built)
+    with step(console, f"comparing on {samples:,d} points (float64)"):
+        report = compare(net, built, box, samples=samples, tol=tol, seed=seed, task=task)
+    with step(console, f"comparing the float32 ONNX export on {samples:,d} points"):
+        report32 = float32_report(net, built, box, samples=samples, tol=report.tolerance, seed=seed, task=task)
+    return report, report32
+
+
+def checked_measure(report, task: str) -> float:
+    """The measure the δ check reads: where the outputs differ by more than the tolerance (regression),
+    where the labels differ (classification)."""
+    return report.label_disagreement_measure if task == "classification" else report.disagreement_measure
+
+
+def measure_text(report) -> str:
+    """``m [lo, hi]`` (Monte Carlo, 95% Clopper–Pearson) or ``m (exact)``."""
+    if report.ci95 is None:
+        return f"{report.disagreement_measure:.3g} (exact)"
+    lo, hi = report.ci95
+    return f"{report.disagreement_measure:.3g} [{lo:.3g}, {hi:.3g}]"
+
+
+def bound_text(built: ReluNet) -> str:
+    bound = built.provenance.error_bound
+    return "none" if bound is None else f"{bound:.3g}"
+
+
+def transform_json(form: str, built: ReluNet, report, report32) -> dict:
+    """The ``wide|deep --json`` document (DESIGN.md keys; ``form`` added)."""
+    p = built.provenance
+    table1 = p.details["table1"]
+    return {
+        "schema_version": 1,
+        "form": form,
+        "method": p.method,
+        "task": p.task,
+        "delta": p.delta,
+        "simplices": int(p.details["simplices"]),
+        "width": built.width,
+        "hidden_layers": built.hidden_layers,
+        "depth": built.depth,
+        "neurons": built.neurons,
+        "parameters": built.parameters,
+        "max_abs_weight": built.max_abs_weight(),
+        "error_bound": p.error_bound,
+        "table1": {"width": int(table1["width"]), "depth": int(table1["depth"])},
+        "report": report.to_json(),
+        "report_float32": report32.to_json(),
+    }
+
+
+def transform_rows(net: ReluNet, built: ReluNet, report, report32, seconds: float) -> list[tuple[str, str]]:
+    """Summary rows of a built form: sizes beside Table 1's, the bound, the measured measures."""
+    p = built.provenance
+    table1 = p.details["table1"]
+    rows = [
+        ("original", architecture(net)),
+        ("method", p.method),
+        ("task", p.task),
+        ("delta", f"{p.delta:g}"),
+        ("simplices M", f"{int(p.details['simplices']):,d}"),
+        ("width", f"{built.width:,d}"),
+        ("hidden layers", f"{built.hidden_layers:,d}"),
+        ("depth", f"{built.depth:,d}"),
+        ("neurons", f"{built.neurons:,d}"),
+        ("parameters", f"{built.parameters:,d}"),
+        ("max |weight|", f"{built.max_abs_weight():.3g}"),
+        ("Table 1 width", f"{int(table1['width']):,d}"),
+        ("Table 1 depth", f"{int(table1['depth']):,d}"),
+        ("error bound", bound_text(built)),
+        ("measured measure [95% CI]", measure_text(report)),
+        ("float32 ONNX measure [95% CI]", measure_text(report32)),
+    ]
+    if p.task == "classification":
+        rows += [
+            ("label disagreement measure", f"{report.label_disagreement_measure:.3g}"),
+            ("float32 label disagreement measure", f"{report32.label_disagreement_measure:.3g}"),
+        ]
+    rows += [
+        ("samples", f"{report.samples:,d}"),
+        ("tolerance", f"{report.tolerance:.3g}"),
+        ("sup error", f"{report.sup_error:.3g}"),
+        ("seconds (regions + build)", f"{seconds:.3f}"),
+    ]
+    return rows
+
+
+def draw_form(form: str, net: ReluNet, built: ReluNet, cx, tol: float, path: Path, console: Console, **options) -> None:
+    """The ``wide|deep --plot`` picture. D = 1: the original and both exact forms on one axis (the other
+    form is built from the same regions, ``options`` as in :func:`build_form`). D = 2: the simplices
+    the form was built on, over the regions, beside the built form's error set (|a − b| > ``tol``, or
+    different labels for classification)."""
+    from quasieq.viz import plot_transform, plot_univariate
+
+    if net.in_dim == 1:
+        other = "deep" if form == "wide" else "wide"
+        forms = {form: built, other: build_form(other, net, cx.box, built.provenance.delta, console, cx=cx, **options)}
+        plot_univariate(net, {name: forms[name] for name in ("wide", "deep")}, cx.box, path)
+        return
+    with step(console, "drawing the simplices and the error set"):
+        if built.provenance.method == "demorgan":
+            from quasieq.construct.demorgan import label_regions
+
+            simplices = label_regions(net, cx.box, merge=True).simplices
+        else:
+            from quasieq.geometry import triangulate
+
+            simplices = triangulate(cx, merge=True)
+        plot_transform(cx, simplices, net, built, path, tol, task=built.provenance.task)
+
+
 # ----- commands -------------------------------------------------------------------------------------
 @app.command()
 def info(model: ModelArg) -> None:
@@ -360,18 +541,190 @@ def regions_command(
             console.print(f"{label}: {path}")
 
 
+DeltaOpt = Annotated[
+    float, typer.Option("--delta", metavar="D", help="Allowed disagreement: an absolute Lebesgue measure on the box.")
+]
+MethodOpt = Annotated[
+    Optional[str],
+    typer.Option("--method", metavar="compact|paper|logits|demorgan",
+                 help="Construction for inputs of dimension ≥ 2 (default: compact; demorgan for classification)."),
+]
+TaskOpt = Annotated[
+    str, typer.Option("--task", metavar="regression|classification", help="What must agree: outputs or labels.")
+]
+ModelOutOpt = Annotated[
+    Optional[Path], typer.Option("--out", metavar="FILE.onnx", help="Write the built network (.onnx or .npz).")
+]
+DtypeOpt = Annotated[
+    Optional[str], typer.Option("--dtype", metavar="float32|float64", help="ONNX weight precision (default float32).")
+]
+MaxSimplicesOpt = Annotated[
+    Optional[int],
+    typer.Option("--max-simplices", metavar="N", min=1, help="Stop with exit code 2 when more than N simplices are needed."),
+]
+
+
+def transform_command(
+    ctx: typer.Context,
+    model: ModelArg,
+    box: BoxOpt = None,
+    bounds: BoundsOpt = None,
+    delta: DeltaOpt = 1e-3,
+    method: MethodOpt = None,
+    task: TaskOpt = "regression",
+    out: ModelOutOpt = None,
+    dtype: DtypeOpt = None,
+    json_path: JsonOpt = None,
+    plot: PlotOpt = None,
+    samples: SamplesOpt = 100_000,
+    seed: SeedOpt = 0,
+    tol: TolOpt = None,
+    max_simplices: MaxSimplicesOpt = None,
+) -> None:
+    """Rebuild MODEL wide (``quasieq wide``) or deep (``quasieq deep``) on a box, and certify the result.
+
+    Prints the built form's sizes beside Table 1's for the same D and M, the analytic bound and the
+    measured disagreement measure (float64 and float32 ONNX export); exits 1 when the measured measure
+    exceeds δ.
+    """
+    from quasieq.construct.transform import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
+    from quasieq.io import save
+
+    form = ctx.info_name
+    net = load_model(model)
+    domain = resolve_box(net, box, bounds)
+    positive_delta(delta)
+    choice(task, TASKS, "--task")
+    method = default_method(task) if method is None else choice(method, METHODS, "--method")
+    if method in CLASSIFICATION_METHODS and task != "classification":
+        raise QuasieqError(f"--method {method} builds classifiers: add --task classification")
+    out = output_path(out, "--out", MODEL_SUFFIXES)
+    if dtype is not None:
+        choice(dtype, DTYPES, "--dtype")
+        if out is None or (out.suffix.lower() == ".npz" and dtype != "float64"):
+            raise QuasieqError(f"--dtype {dtype} applies to an --out FILE.onnx (.npz files hold float64)")
+    json_path = output_path(json_path, "--json")
+    plot = output_path(plot, "--plot", PLOT_SUFFIXES)
+    if plot is not None:
+        plottable(net)
+
+    console = make_console()
+    cx, region_seconds = enumerate_regions(net, domain, console)
+    options = {"method": method, "task": task, "max_simplices": max_simplices}
+    start = time.perf_counter()
+    built = build_form(form, net, domain, delta, console, cx=cx, **options)
+    seconds = region_seconds + time.perf_counter() - start
+    report, report32 = certify(net, built, domain, console, samples=samples, tol=tol, seed=seed, task=task)
+    with staged_outputs() as stage:
+        if out is not None:
+            save(built, stage(out), dtype=dtype)
+        if json_path is not None:
+            write_json(transform_json(form, built, report, report32), stage(json_path))
+        if plot is not None:
+            draw_form(form, net, built, cx, report.tolerance, stage(plot), console, **options)
+    console.print(key_value_table(f"{model.name} → {form}", transform_rows(net, built, report, report32, seconds)))
+    measured = checked_measure(report, task)
+    passed = measured <= delta
+    what = "label disagreement measure" if task == "classification" else "disagreement measure"
+    console.print(f"check: measured {what} {measured:.3g} {'≤' if passed else '>'} δ = {delta:g}: "
+                  f"{'passed' if passed else 'FAILED'}")
+    for label, path in (("model", out), ("json", json_path), ("plot", plot)):
+        if path is not None:
+            console.print(f"{label}: {path}")
+    if not passed:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+app.command("wide", help="Rebuild MODEL wide and shallow on a box (--box LO HI or --bounds FILE.json), with a "
+            "certificate; exit 1 when the measured disagreement exceeds --delta.")(transform_command)
+app.command("deep", help="Rebuild MODEL deep and narrow on a box (--box LO HI or --bounds FILE.json), with a "
+            "certificate; exit 1 when the measured disagreement exceeds --delta.")(transform_command)
+
+
+@app.command("compare")
+def compare_command(
+    a: Annotated[Path, typer.Argument(metavar="A", help="First model file (.onnx or .npz).")],
+    b: Annotated[Path, typer.Argument(metavar="B", help="Second model file (.onnx or .npz).")],
+    box: BoxOpt = None,
+    bounds: BoundsOpt = None,
+    samples: SamplesOpt = 100_000,
+    tol: TolOpt = None,
+    seed: SeedOpt = 0,
+    json_path: JsonOpt = None,
+    max_measure: Annotated[
+        Optional[float],
+        typer.Option("--max-measure", metavar="M", min=0.0,
+                     help="Exit 1 when the disagreement measure's upper 95% limit exceeds M."),
+    ] = None,
+    exact: Annotated[bool, typer.Option("--exact", help="Exact measure from both nets' regions instead of sampling.")] = False,
+) -> None:
+    """Measure where A and B disagree (|A - B| > tol) on a box: Monte Carlo with a 95% interval, or exact."""
+    from quasieq.verify import compare
+
+    net_a, net_b = load_model(a), load_model(b)
+    if (net_a.in_dim, net_a.out_dim) != (net_b.in_dim, net_b.out_dim):
+        raise QuasieqError(
+            f"{a.name} maps {net_a.in_dim} → {net_a.out_dim} but {b.name} maps {net_b.in_dim} → {net_b.out_dim}: "
+            "only nets with the same input and output dimensions can be compared"
+        )
+    domain = resolve_box(net_a, box, bounds)
+    json_path = output_path(json_path, "--json")
+
+    console = make_console()
+    start = time.perf_counter()
+    with step(console, "comparing exactly" if exact else f"comparing on {samples:,d} points"):
+        if exact:
+            report = compare(net_a, net_b, domain, tol=tol, exact=True)
+        else:
+            report = compare(net_a, net_b, domain, samples=samples, tol=tol, seed=seed)
+    seconds = time.perf_counter() - start
+    with staged_outputs() as stage:
+        if json_path is not None:
+            write_json(report.to_json(), stage(json_path))
+    rows = [
+        ("A", f"{a.name}: {architecture(net_a)}"),
+        ("B", f"{b.name}: {architecture(net_b)}"),
+        ("method", report.method),
+        ("disagreement measure [95% CI]", measure_text(report)),
+        ("disagreement fraction", f"{report.disagreement_fraction:.3g}"),
+        ("box volume", f"{domain.volume:.6g}"),
+        ("sup error", f"{report.sup_error:.3g}"),
+        ("tolerance", f"{report.tolerance:.3g}"),
+        ("cells" if exact else "samples", f"{report.cells if exact else report.samples:,d}"),
+        ("witness", _numbers(report.witness)),
+        ("seconds", f"{seconds:.3f}"),
+    ]
+    console.print(key_value_table("compare", rows))
+    if json_path is not None:
+        console.print(f"json: {json_path}")
+    if max_measure is not None:
+        upper = report.disagreement_measure if report.ci95 is None else report.ci95[1]
+        passed = upper <= max_measure
+        console.print(f"check: measure upper limit {upper:.3g} {'≤' if passed else '>'} --max-measure {max_measure:g}: "
+                      f"{'passed' if passed else 'FAILED'}")
+        if not passed:
+            raise typer.Exit(EXIT_CHECK_FAILED)
+
+
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for regions.png, regions.json, model.onnx.")] = Path(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the plots, JSON and ONNX models.")] = Path(
         "quasieq-demo"
     ),
+    samples: Annotated[
+        Optional[int],
+        typer.Option("--samples", metavar="N", min=1,
+                     help="Monte-Carlo points per comparison (default 100,000 compact, 20,000 paper)."),
+    ] = None,
 ) -> None:
-    """Train a small ReLU net on a 2-D target, enumerate its regions, write a plot, JSON and ONNX."""
-    from quasieq.demo import run_demo
+    """Train a small ReLU net on a 2-D target, enumerate its regions, rebuild it wide and deep (compact
+    and paper methods), certify each form, and write plots, JSON and ONNX models."""
+    from quasieq.demo import RebuildSetup, run_demo
 
     if out.exists() and not out.is_dir():
         raise QuasieqError(f"--out {out}: exists and is not a folder")
-    run_demo(out, make_console())
+    setup = RebuildSetup() if samples is None else RebuildSetup(samples_compact=samples, samples_paper=samples)
+    run_demo(out, make_console(), rebuild_setup=setup)
 
 
 def main() -> None:

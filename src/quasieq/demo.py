@@ -1,13 +1,16 @@
-"""``quasieq demo``: the whole pipeline on a small example, in seconds, on a CPU.
+"""``quasieq demo``: the whole pipeline on a small example, in well under a minute, on a CPU.
 
-Steps (each a function, so later issues add theirs — wide and deep forms, their comparison — beside
-them and call them from :func:`run_demo`):
+Steps (each a function; :func:`run_demo` calls them in order):
 
 1. :func:`train` — a seeded 2-16-16-1 ReLU net fitted by full-batch Adam to :func:`target` on
    [-1, 1]^2;
 2. :func:`analyse` — import it (``qe.from_torch``) and enumerate its exact linear regions on the box;
-3. :func:`write_outputs` — regions.png, regions.json and model.onnx, all or nothing;
-4. :func:`summary` — the rich table printed at the end.
+3. :func:`rebuild` — its wide and deep forms by ``method="compact"`` and ``method="paper"`` (δ = 1e-3),
+   each compared with the original by Monte Carlo in float64 and through its float32 ONNX export;
+4. :func:`write_outputs` — regions.png, regions.json, model.onnx, the four rebuilt models
+   (wide_compact.onnx, deep_compact.onnx, wide_paper.onnx, deep_paper.onnx), transforms.json and
+   transforms.png (simplices + the compact wide form's error set), all or nothing;
+5. :func:`summary` / :func:`forms_tables` — the rich tables printed at the end.
 """
 
 from __future__ import annotations
@@ -19,10 +22,23 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from rich.table import Table
+
 from quasieq.box import Box
-from quasieq.cli import architecture, enumerate_regions, key_value_table, staged_outputs, write_json
+from quasieq.cli import (
+    architecture,
+    bound_text,
+    build_form,
+    certify,
+    enumerate_regions,
+    key_value_table,
+    staged_outputs,
+    transform_json,
+    write_json,
+)
 from quasieq.net import ReluNet
 from quasieq.regions import RegionComplex
+from quasieq.verify import EquivalenceReport
 
 #: The demo's domain: every guarantee and plot is on this box.
 DEMO_BOX = Box.cube(2, -1.0, 1.0)
@@ -39,9 +55,41 @@ class TrainingSetup:
     learning_rate: float = 1e-2
 
 
+@dataclass(frozen=True)
+class RebuildSetup:
+    """What :func:`rebuild` does. Monte-Carlo samples per comparison: the paper forms are larger and
+    slower to evaluate, so they get fewer points (their 95% intervals are correspondingly wider)."""
+
+    delta: float = 1e-3
+    forms: tuple[str, ...] = ("wide", "deep")
+    methods: tuple[str, ...] = ("compact", "paper")
+    samples_compact: int = 100_000
+    samples_paper: int = 20_000
+    seed: int = 0
+
+    def samples(self, method: str) -> int:
+        return self.samples_paper if method == "paper" else self.samples_compact
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """One rebuilt form with its float64 and float32-export reports."""
+
+    form: str
+    method: str
+    net: ReluNet
+    report: EquivalenceReport
+    report_float32: EquivalenceReport
+    seconds: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.form}_{self.method}"
+
+
 @dataclass
 class DemoResult:
-    """Everything the demo produced (later steps add their fields)."""
+    """Everything the demo produced."""
 
     module: object  # the trained torch.nn.Sequential
     net: ReluNet
@@ -49,6 +97,7 @@ class DemoResult:
     train_seconds: float
     complex: RegionComplex
     region_seconds: float
+    rebuilt: list[Rebuilt] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
 
 
@@ -107,21 +156,81 @@ def analyse(module, console: Console) -> tuple[ReluNet, RegionComplex, float]:
     return net, cx, seconds
 
 
-def write_outputs(out_dir: Path, net: ReluNet, cx: RegionComplex) -> dict[str, Path]:
-    """Write ``regions.png``, ``regions.json`` and ``model.onnx`` into ``out_dir`` (created if missing).
+def rebuild(net: ReluNet, cx: RegionComplex, console: Console, setup: RebuildSetup = RebuildSetup()) -> list[Rebuilt]:
+    """Every (form, method) of ``setup``, built from the regions ``cx`` and certified against ``net``."""
+    out = []
+    for method in setup.methods:
+        for form in setup.forms:
+            start = time.perf_counter()
+            built = build_form(form, net, cx.box, setup.delta, console, method=method, cx=cx)
+            seconds = time.perf_counter() - start
+            report, report32 = certify(net, built, cx.box, console, samples=setup.samples(method), tol=None,
+                                       seed=setup.seed, task="regression")
+            out.append(Rebuilt(form, method, built, report, report32, seconds))
+    return out
 
-    Each file is written to a temporary name and renamed once all three are complete.
+
+def write_outputs(out_dir: Path, result: DemoResult) -> dict[str, Path]:
+    """Write every demo file into ``out_dir`` (created if missing): ``regions.png``, ``regions.json``,
+    ``model.onnx``, ``<form>_<method>.onnx`` per rebuilt form, ``transforms.json`` (the ``wide|deep
+    --json`` document of each form) and ``transforms.png`` (simplices + error set of the first form).
+
+    Each file is written to a temporary name and renamed once all are complete.
     """
+    from quasieq.geometry import triangulate
     from quasieq.io import save
-    from quasieq.viz import plot_regions
+    from quasieq.viz import plot_regions, plot_transform
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    cx = result.complex
     paths = {"plot": out_dir / "regions.png", "json": out_dir / "regions.json", "model": out_dir / "model.onnx"}
     with staged_outputs() as stage:
         plot_regions(cx, stage(paths["plot"]))
         write_json(cx.to_json(), stage(paths["json"]))
-        save(net, stage(paths["model"]))
+        save(result.net, stage(paths["model"]))
+        for r in result.rebuilt:
+            paths[r.name] = out_dir / f"{r.name}.onnx"
+            save(r.net, stage(paths[r.name]))
+        if result.rebuilt:
+            paths["transforms json"] = out_dir / "transforms.json"
+            doc = {"schema_version": 1, "box": cx.box.to_dict(),
+                   "forms": [transform_json(r.form, r.net, r.report, r.report_float32) for r in result.rebuilt]}
+            write_json(doc, stage(paths["transforms json"]))
+            first = result.rebuilt[0]
+            paths["transforms plot"] = out_dir / "transforms.png"
+            plot_transform(cx, triangulate(cx, merge=True), result.net, first.net, stage(paths["transforms plot"]),
+                           first.report.tolerance)
     return paths
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("form", "method") else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def forms_tables(result: DemoResult) -> tuple[Table, Table]:
+    """Two tables with one row per rebuilt form (one would not fit 80 columns): sizes (width, hidden
+    layers, depth, parameters, simplices M, largest |weight|), then certificates (analytic bound,
+    measured measure with its 95% interval, the float32 ONNX export's measured measure)."""
+    sizes, certificates = [], []
+    for r in result.rebuilt:
+        net, p = r.net, r.net.provenance
+        sizes.append((r.form, r.method, f"{net.width:,d}", f"{net.hidden_layers:,d}", f"{net.depth:,d}",
+                      f"{net.parameters:,d}", f"{int(p.details['simplices']):,d}", f"{net.max_abs_weight():.2g}"))
+        lo, hi = r.report.ci95
+        certificates.append((r.form, r.method, bound_text(net), f"{r.report.disagreement_measure:.3g}",
+                             f"[{lo:.2g}, {hi:.2g}]", f"{r.report_float32.disagreement_measure:.3g}"))
+    arch = architecture(result.net)
+    return (
+        _table(f"wide and deep forms of the {arch} net: sizes",
+               ("form", "method", "width", "hidden layers", "depth", "parameters", "M", "max |w|"), sizes),
+        _table(f"wide and deep forms of the {arch} net: disagreement measures",
+               ("form", "method", "bound", "measured", "95% CI", "float32 export"), certificates),
+    )
 
 
 def summary(result: DemoResult, setup: TrainingSetup) -> list[tuple[str, str]]:
@@ -141,13 +250,19 @@ def summary(result: DemoResult, setup: TrainingSetup) -> list[tuple[str, str]]:
     ]
 
 
-def run_demo(out_dir: Path, console: Console, setup: TrainingSetup = TrainingSetup()) -> DemoResult:
+def run_demo(out_dir: Path, console: Console, setup: TrainingSetup = TrainingSetup(),
+             rebuild_setup: RebuildSetup = RebuildSetup()) -> DemoResult:
     """Run every demo step, print the summary and the paths written, and return what was produced."""
     module, mse, train_seconds = train(setup)
     net, cx, region_seconds = analyse(module, console)
     result = DemoResult(module, net, mse, train_seconds, cx, region_seconds)
-    result.paths = write_outputs(Path(out_dir), net, cx)
+    result.rebuilt = rebuild(net, cx, console, rebuild_setup)
+    result.paths = write_outputs(Path(out_dir), result)
     console.print(key_value_table("quasieq demo", summary(result, setup)))
+    for table in forms_tables(result):
+        console.print(table)
+    console.print(f"δ = {rebuild_setup.delta:g} (absolute measure on the box, volume {cx.box.volume:g}); measures are "
+                  "Monte Carlo with a 95% Clopper–Pearson interval; the float32 measure is the ONNX export's")
     for label, path in result.paths.items():
         console.print(f"{label}: {path}")
     return result

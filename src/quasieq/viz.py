@@ -1,26 +1,34 @@
-"""Plots of region complexes (matplotlib, Agg canvas: no screen, no pyplot global state).
+"""Plots of region complexes and of rebuilt networks (matplotlib, Agg canvas: no screen, no pyplot state).
 
-The drawing is split into reusable pieces so later plots (simplices of a triangulation, the error set
-of a quasi-equivalent rebuild) compose them instead of repeating them:
+The drawing is split into reusable pieces; each ``draw_*`` fills one axes, each ``plot_*`` makes a figure
+of them and writes it:
 
 * :func:`region_polygons` — the polygon of each 2-D region, vertices in counter-clockwise order;
 * :func:`centroid_values` — an affine map evaluated at each polygon's vertex centroid;
 * :func:`draw_polygons` — filled polygons coloured by a value, thin edges, colour bar;
-* :func:`new_figure` / :func:`save_figure` — an Agg figure and its writer;
-* :func:`plot_regions` — the ``quasieq regions --plot`` picture (D = 2 partition, D = 1 graph).
+* :func:`new_canvas` / :func:`new_figure` / :func:`save_figure` — an Agg figure and its writer;
+* :func:`plot_regions` — the ``quasieq regions --plot`` picture (D = 2 partition, D = 1 graph);
+* :func:`draw_simplices` / :func:`plot_simplices` — a triangulation's edges over the coloured regions;
+* :func:`error_grid` / :func:`draw_error_set` / :func:`plot_error_set` — where two nets disagree, on a
+  dense pixel grid;
+* :func:`plot_transform` — the simplices and the error-set panels side by side (``wide|deep --plot``);
+* :func:`plot_univariate` — a 1-D net and its rebuilds on one axis, breakpoints marked.
 """
 
 from __future__ import annotations
 
+from itertools import cycle
 from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from quasieq.errors import QuasieqError
+from quasieq.verify.compare import class_labels
 
 
 def convex_polygon(vertices: np.ndarray) -> np.ndarray:
@@ -48,10 +56,16 @@ def centroid_values(polygons: list[np.ndarray], A: np.ndarray, b: np.ndarray) ->
     return np.einsum("nd,nd->n", A, centroids) + b
 
 
-def new_figure(size: tuple[float, float] = (6.4, 5.2)) -> tuple[Figure, Axes]:
-    """A figure on the Agg canvas (works without a display) and its single axes."""
+def new_canvas(size: tuple[float, float] = (6.4, 5.2)) -> Figure:
+    """An empty figure on the Agg canvas (works without a display)."""
     fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
+    return fig
+
+
+def new_figure(size: tuple[float, float] = (6.4, 5.2)) -> tuple[Figure, Axes]:
+    """A figure on the Agg canvas and its single axes."""
+    fig = new_canvas(size)
     return fig, fig.add_subplot()
 
 
@@ -88,23 +102,44 @@ def plot_regions(cx, path: str | Path, *, output: int = 0) -> Figure:
     Other dimensions raise :class:`QuasieqError`. Returns the figure (its first axes holds the drawing).
     """
     _require_dim(cx, (1, 2))
-    if not 0 <= output < cx.net.out_dim:
-        raise QuasieqError(f"plot: output {output} does not exist, the net has {cx.net.out_dim} outputs")
-    arch = "-".join(str(n) for n in (cx.net.in_dim, *cx.net.widths, cx.net.out_dim))
+    _check_output(cx.net, output)
     fig, ax = new_figure()
-    lo, hi = cx.box.lo, cx.box.hi
     if cx.dim == 2:
-        polygons = region_polygons(cx)
-        draw_polygons(ax, polygons, centroid_values(polygons, cx.A[:, output, :], cx.b[:, output]), f"output {output}")
-        ax.set_xlim(lo[0], hi[0])
-        ax.set_ylim(lo[1], hi[1])
-        ax.set_xlabel("x0")
-        ax.set_ylabel("x1")
+        _draw_regions_2d(ax, cx, output)
     else:
         _draw_graph_1d(ax, cx, output)
-    ax.set_title(f"{len(cx):,d} linear regions of a {arch} ReLU net")
+    ax.set_title(f"{len(cx):,d} linear regions of a {_architecture(cx.net)} ReLU net")
     save_figure(fig, path)
     return fig
+
+
+def _architecture(net) -> str:
+    return "-".join(str(n) for n in (net.in_dim, *net.widths, net.out_dim))
+
+
+def _sizes(net) -> str:
+    return f"width {net.width}, {net.hidden_layers} hidden layers"
+
+
+def _check_output(net, output: int) -> None:
+    if not 0 <= output < net.out_dim:
+        raise QuasieqError(f"plot: output {output} does not exist, the net has {net.out_dim} outputs")
+
+
+def _frame_box(ax: Axes, box) -> None:
+    """Axes limits on a 2-D box, labelled x0 and x1."""
+    ax.set_xlim(box.lo[0], box.hi[0])
+    ax.set_ylim(box.lo[1], box.hi[1])
+    ax.set_xlabel("x0")
+    ax.set_ylabel("x1")
+
+
+def _draw_regions_2d(ax: Axes, cx, output: int) -> PolyCollection:
+    """Every region as a polygon coloured by A[output]·c + b[output] at its vertex centroid c."""
+    polygons = region_polygons(cx)
+    collection = draw_polygons(ax, polygons, centroid_values(polygons, cx.A[:, output, :], cx.b[:, output]), f"output {output}")
+    _frame_box(ax, cx.box)
+    return collection
 
 
 def _draw_graph_1d(ax: Axes, cx, output: int) -> None:
@@ -121,6 +156,150 @@ def _draw_graph_1d(ax: Axes, cx, output: int) -> None:
     ax.set_xlabel("x0")
     ax.set_ylabel(f"output {output}")
     ax.legend(loc="best")
+
+
+# ----- rebuilt networks -----------------------------------------------------------------------------
+#: Pixels per side of the error-set grid: 300² = 9·10⁴ forward passes per net, a few seconds for the
+#: widest demo construction; fine enough that a strip of width ~1/300 of the box shows up.
+ERROR_GRID_RESOLUTION = 300
+
+#: Points evaluated at once on the error grid (bounds memory at CHUNK × the widest layer per net).
+_GRID_CHUNK = 8192
+
+
+def draw_simplices(ax: Axes, cx, simplices, *, output: int = 0) -> LineCollection:
+    """The regions of ``cx`` coloured as in :func:`plot_regions`, and every simplex's three edges over them.
+
+    Edges are the segments (v_0, v_1), (v_1, v_2), (v_2, v_0) of each simplex's vertices.
+    """
+    _require_dim(cx, (2,))
+    if simplices.D != 2:
+        raise QuasieqError(f"plot: only simplices of dimension 2 can be drawn, these have {simplices.D}")
+    _check_output(cx.net, output)
+    _draw_regions_2d(ax, cx, output)
+    V = simplices.vertices  # (M, 3, 2)
+    edges = np.stack([V, np.roll(V, -1, axis=1)], axis=2).reshape(-1, 2, 2)  # (3M, 2 ends, (x, y))
+    lines = LineCollection(edges, colors="white", linewidths=0.4, alpha=0.9)
+    ax.add_collection(lines)
+    ax.set_title(f"{simplices.M:,d} simplices over {len(cx):,d} regions")
+    return lines
+
+
+def plot_simplices(cx, simplices, path: str | Path, *, output: int = 0) -> Figure:
+    """Draw a triangulation of a 2-D complex over its coloured regions (:func:`draw_simplices`) into ``path``."""
+    fig, ax = new_figure()
+    draw_simplices(ax, cx, simplices, output=output)
+    save_figure(fig, path)
+    return fig
+
+
+def error_grid(original, constructed, box, tol: float, resolution: int = ERROR_GRID_RESOLUTION, *,
+               task: str = "regression"):
+    """Where two nets disagree, on the centres of a resolution × resolution pixel grid of a 2-D box.
+
+    Pixel (i, j) has centre (lo_0 + (j + ½)h_0, lo_1 + (i + ½)h_1), h_d = (hi_d − lo_d)/resolution, and is
+    flagged when max_k |a_k − b_k| > tol there (a NaN or inf difference is flagged, as in ``compare``);
+    with ``task="classification"`` when the labels differ (argmax of K ≥ 2 scores, [h > 0] for one logit).
+    ``original`` and ``constructed`` are ReluNets or callables (N, 2) → (N, K). The flagged fraction is
+    a midpoint-rule estimate of m({|a − b| > tol}) / vol(box). Returns ``(xs, ys, flagged)`` with
+    ``flagged`` of shape (resolution, resolution), row i holding y = ys[i].
+    """
+    if box.dim != 2:
+        raise QuasieqError(f"plot: only inputs of dimension 2 have an error-set image, this box has {box.dim}")
+    if int(resolution) < 1:
+        raise QuasieqError(f"plot: resolution must be ≥ 1, got {resolution}")
+    n = int(resolution)
+    xs = box.lo[0] + (np.arange(n) + 0.5) * (box.hi[0] - box.lo[0]) / n
+    ys = box.lo[1] + (np.arange(n) + 0.5) * (box.hi[1] - box.lo[1]) / n
+    X = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)  # row-major: y index outer, x inner
+    flagged = np.empty(len(X), dtype=bool)
+    for start in range(0, len(X), _GRID_CHUNK):
+        chunk = X[start : start + _GRID_CHUNK]
+        Ya = np.asarray(original(chunk), dtype=np.float64).reshape(len(chunk), -1)
+        Yb = np.asarray(constructed(chunk), dtype=np.float64).reshape(len(chunk), -1)
+        if task == "classification":
+            flagged[start : start + len(chunk)] = class_labels(Ya) != class_labels(Yb)
+        else:
+            flagged[start : start + len(chunk)] = ~(np.abs(Ya - Yb).max(axis=1) <= tol)  # NaN compares False: flagged
+    return xs, ys, flagged.reshape(n, n)
+
+
+def draw_error_set(ax: Axes, original, constructed, box, tol: float, resolution: int = ERROR_GRID_RESOLUTION, *,
+                   task: str = "regression") -> np.ndarray:
+    """The :func:`error_grid` image (flagged pixels red) with flagged pixel centres marked so isolated
+    pixels stay visible; the title gives the count. Returns the flagged array."""
+    xs, ys, flagged = error_grid(original, constructed, box, tol, resolution, task=task)
+    extent = (box.lo[0], box.hi[0], box.lo[1], box.hi[1])
+    ax.imshow(flagged, origin="lower", extent=extent, cmap=ListedColormap(["white", "#d62728"]), vmin=0, vmax=1,
+              interpolation="nearest")
+    rows, cols = np.nonzero(flagged)
+    ax.plot(xs[cols], ys[rows], "o", color="#d62728", markersize=2.5, markerfacecolor="none", linewidth=0)
+    count, total = int(flagged.sum()), flagged.size
+    what = "labels differ" if task == "classification" else f"|a − b| > {tol:.1e}"
+    ax.set_title(f"{what} on {count:,d} of {total:,d} pixels\n(≈ measure {count / total * box.volume:.2e})")
+    _frame_box(ax, box)
+    ax.set_aspect("equal")
+    return flagged
+
+
+def plot_error_set(original, constructed, box, path: str | Path, tol: float, *,
+                   resolution: int = ERROR_GRID_RESOLUTION, task: str = "regression") -> Figure:
+    """Draw where ``original`` and ``constructed`` differ by more than ``tol`` (or, for classification,
+    in label) on a 2-D box into ``path``."""
+    fig, ax = new_figure()
+    draw_error_set(ax, original, constructed, box, tol, resolution, task=task)
+    save_figure(fig, path)
+    return fig
+
+
+def plot_transform(cx, simplices, original, constructed, path: str | Path, tol: float, *,
+                   resolution: int = ERROR_GRID_RESOLUTION, output: int = 0, task: str = "regression") -> Figure:
+    """Two panels: the simplices over the regions (left) and the constructed net's error set (right)."""
+    fig = new_canvas((13.0, 5.4))
+    left, right = fig.subplots(1, 2)
+    draw_simplices(left, cx, simplices, output=output)
+    draw_error_set(right, original, constructed, cx.box, tol, resolution, task=task)
+    save_figure(fig, path)
+    return fig
+
+
+#: Line styles of the rebuilt forms drawn over the original (which is a thick solid line).
+_FORM_STYLES = ("--", ":", "-.")
+
+
+def plot_univariate(original, forms: dict, box, path: str | Path, *, output: int = 0, points: int = 2001) -> Figure:
+    """A 1-D net and its rebuilds on one axis, the original's breakpoints marked.
+
+    Each curve is the net's forward pass on ``points`` equally spaced x in [lo, hi] together with the
+    exact breakpoints t_k (region ends of ``qe.regions(original, box)`` after merging equal maps), so
+    the drawn polylines are the piecewise-linear functions themselves. Each line's gid names it: ``original``,
+    then each key of ``forms`` (in order), then ``breakpoints``.
+    """
+    from quasieq.construct.univariate import breakpoints
+    from quasieq.regions import regions
+
+    if box.dim != 1:
+        raise QuasieqError(f"plot: the univariate overlay needs a 1-D box, this one has dimension {box.dim}")
+    _check_output(original, output)
+    for name, net in forms.items():
+        if net.in_dim != 1 or net.out_dim != original.out_dim:
+            raise QuasieqError(f"plot: form {name!r} maps {net.in_dim} → {net.out_dim}, the original 1 → {original.out_dim}")
+    t = breakpoints(regions(original, box)).t
+    x = np.union1d(np.linspace(box.lo[0], box.hi[0], int(points)), t)[:, None]
+    fig, ax = new_figure((7.2, 4.8))
+    ax.plot(x[:, 0], original.forward(x)[:, output], color="0.6", linewidth=3.5, gid="original",
+            label=f"original: {_sizes(original)}")
+    for (name, net), style in zip(forms.items(), cycle(_FORM_STYLES)):
+        ax.plot(x[:, 0], net.forward(x)[:, output], style, linewidth=1.5, gid=name, label=f"{name}: {_sizes(net)}")
+    ax.plot(t, original.forward(t[:, None])[:, output], "o", color="C3", markersize=4, gid="breakpoints",
+            label=f"{len(t)} breakpoints")
+    ax.set_xlim(box.lo[0], box.hi[0])
+    ax.set_xlabel("x0")
+    ax.set_ylabel(f"output {output}")
+    ax.set_title("a univariate ReLU net and its exact rebuilds (Theorem 9)")
+    ax.legend(loc="best")
+    save_figure(fig, path)
+    return fig
 
 
 def _require_dim(cx, allowed: tuple[int, ...]) -> None:
