@@ -9,6 +9,7 @@
     rep  = qe.compare(net, wide, box)            # Monte-Carlo certificate of the disagreement measure
 """
 
+from quasieq import quadratic
 from quasieq.box import Box
 from quasieq.construct import to_deep, to_wide
 from quasieq.errors import QuasieqError
@@ -23,5 +24,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Box", "QuasieqError", "ReluNet", "Provenance", "Region", "RegionComplex", "regions",
     "SimplexComplex", "triangulate", "to_wide", "to_deep", "compare", "EquivalenceReport",
-    "load", "save", "from_torch", "to_torch", "__version__",
+    "load", "save", "from_torch", "to_torch", "quadratic", "__version__",
 ]

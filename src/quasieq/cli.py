@@ -40,6 +40,7 @@ from typer.core import TyperGroup
 
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
+from quasieq.quadratic_cli import quadratic_app
 from quasieq.net import ReluNet
 
 EXIT_OK = 0
@@ -725,6 +726,9 @@ def demo(
         raise QuasieqError(f"--out {out}: exists and is not a folder")
     setup = RebuildSetup() if samples is None else RebuildSetup(samples_compact=samples, samples_paper=samples)
     run_demo(out, make_console(), rebuild_setup=setup)
+
+
+app.add_typer(quadratic_app, name="quadratic")
 
 
 def main() -> None:
