@@ -77,3 +77,23 @@ SLIVER = 1e-12
 #: of float64 as a few ulps (~1e-16) of those terms; a point NEIGHBOUR_STEP off a facet has a
 #: pre-activation ~1e-7 of them, far above the guard.
 PATTERN_ROUNDING = 1e-12
+
+#: The wide quadratic net (polynomial factorisation) is refused as ill-conditioned when the product of
+#: its computed factors differs from the input coefficients by more than QUADRATIC_FACTOR_RELATIVE ·
+#: max|p_i| in some coefficient. Why 1e-8: for well-conditioned polynomials of degree ≤ ~20 the roots
+#: from the balanced companion matrix rebuild the coefficients to ~n·u ≈ 1e-14; an error of 1e-8 means
+#: the roots lost half of float64's digits (clustered or multiple roots, Wilkinson-type polynomials), so
+#: the network would reproduce P only to ~1e-8 · Σ|x|^i relative, no longer "exact to rounding".
+QUADRATIC_FACTOR_RELATIVE = 1e-8
+
+#: A root z of a continued-fraction tail polynomial T_k(y) counts as real (a pole, when Re z lies in the
+#: range of y = x² over the domain) when |Im z| ≤ QUADRATIC_POLE_GUARD · max(1, |z|). Why 1e-6: a double
+#: real root comes out of the eigenvalue solver as a conjugate pair split by ~sqrt(u)·|z| ≈ 1e-8·|z|,
+#: which must still count as real; a complex root that close to the real axis makes |T_k| as tiny on
+#: the segment as a real one would.
+QUADRATIC_POLE_GUARD = 1e-6
+
+#: Default ε of the continued fraction's zero-coefficient perturbation, relative to max|p_i|. Why
+#: 1e-8 ≈ sqrt(u): the perturbation changes P by ε·Σ|x|^i while the units then carry ratios c_{i+1}/ε,
+#: whose rounding errors grow like u/ε; ε = sqrt(u)·max|p| balances the two at ~1e-8 relative.
+QUADRATIC_PERTURB_RELATIVE = 1e-8
