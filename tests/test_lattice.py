@@ -91,3 +91,17 @@ def test_nonconvex_merge_counterexample_is_handled_exactly():
     f = net.forward(X)
     for build in (lattice_wide, lattice_deep):
         np.testing.assert_allclose(build(cx).forward(X), f, atol=1e-12)
+
+
+@pytest.mark.parametrize("arch", [(2, 6, 6, 1), (3, 5, 5, 2)])
+def test_exact_checker_certifies_zero_error(arch):
+    """The exact checker (common refinement, an independent computation over both nets' regions)
+    finds measure 0 and a sup error at rounding level for both exact forms."""
+    net = seeded(arch, seed=3)
+    box = qe.Box.cube(arch[0])
+    cx = qe.regions(net, box)
+    scale = max(1.0, float(np.abs(cx.b).max()))
+    for build in (lattice_wide, lattice_deep):
+        report = qe.compare(net, build(cx), box, exact=True)
+        assert report.disagreement_measure == 0.0
+        assert report.sup_error <= 1e-9 * scale

@@ -40,6 +40,7 @@ from typer.core import TyperGroup
 
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
+from quasieq.experiments_cli import experiment_app
 from quasieq.quadratic_cli import quadratic_app
 from quasieq.net import ReluNet
 
@@ -729,6 +730,7 @@ def demo(
 
 
 app.add_typer(quadratic_app, name="quadratic")
+app.add_typer(experiment_app, name="experiment")
 
 
 def main() -> None:

@@ -13,10 +13,10 @@ like the same net on [-1, 1]^D.
 #: still resolving distinct hyperplanes that are more than a billionth of the box apart.
 ON_HYPERPLANE = 1e-9
 
-#: A pre-activation whose gradient on a region has norm ≤ FLAT_GRADIENT · (its largest weight-path
-#: scale) is treated as constant on that region (it cannot cut it). Why 1e-12: such gradients arise from
-#: exact cancellation (duplicated or opposite neurons), where float64 leaves residues of a few ulps
-#: times the magnitudes involved.
+#: A pre-activation whose gradient on a region has norm ≤ FLAT_GRADIENT · Σ_i |W_ji|·‖∇a_i‖ (the size of
+#: the terms summed into it) is treated as constant on that region (it cannot cut it). Why 1e-12: such
+#: gradients arise from exact cancellation (duplicated or opposite neurons), where float64 leaves
+#: residues of a few ulps (~1e-16) of the summed terms; a real gradient is many orders larger.
 FLAT_GRADIENT = 1e-12
 
 #: Two affine maps (A, b) and (A', b') are *equal* when max|A - A'|·s + max|b - b'| ≤

@@ -106,11 +106,6 @@ def regions(
     words = (2 * D + net.neurons + 63) // 64
     first_ids = 2 * D + np.concatenate(([0], np.cumsum(net.widths))).astype(np.int64)
 
-    # path scale: bound on ‖gradient of a layer-l pre-activation‖, for the flat-gradient test
-    flat_tols, scale = [], 1.0
-    for W, _ in hidden:
-        scale *= max(1.0, float(np.abs(W).sum(axis=1).max()) if W.size else 1.0)
-        flat_tols.append(tolerances.FLAT_GRADIENT * scale)
 
     V, inc, ids, normals, offsets = _box_polytope(box, words)
     root = (
@@ -127,8 +122,10 @@ def regions(
         n_chunk = chunk[2].shape[0] - 1
         pending -= n_chunk
         if layer == len(hidden):
-            finished.append(_finish(chunk, W_out, b_out, D))
-            found += n_chunk
+            reduced, n_thin = _finish(chunk, W_out, b_out, box)
+            finished.append(reduced)
+            dropped += n_thin
+            found += n_chunk - n_thin
             done_weight += weight
             if progress is not None:
                 progress(found, done_weight)
@@ -138,7 +135,7 @@ def regions(
         budget = limit - found - pending
         packed, n_dropped = split_layer(
             V, inc, voff, ids, normals, offsets, coff, A_in, c_in, W, b,
-            int(first_ids[layer]), tol, sliver, flat_tols[layer], budget,
+            int(first_ids[layer]), tol, sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING, budget,
         )
         dropped += n_dropped
         V, inc, voff, ids, normals, offsets, coff, parent, bits, A_next, c_next = packed
@@ -171,17 +168,29 @@ def _concat_csr(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _finish(chunk: tuple, W_out: np.ndarray, b_out: np.ndarray, dim: int) -> tuple:
+def _finish(chunk: tuple, W_out: np.ndarray, b_out: np.ndarray, box: Box) -> tuple[tuple, int]:
     """A final chunk reduced to what the complex keeps: the output map A = W_L·A_in, b = W_L·c_in + b_L
     replaces the last layer's input map (width × D per region), volumes and centres are computed, and
     the incidence bitsets are dropped — so memory stays linear in the region count with a small
-    constant."""
+    constant. Regions whose interior point is within ON_HYPERPLANE·s of a facet are slivers at the
+    tolerance scale (their pattern is not resolvable in float64): they are dropped and counted.
+    Returns the reduced chunk and the number of regions dropped."""
     V, inc, voff, ids, normals, offsets, coff, A_in, c_in, patterns = chunk
+    dim = box.dim
     exact = dim <= tolerances.EXACT_VOLUME_MAX_DIM
     volumes, centres, radii, facet_centres = region_facts(V, inc, voff, ids, normals, offsets, coff, exact)
-    A = np.einsum("kn,rnd->rkd", W_out, A_in)
-    b = c_in @ W_out.T + b_out
-    return V, voff, _source_codes(ids, dim), normals, offsets, coff, A, b, patterns, volumes, centres, radii, facet_centres
+    keep = radii > tolerances.ON_HYPERPLANE * box.scale
+    vrows = np.repeat(keep, np.diff(voff))
+    crows = np.repeat(keep, np.diff(coff))
+    voff = np.concatenate(([0], np.cumsum(np.diff(voff)[keep])))
+    coff = np.concatenate(([0], np.cumsum(np.diff(coff)[keep])))
+    A = np.einsum("kn,rnd->rkd", W_out, A_in[keep])
+    b = c_in[keep] @ W_out.T + b_out
+    reduced = (
+        V[vrows], voff, _source_codes(ids[crows], dim), normals[crows], offsets[crows], coff, A, b,
+        patterns[keep], volumes[keep], centres[keep], radii[keep], facet_centres[crows],
+    )
+    return reduced, int(np.count_nonzero(~keep))
 
 
 def _assemble(net, box, finished, dropped, started) -> RegionComplex:

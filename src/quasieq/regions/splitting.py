@@ -18,7 +18,9 @@ Splitting polytope P (vertices V, incidence bitsets I, distances d) by hyperplan
 
 Both children are full-dimensional (each keeps a vertex strictly off h). Vertices within tol of h on one
 side while the other side is empty form a sliver thinner than tol: it is dropped and counted when its
-thickness exceeds ``sliver`` (below that it is rounding noise of a vertex lying on the hyperplane).
+thickness exceeds ``sliver`` (below that it is rounding noise of a vertex lying on the hyperplane). A
+region whose vertices all lie within tol of a (non-flat) hyperplane lies in a slab of width 2·tol: it is
+a sliver itself, dropped and counted (deep nets with large weights produce such cells).
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def _with_constraint(ids, normals, offsets, hid, normal, offset):
 
 @njit(cache=True)
 def split_layer(
-    verts, inc, voff, cids, cnormals, coffsets, coff, A_in, c_in, W, b, first_id, tol, sliver, flat_tol, max_children
+    verts, inc, voff, cids, cnormals, coffsets, coff, A_in, c_in, W, b, first_id, tol, sliver, flat_rel, guard_rel, max_children
 ):
     """Split every region of a chunk by the neurons of one layer.
 
@@ -168,11 +170,15 @@ def split_layer(
     out_A = List()
     out_c = List()
     dropped = 0
+    absW = np.abs(W)
     for r in range(n_regions):
         Z = W @ A_in[r]
         z0 = W @ c_in[r] + b
         norms = np.sqrt((Z * Z).sum(axis=1))
-        flat = norms <= flat_tol
+        # flat: ‖Z_j‖ is rounding residue of the terms summed into it, Σ_i |W_ji|·‖A_in,i‖
+        flat = norms <= flat_rel * (absW @ np.sqrt((A_in[r] * A_in[r]).sum(axis=1)))
+        # a flat neuron's constant value z0_j is read as positive only beyond its rounding residue
+        constant_active = z0 > guard_rel * (absW @ np.abs(c_in[r]) + np.abs(b))
         V0 = verts[voff[r] : voff[r + 1]]
         d0 = V0 @ Z.T + z0
         for jj in range(n):
@@ -192,9 +198,10 @@ def split_layer(
         while len(stack) > 0:
             V, I, d, bits, ids, nrm, ofs, start = stack.pop()
             cut = -1
+            thin = False
             for jj in range(start, n):
                 if flat[jj]:
-                    bits[jj] = z0[jj] > 0.0
+                    bits[jj] = constant_active[jj]
                     continue
                 hi = d[:, jj].max()
                 lo = d[:, jj].min()
@@ -204,9 +211,15 @@ def split_layer(
                 if hi > tol:
                     bits[jj] = True
                     dropped += lo < -sliver
-                else:
+                elif lo < -tol:
                     bits[jj] = False
                     dropped += hi > sliver
+                else:  # every vertex within tol of the hyperplane: the region is a sliver itself
+                    thin = True
+                    break
+            if thin:
+                dropped += 1
+                continue
             if cut < 0:
                 I = I.copy()
                 ids, nrm, ofs = prune_constraints(I, ids, nrm, ofs, D)

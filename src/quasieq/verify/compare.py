@@ -93,7 +93,7 @@ def _outputs(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray, name: str) ->
     return Y
 
 
-def _labels(Y: np.ndarray) -> np.ndarray:
+def class_labels(Y: np.ndarray) -> np.ndarray:
     """Class labels: argmax of K ≥ 2 scores (lowest index on ties), [h > 0] for one logit."""
     return (Y[:, 0] > 0).astype(np.int64) if Y.shape[1] == 1 else Y.argmax(axis=1)
 
@@ -106,6 +106,7 @@ def compare(
     samples: int = 100_000,
     tol: float | None = None,
     seed: int = 0,
+    exact: bool = False,
     task: str = "regression",
 ) -> EquivalenceReport:
     """Monte-Carlo measure of {x in box : max_k |a_k(x) − b_k(x)| > tol} with a 95% interval.
@@ -113,6 +114,10 @@ def compare(
     ``a`` and ``b`` are ReluNets or callables (N, D) → (N, K) (an ONNX Runtime session wrapped in a
     function, a torch module behind numpy...). Evaluated in chunks of CHUNK points. With
     ``task="classification"`` the report also holds the measure where the labels differ.
+
+    ``exact=True`` (two ReluNets, D ≤ 6) replaces sampling by the common refinement of both nets'
+    regions (verify/exact.py): exact sup with a vertex witness, exact measures, ``method="exact"``,
+    ``ci95=None``, ``samples=0`` and ``cells`` = the number of cells of the common refinement.
 
     Example
     -------
@@ -127,6 +132,8 @@ def compare(
         raise QuasieqError(f"compare: tol must be a finite number ≥ 0, got {tol!r}")
     if task not in ("regression", "classification"):
         raise QuasieqError(f"compare: unknown task {task!r}: choose regression or classification")
+    if exact:
+        return _exact_report(a, b, box, tol, task)
     fa, fb = _as_function(a, box.dim, "a"), _as_function(b, box.dim, "b")
     rng = np.random.default_rng(seed)
     errors = np.empty(samples)
@@ -149,7 +156,7 @@ def compare(
         a_min = lo_c if a_min is None else np.minimum(a_min, lo_c)
         a_max = hi_c if a_max is None else np.maximum(a_max, hi_c)
         if task == "classification":
-            label_diff += int(np.count_nonzero(_labels(Ya) != _labels(Yb)))
+            label_diff += int(np.count_nonzero(class_labels(Ya) != class_labels(Yb)))
     if tol is None:
         spread = a_max - a_min
         output_range = float(spread[np.isfinite(spread)].max(initial=0.0))
@@ -167,6 +174,26 @@ def compare(
         tolerance=float(tol),
         witness=tuple(float(v) for v in best[1]),
         label_disagreement_measure=label_diff / samples * volume if task == "classification" else None,
+    )
+
+
+def _exact_report(a: Any, b: Any, box: Box, tol: float | None, task: str) -> EquivalenceReport:
+    """``compare(..., exact=True)``: the exact check's findings as an EquivalenceReport."""
+    from quasieq.verify.exact import exact_compare  # exact.py imports class_labels from this module
+
+    found = exact_compare(a, b, box, tol=tol, task=task)
+    volume = box.volume
+    return EquivalenceReport(
+        method="exact",
+        sup_error=found.sup_error,
+        disagreement_measure=found.disagreement_measure,
+        disagreement_fraction=found.disagreement_measure / volume,
+        ci95=None,
+        samples=0,
+        tolerance=found.tolerance,
+        witness=tuple(float(v) for v in found.witness),
+        label_disagreement_measure=found.label_disagreement_measure,
+        cells=found.cells,
     )
 
 

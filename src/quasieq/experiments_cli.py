@@ -1,0 +1,90 @@
+"""``quasieq experiment demorgan|robustness``: the paper's two experiments (paper.md §4.1, §4.2).
+
+``experiment_app`` is a typer sub-application; the main CLI mounts it with
+``app.add_typer(experiment_app, name="experiment")``, so bad input (a :class:`QuasieqError` raised here
+or by the experiment) becomes the main CLI's one ``error: ...`` line and exit code 2. Each command writes
+``<name>.json`` (every per-seed number) and ``<name>.md`` (the mean ± sd table) into ``--out``, all or
+nothing, and prints the table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from quasieq.errors import QuasieqError
+from quasieq.experiments import demorgan, robustness
+
+experiment_app = typer.Typer(
+    name="experiment",
+    help="Reproduce the paper's experiments: De Morgan-equivalent nets (demorgan), wide vs deep quadratic "
+         "nets under attack (robustness).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+OutOpt = Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the .json and .md results.")]
+
+
+def _out_folder(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise QuasieqError(f"--out {out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _write(out: Path, name: str, doc: dict, table: str, console: Console) -> None:
+    from quasieq.cli import staged_outputs, write_json  # imported here: quasieq.cli mounts this module
+
+    with staged_outputs() as stage:
+        write_json(doc, stage(out / f"{name}.json"))
+        stage(out / f"{name}.md").write_text(table)
+    console.print(table, soft_wrap=True, markup=False)
+    console.print(f"wrote {out / (name + '.json')} and {out / (name + '.md')}")
+
+
+@experiment_app.command("demorgan")
+def demorgan_command(
+    seeds: Annotated[int, typer.Option("--seeds", metavar="N", help="Seeds per network.")] = demorgan.DEFAULT_SEEDS,
+    steps: Annotated[int, typer.Option("--steps", metavar="S", help="Full-batch Adam steps (the authors': 100000).")]
+    = demorgan.FAITHFUL_STEPS,
+    out: OutOpt = Path("quasieq-experiments"),
+) -> None:
+    """Train the eight De Morgan-equivalent networks (I–VIII) on breast cancer, all seeds as one batched
+    model, under the authors' all-data protocol and a held-out split; table mean ± sd accuracy."""
+    demorgan.check_options(seeds, steps)
+    out = _out_folder(out)
+    console = Console()
+    with Progress(console=console, disable=not console.is_terminal) as bar:
+        tasks = {p: bar.add_task(p, total=steps) for p in demorgan.PROTOCOLS}
+        doc = demorgan.run_demorgan(seeds, steps, progress=lambda p, k: bar.update(tasks[p], completed=k))
+    _write(out, "demorgan", doc, demorgan.markdown_table(doc), console)
+
+
+@experiment_app.command("robustness")
+def robustness_command(
+    seeds: Annotated[int, typer.Option("--seeds", metavar="N", help="Training seeds per model.")]
+    = robustness.DEFAULT_SEEDS,
+    epochs: Annotated[int, typer.Option("--epochs", metavar="E", help="Training epochs, batches of 1000 (5500 ≈ the scripts' 11 000 Adam steps).")]
+    = robustness.FAITHFUL_EPOCHS,
+    samples: Annotated[int, typer.Option("--samples", metavar="N", help="Digit images used (100..1797).")]
+    = robustness.DIGITS,
+    steps: Annotated[Optional[int], typer.Option("--steps", metavar="S", help="Stop each training after S Adam steps.")]
+    = None,
+    out: OutOpt = Path("quasieq-experiments"),
+) -> None:
+    """Train wide (factorised) and deep (continued-fraction) quadratic nets and the deep-ReLU baseline on
+    t-SNE-embedded deskewed digits; attack them with FGSM, I-FGSM and DeepFool; table accuracy."""
+    robustness.check_options(seeds, epochs, samples, steps)
+    out = _out_folder(out)
+    console = Console()
+    with Progress(console=console, disable=not console.is_terminal) as bar:
+        tasks = {m: bar.add_task(m, total=seeds) for m in robustness.MODELS}
+        doc = robustness.run_robustness(seeds, epochs, samples, steps,
+                                        progress=lambda m, k: bar.update(tasks[m], completed=k))
+    _write(out, "robustness", doc, robustness.markdown_table(doc), console)
