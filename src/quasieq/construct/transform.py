@@ -8,8 +8,12 @@ Dispatch:
   ``method="compact"`` (paper.md §2.6, ``construct.compact``) or ``method="paper"`` (the paper's fan
   modules with the gate fix, §2.3–2.5, ``construct.paper``).
 
-``task="classification"`` rebuilds the logits (paper.md §2.7 option C1), so the labels differ at most
-where the logits do: the same measure bound holds for the label disagreement.
+``task="classification"``: ``method="demorgan"`` (the default) builds the rule/De Morgan forms of
+paper.md §2.7 C2 (``construct.demorgan``: label regions → labelled simplices → n_c − Σ¬A_i wide, the
+chained union deep); ``method="logits"`` rebuilds the logits with the compact construction (option C1),
+so the labels differ at most where the logits do. Both output K ≥ 2 class scores (a single-logit
+source gets the scores (0, h), ``demorgan.as_scores``). ``compact`` and ``paper`` rebuild the logits as
+they come.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Callable
 
 from quasieq.box import Box
 from quasieq.construct.compact import compact_deep, compact_wide
+from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
 from quasieq.construct.univariate import breakpoints, univariate_deep, univariate_wide
 from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import triangulate
@@ -27,8 +32,14 @@ from quasieq.net import Provenance, ReluNet
 from quasieq.regions.complex import RegionComplex
 from quasieq.regions.enumerate import regions
 
-METHODS = ("compact", "paper")
+METHODS = ("compact", "paper", "logits", "demorgan")
+CLASSIFICATION_METHODS = ("logits", "demorgan")
 TASKS = ("regression", "classification")
+
+
+def default_method(task: str) -> str:
+    """``demorgan`` for classification, ``compact`` otherwise."""
+    return "demorgan" if task == "classification" else "compact"
 
 
 def _validate(net: ReluNet, box: Box, delta: float, method: str, task: str, max_simplices: int | None) -> None:
@@ -43,6 +54,8 @@ def _validate(net: ReluNet, box: Box, delta: float, method: str, task: str, max_
         raise QuasieqError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     if task not in TASKS:
         raise QuasieqError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+    if method in CLASSIFICATION_METHODS and task != "classification":
+        raise QuasieqError(f"method {method!r} builds classifiers: use it with task='classification'")
     if max_simplices is not None and int(max_simplices) < 1:
         raise QuasieqError(f"max_simplices must be ≥ 1, got {max_simplices}")
 
@@ -87,7 +100,20 @@ def _transform(
     max_simplices: int | None,
     cx: RegionComplex | None,
 ) -> ReluNet:
+    method = default_method(task) if method is None else method
     _validate(net, box, delta, method, task, max_simplices)
+    if method == "demorgan":
+        if cx is not None:
+            raise QuasieqError(
+                "cx: method='demorgan' refines the regions by the argmax itself; to reuse work call "
+                "construct.demorgan.label_regions once and demorgan_wide / demorgan_deep"
+            )
+        rules = label_regions(net, box, merge=merge)
+        _too_many(rules.n, max_simplices, "simplices")
+        return (demorgan_wide if form == "wide" else demorgan_deep)(rules, delta)
+    if method == "logits":
+        built = _transform(form, net, box, delta, "compact", task, merge, max_simplices, cx)
+        return as_scores(built).with_provenance(dataclasses.replace(built.provenance, method="logits"))
     if cx is None:
         cx = regions(net, box)
     if net.in_dim == 1:
@@ -111,7 +137,7 @@ def to_wide(
     box: Box,
     delta: float,
     *,
-    method: str = "compact",
+    method: str | None = None,
     task: str = "regression",
     merge: bool = True,
     max_simplices: int | None = None,
@@ -123,7 +149,8 @@ def to_wide(
     width max(D + (D+1)M, (K+1)M), M the number of simplices; ``method="paper"``: the paper's
     modules side by side. ``merge`` merges equal-map neighbouring regions before triangulating;
     ``max_simplices`` refuses nets needing more simplices (QuasieqError); ``cx`` reuses a region
-    complex already computed for (net, box). ``result.provenance`` records M, sizes, Table 1's
+    complex already computed for (net, box). ``method`` defaults to ``"compact"`` for regression and
+    ``"demorgan"`` for ``task="classification"`` (see the module docstring; ``"logits"`` is C1). ``result.provenance`` records M, sizes, Table 1's
     sizes, the analytic error bound and the largest |weight|.
 
     Example
@@ -140,7 +167,7 @@ def to_deep(
     box: Box,
     delta: float,
     *,
-    method: str = "compact",
+    method: str | None = None,
     task: str = "regression",
     merge: bool = True,
     max_simplices: int | None = None,
