@@ -105,3 +105,28 @@ def test_exact_checker_certifies_zero_error(arch):
         report = qe.compare(net, build(cx), box, exact=True)
         assert report.disagreement_measure == 0.0
         assert report.sup_error <= 1e-9 * scale
+
+
+def test_to_wide_and_cli_expose_the_exact_method(tmp_path):
+    """``method="exact"`` through the public API and the CLI: zero measured disagreement, and the JSON
+    carries the lattice sizes (pieces, affine functions) instead of simplices."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from quasieq.cli import app
+
+    net = seeded((2, 5, 5, 1), seed=5)
+    box = qe.Box.cube(2)
+    wide = qe.to_wide(net, box, delta=1e-3, method="exact")
+    lat = lattice_of(qe.regions(net, box))
+    assert wide.provenance.details["pieces"] == lat.pieces
+    qe.save(net, tmp_path / "m.onnx", dtype="float64")
+    result = CliRunner().invoke(
+        app, ["deep", str(tmp_path / "m.onnx"), "--box", "-1", "1", "--method", "exact", "--samples", "5000", "--json", str(tmp_path / "d.json")]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert doc["method"] == "exact" and doc["error_bound"] == 0.0 and doc["table1"] is None
+    assert doc["pieces"] == lat.pieces and doc["affine_functions"] == len(lat.b)
+    assert doc["report"]["disagreement_measure"] == 0.0

@@ -395,17 +395,33 @@ def bound_text(built: ReluNet) -> str:
     return "none" if bound is None else f"{bound:.3g}"
 
 
+#: Size facts of a construction's provenance shown by wide/deep: simplices M for the quasi forms;
+#: pieces q, affine functions k, Σ|S_i| and Chen, Garudadri and Rao's neuron count for the exact forms.
+SIZE_FACTS = {
+    "simplices": "simplices M",
+    "pieces": "pieces q",
+    "affine_functions": "affine functions k",
+    "sum_term_sizes": "Σ|S_i|",
+    "chen_garudadri_rao_neurons": "Chen et al. neurons 3qk + 3q",
+}
+
+
+def size_facts(built: ReluNet) -> dict[str, int]:
+    return {key: int(built.provenance.details[key]) for key in SIZE_FACTS if key in built.provenance.details}
+
+
 def transform_json(form: str, built: ReluNet, report, report32) -> dict:
-    """The ``wide|deep --json`` document (DESIGN.md keys; ``form`` added)."""
+    """The ``wide|deep --json`` document (DESIGN.md keys; ``form`` added; exact forms give ``pieces``
+    and friends instead of ``simplices`` and ``table1`` null)."""
     p = built.provenance
-    table1 = p.details["table1"]
+    table1 = p.details.get("table1")
     return {
         "schema_version": 1,
         "form": form,
         "method": p.method,
         "task": p.task,
         "delta": p.delta,
-        "simplices": int(p.details["simplices"]),
+        **size_facts(built),
         "width": built.width,
         "hidden_layers": built.hidden_layers,
         "depth": built.depth,
@@ -413,7 +429,7 @@ def transform_json(form: str, built: ReluNet, report, report32) -> dict:
         "parameters": built.parameters,
         "max_abs_weight": built.max_abs_weight(),
         "error_bound": p.error_bound,
-        "table1": {"width": int(table1["width"]), "depth": int(table1["depth"])},
+        "table1": None if table1 is None else {"width": int(table1["width"]), "depth": int(table1["depth"])},
         "report": report.to_json(),
         "report_float32": report32.to_json(),
     }
@@ -422,21 +438,20 @@ def transform_json(form: str, built: ReluNet, report, report32) -> dict:
 def transform_rows(net: ReluNet, built: ReluNet, report, report32, seconds: float) -> list[tuple[str, str]]:
     """Summary rows of a built form: sizes beside Table 1's, the bound, the measured measures."""
     p = built.provenance
-    table1 = p.details["table1"]
+    table1 = p.details.get("table1")
     rows = [
         ("original", architecture(net)),
         ("method", p.method),
         ("task", p.task),
         ("delta", f"{p.delta:g}"),
-        ("simplices M", f"{int(p.details['simplices']):,d}"),
+        *[(SIZE_FACTS[key], f"{value:,d}") for key, value in size_facts(built).items()],
         ("width", f"{built.width:,d}"),
         ("hidden layers", f"{built.hidden_layers:,d}"),
         ("depth", f"{built.depth:,d}"),
         ("neurons", f"{built.neurons:,d}"),
         ("parameters", f"{built.parameters:,d}"),
         ("max |weight|", f"{built.max_abs_weight():.3g}"),
-        ("Table 1 width", f"{int(table1['width']):,d}"),
-        ("Table 1 depth", f"{int(table1['depth']):,d}"),
+        *([] if table1 is None else [("Table 1 width", f"{int(table1['width']):,d}"), ("Table 1 depth", f"{int(table1['depth']):,d}")]),
         ("error bound", bound_text(built)),
         ("measured measure [95% CI]", measure_text(report)),
         ("float32 ONNX measure [95% CI]", measure_text(report32)),

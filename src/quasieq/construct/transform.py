@@ -4,6 +4,8 @@ Dispatch:
 
 * D = 1: Theorem 9, exact (``construct.univariate``), whatever ``method`` says: the breakpoints of the
   1-D region complex give the wide form (one hidden layer) and the deep form (a width-(K+2) chain).
+* D ≥ 2, ``method="exact"``: the max–min lattice form of the exact regions (``construct.lattice``),
+  zero error, sizes in ``provenance.details`` (pieces q, affine functions k, Σ|S_i|, Chen et al.'s size).
 * D ≥ 2: the regions are triangulated (``geometry.triangulate``) and rebuilt by
   ``method="compact"`` (paper.md §2.6, ``construct.compact``) or ``method="paper"`` (the paper's fan
   modules with the gate fix, §2.3–2.5, ``construct.paper``).
@@ -25,6 +27,7 @@ from typing import Callable
 from quasieq.box import Box
 from quasieq.construct.compact import compact_deep, compact_wide
 from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
+from quasieq.construct.lattice import lattice_deep, lattice_wide
 from quasieq.construct.univariate import breakpoints, univariate_deep, univariate_wide
 from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import triangulate
@@ -32,7 +35,7 @@ from quasieq.net import Provenance, ReluNet
 from quasieq.regions.complex import RegionComplex
 from quasieq.regions.enumerate import regions
 
-METHODS = ("compact", "paper", "logits", "demorgan")
+METHODS = ("compact", "paper", "exact", "logits", "demorgan")
 CLASSIFICATION_METHODS = ("logits", "demorgan")
 TASKS = ("regression", "classification")
 
@@ -118,6 +121,10 @@ def _transform(
         cx = regions(net, box)
     if net.in_dim == 1:
         return _univariate(cx, delta, task, form, max_simplices)
+    if method == "exact":
+        built = (lattice_wide if form == "wide" else lattice_deep)(cx)
+        provenance = dataclasses.replace(built.provenance, task=task, delta=float(delta))
+        return (as_scores(built) if task == "classification" else built).with_provenance(provenance)
     sc = triangulate(cx, merge=merge)
     _too_many(sc.M, max_simplices, "simplices")
     if method == "compact":
