@@ -20,7 +20,7 @@ import quasieq as qe
 from quasieq import tolerances
 from quasieq.construct import to_deep, to_wide
 from quasieq.verify import EquivalenceReport, clopper_pearson, compare, float32_report, onnx_function
-from quasieq.verify.compare import CHUNK
+from quasieq.verify.compare import chunk_size
 
 
 @pytest.mark.parametrize("x,n", [(0, 50), (50, 50), (1, 10), (7, 100), (500, 1000), (3, 100000)])
@@ -67,7 +67,7 @@ def test_chunked_counts_equal_a_direct_computation():
     net = seeded_relu_net("2-8-1")
     other = qe.ReluNet([W * 1.001 for W in net.weights], net.biases)
     box = qe.Box.cube(2, -1, 1)
-    n = 2 * CHUNK + 123
+    n = 2 * chunk_size(net, other) + 123
     rep = compare(net, other, box, samples=n, seed=11, tol=1e-3)
     X = box.sample(n, np.random.default_rng(11))
     err = np.abs(net(X) - other(X)).max(axis=1)

@@ -28,7 +28,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from quasieq.errors import QuasieqError
-from quasieq.verify.compare import class_labels
+from quasieq.verify.compare import chunk_size, class_labels
 
 
 def convex_polygon(vertices: np.ndarray) -> np.ndarray:
@@ -163,8 +163,6 @@ def _draw_graph_1d(ax: Axes, cx, output: int) -> None:
 #: widest demo construction; fine enough that a strip of width ~1/300 of the box shows up.
 ERROR_GRID_RESOLUTION = 300
 
-#: Points evaluated at once on the error grid (bounds memory at CHUNK × the widest layer per net).
-_GRID_CHUNK = 8192
 
 
 def draw_simplices(ax: Axes, cx, simplices, *, output: int = 0) -> LineCollection:
@@ -213,8 +211,9 @@ def error_grid(original, constructed, box, tol: float, resolution: int = ERROR_G
     ys = box.lo[1] + (np.arange(n) + 0.5) * (box.hi[1] - box.lo[1]) / n
     X = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)  # row-major: y index outer, x inner
     flagged = np.empty(len(X), dtype=bool)
-    for start in range(0, len(X), _GRID_CHUNK):
-        chunk = X[start : start + _GRID_CHUNK]
+    step = chunk_size(original, constructed)
+    for start in range(0, len(X), step):
+        chunk = X[start : start + step]
         Ya = np.asarray(original(chunk), dtype=np.float64).reshape(len(chunk), -1)
         Yb = np.asarray(constructed(chunk), dtype=np.float64).reshape(len(chunk), -1)
         if task == "classification":

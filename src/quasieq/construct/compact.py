@@ -54,7 +54,7 @@ from quasieq.net import Provenance, ReluNet
 DELTA_SHARE = 0.5
 
 
-def _check(sc: SimplexComplex, delta: float) -> float:
+def strip_budget(sc: SimplexComplex, delta: float) -> float:
     """The budget δ' for the strips; raises on bad δ or an empty complex."""
     delta = float(delta)
     if not np.isfinite(delta) or delta <= 0.0:
@@ -114,7 +114,8 @@ def _provenance(sc: SimplexComplex, parts: list[np.ndarray], delta: float, eps: 
     )
 
 
-def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+def sparse_from_triplets(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """CSR matrix with entries vals at (rows, cols), exact zeros left out."""
     keep = vals != 0.0
     return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=shape)
 
@@ -128,7 +129,7 @@ def compact_wide(sc: SimplexComplex, delta: float, *, task: str = "regression") 
     >>> wide.hidden_layers, wide.provenance.error_bound < 1e-3          # doctest: +SKIP
     (2, True)
     """
-    budget = _check(sc, delta)
+    budget = strip_budget(sc, delta)
     M, D, K = sc.M, sc.D, sc.K
     lo, hi = sc.box.lo, sc.box.hi
     G, g0 = sc.unit_facets()
@@ -143,7 +144,7 @@ def compact_wide(sc: SimplexComplex, delta: float, *, task: str = "regression") 
     rows1 = np.concatenate([np.arange(D), np.repeat(np.arange(D, n1), D)])
     cols1 = np.concatenate([np.arange(D), np.tile(np.arange(D), n_u)])
     vals1 = np.concatenate([np.ones(D), -G.reshape(-1)])
-    W1 = _csr(rows1, cols1, vals1, (n1, D))
+    W1 = sparse_from_triplets(rows1, cols1, vals1, (n1, D))
     b1 = np.concatenate([-lo, -g0.reshape(-1)])
 
     # layer 2: per simplex [p_1 … p_K | q]
@@ -166,7 +167,7 @@ def compact_wide(sc: SimplexComplex, delta: float, *, task: str = "regression") 
         np.repeat(-kappa, K * (D + 1)),
         np.repeat(-kappa, D + 1),
     ])
-    W2 = _csr(rows2, cols2, vals2, (n2, n1))
+    W2 = sparse_from_triplets(rows2, cols2, vals2, (n2, n1))
     b2 = np.empty(n2)
     b2[p_rows] = (np.einsum("mkd,d->mk", sc.A, lo) + sc.b + C[:, None]).reshape(-1)
     b2[q_rows] = C
@@ -175,14 +176,14 @@ def compact_wide(sc: SimplexComplex, delta: float, *, task: str = "regression") 
     rows3 = np.concatenate([np.tile(np.arange(K), M), np.repeat(np.arange(K), M)])
     cols3 = np.concatenate([p_rows, np.tile(q_rows, K)])
     vals3 = np.concatenate([np.ones(M * K), -np.ones(M * K)])
-    W3 = _csr(rows3, cols3, vals3, (K, n2))
+    W3 = sparse_from_triplets(rows3, cols3, vals3, (K, n2))
 
     table1 = {"width": D * D * (D + 1) * M, "depth": D + 1}
     prov = _provenance(sc, [vals1, vals2, vals3, b1, b2], delta, eps, kappa, task, table1)
     return ReluNet([W1, W2, W3], [b1, b2, np.zeros(K)], prov)
 
 
-def _layers_from_pattern(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> list[sp.csr_matrix]:
+def layers_from_pattern(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> list[sp.csr_matrix]:
     """One CSR matrix per row of ``data`` (M, nnz), entries at (rows, cols), exact zeros left out.
 
     The row pointers of all M matrices come from one cumulative count, so the only per-layer work is
@@ -210,7 +211,7 @@ def compact_deep(sc: SimplexComplex, delta: float, *, task: str = "regression") 
     >>> deep.width, deep.hidden_layers                                   # doctest: +SKIP
     (8, 73)
     """
-    budget = _check(sc, delta)
+    budget = strip_budget(sc, delta)
     M, D, K = sc.M, sc.D, sc.K
     lo, hi = sc.box.lo, sc.box.hi
     beta = 1.0 - lo  # z = x + β ∈ [1, hi − lo + 1]
@@ -243,7 +244,7 @@ def compact_deep(sc: SimplexComplex, delta: float, *, task: str = "regression") 
         np.repeat(-kappa[:, None], K * (D + 1), axis=1), sc.A.reshape(M, K * D),
         np.repeat(-kappa[:, None], (D + 1) * (D + 1), axis=1), np.ones((M, 2 * D + K + 1)),
     ], axis=1)
-    beta_W = _layers_from_pattern(bdata, brows, bcols, (wb, wa))
+    beta_W = layers_from_pattern(bdata, brows, bcols, (wb, wa))
     beta_b = np.zeros((M, wb))
     beta_b[:, b_p] = b_z + C[:, None]
     beta_b[:, b_q] = C
@@ -253,7 +254,7 @@ def compact_deep(sc: SimplexComplex, delta: float, *, task: str = "regression") 
     acols = np.concatenate([np.tile(b_w, D + 1), np.tile(b_x, D + 1), b_w, b_x, b_P, b_p, [b_Q, b_q]])
     Gn = G[1:].reshape(M - 1, (D + 1) * D)
     adata = np.concatenate([-Gn, Gn, np.ones((M - 1, D)), -np.ones((M - 1, D)), np.ones((M - 1, 2 * K + 2))], axis=1)
-    alpha_W = _layers_from_pattern(adata, arows, acols, (wa, wb))
+    alpha_W = layers_from_pattern(adata, arows, acols, (wa, wb))
     alpha_b = np.zeros((M, wa))
     alpha_b[:, a_u] = -g0z
 
@@ -261,9 +262,9 @@ def compact_deep(sc: SimplexComplex, delta: float, *, task: str = "regression") 
     first = sp.csr_matrix(np.vstack([-G[0], np.eye(D), np.zeros((K + 1, D))]))
     alpha_b[0, a_u] = -g0[0]
     alpha_b[0, a_w] = beta
-    last = _csr(np.concatenate([np.arange(K), np.arange(K), [K, K]]), np.concatenate([b_P, b_p, [b_Q, b_q]]),
+    last = sparse_from_triplets(np.concatenate([np.arange(K), np.arange(K), [K, K]]), np.concatenate([b_P, b_p, [b_Q, b_q]]),
                 np.ones(2 * K + 2), (K + 1, wb))
-    out = _csr(np.concatenate([np.arange(K), np.arange(K)]), np.concatenate([np.arange(K), np.full(K, K)]),
+    out = sparse_from_triplets(np.concatenate([np.arange(K), np.arange(K)]), np.concatenate([np.arange(K), np.full(K, K)]),
                np.concatenate([np.ones(K), -np.ones(K)]), (K, K + 1))
 
     weights, biases = [], []

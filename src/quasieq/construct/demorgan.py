@@ -55,7 +55,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from quasieq.box import Box
-from quasieq.construct.compact import _check, _csr, _layers_from_pattern, budget_epsilons, strip_bound
+from quasieq.construct.compact import budget_epsilons, layers_from_pattern, sparse_from_triplets, strip_bound, strip_budget
 from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import SimplexComplex, triangulate
 from quasieq.net import Provenance, ReluNet
@@ -153,9 +153,9 @@ def rules_wide(G: np.ndarray, g0: np.ndarray, kappa: np.ndarray, labels: np.ndar
     G (n, D+1, D), g0 (n, D+1): unit facet functions of the n rules; kappa (n,); labels (n,) in 0..K−1.
     """
     n, J, D = G.shape
-    W1 = _csr(np.repeat(np.arange(n * J), D), np.tile(np.arange(D), n * J), -G.reshape(-1), (n * J, D))
-    W2 = _csr(np.repeat(np.arange(n), J), np.arange(n * J), np.repeat(-kappa, J), (n, n * J))
-    W3 = _csr(labels, np.arange(n), np.ones(n), (K, n))
+    W1 = sparse_from_triplets(np.repeat(np.arange(n * J), D), np.tile(np.arange(D), n * J), -G.reshape(-1), (n * J, D))
+    W2 = sparse_from_triplets(np.repeat(np.arange(n), J), np.arange(n * J), np.repeat(-kappa, J), (n, n * J))
+    W3 = sparse_from_triplets(labels, np.arange(n), np.ones(n), (K, n))
     n_c = np.bincount(labels, minlength=K).astype(np.float64)
     # n_c − Σ_{i∈c} (1 − v_i): weight +1 on every v_i of class c, constant n_c − n_c
     return ReluNet([W1, W2, W3], [-g0.reshape(-1), np.ones(n), n_c - n_c])
@@ -178,25 +178,25 @@ def rules_deep(G: np.ndarray, g0: np.ndarray, kappa: np.ndarray, labels: np.ndar
     data = np.concatenate([
         -G.reshape(n, J * D), np.ones((n, D)), -np.repeat(np.roll(kappa, 1)[:, None], J, axis=1), np.ones((n, K)), add,
     ], axis=1)
-    W_chain = _layers_from_pattern(data[1:], rows, cols, (width, width))
+    W_chain = layers_from_pattern(data[1:], rows, cols, (width, width))
     b_chain = np.zeros((n, width))
     b_chain[:, u] = -g0w
     b_chain[:, I] = 1.0
     # layer 0 from x: u ← −G_0 x − g0_0, ω ← x − lo, I = P = 0
-    first = _csr(np.concatenate([np.repeat(u, D), w]), np.concatenate([np.tile(np.arange(D), J), np.arange(D)]),
+    first = sparse_from_triplets(np.concatenate([np.repeat(u, D), w]), np.concatenate([np.tile(np.arange(D), J), np.arange(D)]),
                  np.concatenate([-G[0].reshape(-1), np.ones(D)]), (width, D))
     b_chain[0, u] = -g0[0]
     b_chain[0, w] = -lo
     b_chain[0, I] = 0.0
     # last hidden layer [I_{n−1} | P] and the linear output (for n = 1 the I read from layer 0 is 0)
     c_prev = int(labels[n - 2]) if n >= 2 else 0
-    last = _csr(
+    last = sparse_from_triplets(
         np.concatenate([np.zeros(J, dtype=np.int64), 1 + np.arange(K), [1 + c_prev]]),
         np.concatenate([u, P, [I]]),
         np.concatenate([-np.full(J, kappa[n - 1]), np.ones(K), [1.0]]),
         (K + 1, width),
     )
-    out = _csr(np.r_[np.arange(K), labels[n - 1]], np.r_[1 + np.arange(K), 0], np.ones(K + 1), (K, K + 1))
+    out = sparse_from_triplets(np.r_[np.arange(K), labels[n - 1]], np.r_[1 + np.arange(K), 0], np.ones(K + 1), (K, K + 1))
     weights = [first] + W_chain + [last, out]
     biases = list(b_chain) + [np.r_[1.0, np.zeros(K)], np.zeros(K)]
     return ReluNet(weights, biases)
@@ -204,7 +204,7 @@ def rules_deep(G: np.ndarray, g0: np.ndarray, kappa: np.ndarray, labels: np.ndar
 
 def _epsilons(rules: LabelledSimplices, delta: float) -> np.ndarray:
     """ε_i from the compact budget: every strip gets (DELTA_SHARE·δ − dropped volume)/n."""
-    return budget_epsilons(rules.simplices, _check(rules.simplices, delta))
+    return budget_epsilons(rules.simplices, strip_budget(rules.simplices, delta))
 
 
 def _provenance(rules: LabelledSimplices, net: ReluNet, delta: float, eps: np.ndarray, table1: dict) -> Provenance:

@@ -97,7 +97,7 @@ import scipy.sparse as sp
 
 from quasieq import tolerances
 from quasieq.box import Box
-from quasieq.construct.compact import _check, _csr, _layers_from_pattern
+from quasieq.construct.compact import layers_from_pattern, sparse_from_triplets, strip_budget
 from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import SimplexComplex
 from quasieq.net import Provenance, ReluNet
@@ -326,23 +326,23 @@ def _wide_layers(t: _Templates, lo: np.ndarray, nu: np.ndarray, tau: np.ndarray,
     m = np.arange(M)
     # layer 1: [s = x − lo (D) | n^{(m)} = σ(−Vinv_m (x − v0_m)) (DM)]
     r1, c1, v1 = _coo(-t.Vinv, D + D * m, np.zeros(M, dtype=int))
-    W1 = _csr(np.concatenate([np.arange(D), r1]), np.concatenate([np.arange(D), c1]),
+    W1 = sparse_from_triplets(np.concatenate([np.arange(D), r1]), np.concatenate([np.arange(D), c1]),
               np.concatenate([np.ones(D), v1]), (D + D * M, D))
     b1 = np.concatenate([-lo, np.einsum("mij,mj->mi", t.Vinv, t.v0).reshape(-1)])
     # layer 2: fans (and gate), reading s with y = Vinv(s − (v0 − lo))
     on_u, on_n, b2 = _fan_rows(t, t.v0 - lo, nu, mu, gate)
     ru, cu, vu = _coo(on_u, nF * m, np.zeros(M, dtype=int))
     rn, cn, vn = _coo(on_n, nF * m, D + D * m)
-    W2 = _csr(np.concatenate([ru, rn]), np.concatenate([cu, cn]), np.concatenate([vu, vn]), (nF * M, D + D * M))
+    W2 = sparse_from_triplets(np.concatenate([ru, rn]), np.concatenate([cu, cn]), np.concatenate([vu, vn]), (nF * M, D + D * M))
     # layer 3: E_t = γ_t·F + G (or + 1)
     blocks3 = _gammas(D, nu, tau)
     if gate:
         blocks3 = np.concatenate([blocks3, np.ones((M, D + 1, 1))], axis=2)
-    W3 = _csr(*_coo(blocks3, (D + 1) * m, nF * m), ((D + 1) * M, nF * M))
+    W3 = sparse_from_triplets(*_coo(blocks3, (D + 1) * m, nF * m), ((D + 1) * M, nF * M))
     b3 = np.zeros((D + 1) * M) if gate else np.ones((D + 1) * M)
     # output Σ_m ρ^{(m)ᵀ} E^{(m)}
     rho = _rhos(t.alpha, t.beta0, tau)
-    W4 = _csr(*_coo(np.swapaxes(rho, 1, 2), np.zeros(M, dtype=int), (D + 1) * m), (K, (D + 1) * M))
+    W4 = sparse_from_triplets(*_coo(np.swapaxes(rho, 1, 2), np.zeros(M, dtype=int), (D + 1) * m), (K, (D + 1) * M))
     return [W1, W2, W3, W4], [b1, b2.reshape(-1), b3, np.zeros(K)]
 
 
@@ -403,7 +403,7 @@ def _labelled(simplices: SimplexComplex, box: Box) -> _Templates:
 def _prepare(simplices: SimplexComplex, box: Box, delta: float) -> tuple[_Templates, float]:
     if box.dim != simplices.D:
         raise QuasieqError(f"box has dimension {box.dim} but the simplices live in dimension {simplices.D}")
-    budget = _check(simplices, delta)
+    budget = strip_budget(simplices, delta)
     return _labelled(simplices, box), budget
 
 
@@ -514,7 +514,7 @@ def _null_point_parameters(y0: np.ndarray, nu: np.ndarray, mu: np.ndarray) -> tu
 def _block_layers(stack: np.ndarray) -> list[sp.csr_matrix]:
     """One CSR matrix per dense block of ``stack`` (M, r, c), exact zeros left out."""
     M, r, c = stack.shape
-    return _layers_from_pattern(stack.reshape(M, r * c), np.repeat(np.arange(r), c), np.tile(np.arange(c), r), (r, c))
+    return layers_from_pattern(stack.reshape(M, r * c), np.repeat(np.arange(r), c), np.tile(np.arange(c), r), (r, c))
 
 
 def paper_deep(simplices: SimplexComplex, box: Box, delta: float) -> ReluNet:

@@ -26,7 +26,7 @@ from functools import cached_property
 from math import factorial
 
 import numpy as np
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, QhullError
 
 from quasieq import tolerances
 from quasieq.box import Box
@@ -266,7 +266,10 @@ def _merge_groups(cx: RegionComplex) -> tuple[np.ndarray, dict[int, tuple[np.nda
             if ri == rj:
                 continue
             union = np.concatenate([points[ri], points[rj]])
-            hv, hn, ho, hvol = _hull(union)
+            try:
+                hv, hn, ho, hvol = _hull(union)
+            except QhullError:  # qhull cannot decide a nearly degenerate union: do not merge it
+                continue
             total = volume[ri] + volume[rj]
             if abs(hvol - total) > tolerances.MERGE_CONVEX_RELATIVE * total:
                 continue

@@ -29,8 +29,9 @@ from quasieq.net import ReluNet
 
 SCHEMA_VERSION = 1
 
-#: Points evaluated at once: bounds memory at CHUNK × (width of the widest layer) floats per net.
-CHUNK = 8192
+#: Floats per forward pass: the points evaluated at once are CHUNK_FLOATS / (widest layer), at least
+#: 64 and at most 8192, so a wide construction (10^4–10^5 units) stays within ~0.3 GB per chunk.
+CHUNK_FLOATS = 2**25
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,12 @@ def class_labels(Y: np.ndarray) -> np.ndarray:
     return (Y[:, 0] > 0).astype(np.int64) if Y.shape[1] == 1 else Y.argmax(axis=1)
 
 
+def chunk_size(*nets) -> int:
+    """Points per chunk: CHUNK_FLOATS over the widest layer of the ReluNets compared."""
+    widest = max([max((*n.widths, n.in_dim, n.out_dim)) for n in nets if isinstance(n, ReluNet)], default=1)
+    return int(min(8192, max(64, CHUNK_FLOATS // widest)))
+
+
 def compare(
     a: Any,
     b: Any,
@@ -112,7 +119,7 @@ def compare(
     """Monte-Carlo measure of {x in box : max_k |a_k(x) − b_k(x)| > tol} with a 95% interval.
 
     ``a`` and ``b`` are ReluNets or callables (N, D) → (N, K) (an ONNX Runtime session wrapped in a
-    function, a torch module behind numpy...). Evaluated in chunks of CHUNK points. With
+    function, a torch module behind numpy...). Evaluated in chunks of ``chunk_size(a, b)`` points. With
     ``task="classification"`` the report also holds the measure where the labels differ.
 
     ``exact=True`` (two ReluNets, D ≤ 6) replaces sampling by the common refinement of both nets'
@@ -140,8 +147,9 @@ def compare(
     label_diff = 0
     a_min = a_max = None
     best = (-1.0, None)
-    for start in range(0, samples, CHUNK):
-        X = box.sample(min(CHUNK, samples - start), rng)
+    chunk = chunk_size(a, b)
+    for start in range(0, samples, chunk):
+        X = box.sample(min(chunk, samples - start), rng)
         Ya, Yb = _outputs(fa, X, "a"), _outputs(fb, X, "b")
         if Ya.shape != Yb.shape:
             raise QuasieqError(f"compare: a gives {Ya.shape[1]} outputs but b gives {Yb.shape[1]}")

@@ -25,7 +25,7 @@ import numpy as np
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
-from quasieq.verify.compare import CHUNK, class_labels, clopper_pearson
+from quasieq.verify.compare import chunk_size, class_labels, clopper_pearson
 
 
 def _as_labels(y: Any, n: int, where: str) -> np.ndarray:
@@ -145,10 +145,11 @@ def _predict(f: Any, X: np.ndarray, name: str) -> tuple[np.ndarray, int]:
     elif not callable(f):
         raise QuasieqError(f"data_agreement: {name} must be a ReluNet or a callable (N, D) -> (N, K), got {type(f).__name__}")
     labels, K = [], None
-    for start in range(0, len(X), CHUNK):
-        Y = np.asarray(f(X[start : start + CHUNK]), dtype=np.float64)
+    chunk = chunk_size(f)
+    for start in range(0, len(X), chunk):
+        Y = np.asarray(f(X[start : start + chunk]), dtype=np.float64)
         Y = Y[:, None] if Y.ndim == 1 else Y
-        if Y.ndim != 2 or Y.shape[0] != len(X[start : start + CHUNK]):
+        if Y.ndim != 2 or Y.shape[0] != len(X[start : start + chunk]):
             raise QuasieqError(f"data_agreement: {name} returned shape {Y.shape}; expected (N, K)")
         K = max(2, Y.shape[1])
         labels.append(class_labels(Y))
