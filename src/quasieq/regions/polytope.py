@@ -155,6 +155,16 @@ def _direction_component(normals, facet_bits, face, h):
 
 
 @njit(cache=True)
+def _is_maximal(sets, sizes, a, n):
+    """Is bitset row a (of the first n rows) maximal under inclusion, and the first of equal rows?"""
+    for b in range(n):
+        if b != a and sizes[b] >= sizes[a] and contains_bits(sets[b], sets[a]):
+            if sizes[b] > sizes[a] or b < a:
+                return False
+    return True
+
+
+@njit(cache=True)
 def _sub_faces(face, k, facet_bits, child_bits, gen_out):
     """The (k−1)-faces of the k-face ``face``: the maximal distinct sets face ∩ S_h with ≥ k vertices,
     written to child_bits (one row each) with their generating facet h in gen_out; returns the count."""
@@ -174,13 +184,7 @@ def _sub_faces(face, k, facet_bits, child_bits, gen_out):
             n += 1
     out = 0
     for a in range(n):
-        keep = True
-        for b in range(n):
-            if b != a and sizes[b] >= sizes[a] and contains_bits(cand[b], cand[a]):
-                if sizes[b] > sizes[a] or b < a:
-                    keep = False
-                    break
-        if keep:
+        if _is_maximal(cand, sizes, a, n):
             child_bits[out] = cand[a]
             gen_out[out] = cand_h[a]
             out += 1
@@ -199,15 +203,7 @@ def prune_constraints(inc, ids, normals, offsets, dim):
         sizes[c] = _count(sets[c])
     keep = np.zeros(n, dtype=np.bool_)
     for a in range(n):
-        if sizes[a] < dim:
-            continue
-        ok = True
-        for b in range(n):
-            if b != a and sizes[b] >= sizes[a] and contains_bits(sets[b], sets[a]):
-                if sizes[b] > sizes[a] or b < a:
-                    ok = False
-                    break
-        keep[a] = ok
+        keep[a] = sizes[a] >= dim and _is_maximal(sets, sizes, a, n)
     for c in range(n):
         if not keep[c]:
             for v in range(inc.shape[0]):
