@@ -268,3 +268,26 @@ def test_bad_input_is_refused_clearly(tmp_path):
         check_in_box(X + 5.0, box)
     with pytest.raises(QuasieqError, match="excludes the data"):
         data_agreement(three, three, X + 5.0, box=box)
+
+
+def test_cli_compare_reports_label_agreement_on_a_data_set(tmp_path):
+    """``quasieq compare A B --data FILE``: the agreement equals a direct count of equal argmax labels."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from quasieq.cli import app
+
+    rng = np.random.default_rng(4)
+    a = qe.ReluNet([rng.normal(size=(6, 2)), rng.normal(size=(3, 6))], [rng.normal(size=6), rng.normal(size=3)])
+    b = qe.ReluNet([W * 1.05 for W in a.weights], a.biases)
+    X = rng.uniform(-1, 1, size=(500, 2))
+    np.savez(tmp_path / "d.npz", X=X)
+    qe.save(a, tmp_path / "a.npz")
+    qe.save(b, tmp_path / "b.npz")
+    out = tmp_path / "c.json"
+    result = CliRunner().invoke(app, ["compare", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--box", "-1", "1",
+                                      "--samples", "1000", "--data", str(tmp_path / "d.npz"), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    same = np.count_nonzero(a.forward(X).argmax(axis=1) == b.forward(X).argmax(axis=1))
+    assert json.loads(out.read_text())["data"]["agreement"] == same / len(X)

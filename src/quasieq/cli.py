@@ -674,9 +674,15 @@ def compare_command(
                      help="Exit 1 when the disagreement measure's upper 95% limit exceeds M."),
     ] = None,
     exact: Annotated[bool, typer.Option("--exact", help="Exact measure from both nets' regions instead of sampling.")] = False,
+    data: Annotated[
+        Optional[Path],
+        typer.Option("--data", metavar="FILE", help="Also the label agreement on a data set (.npz with X[, y] or .csv, label last)."),
+    ] = None,
 ) -> None:
-    """Measure where A and B disagree (|A - B| > tol) on a box: Monte Carlo with a 95% interval, or exact."""
+    """Measure where A and B disagree (|A - B| > tol) on a box: Monte Carlo with a 95% interval, or exact;
+    with --data, also how often their labels (argmax; [h > 0] for one logit) agree on the data."""
     from quasieq.verify import compare
+    from quasieq.verify.data import data_agreement, load_dataset
 
     net_a, net_b = load_model(a), load_model(b)
     if (net_a.in_dim, net_a.out_dim) != (net_b.in_dim, net_b.out_dim):
@@ -686,6 +692,7 @@ def compare_command(
         )
     domain = resolve_box(net_a, box, bounds)
     json_path = output_path(json_path, "--json")
+    dataset = None if data is None else load_dataset(data)
 
     console = make_console()
     start = time.perf_counter()
@@ -694,10 +701,12 @@ def compare_command(
             report = compare(net_a, net_b, domain, tol=tol, exact=True)
         else:
             report = compare(net_a, net_b, domain, samples=samples, tol=tol, seed=seed)
+        agreement = None if dataset is None else data_agreement(net_a, net_b, dataset[0], dataset[1], box=domain)
     seconds = time.perf_counter() - start
+    document = report.to_json() if agreement is None else {**report.to_json(), "data": agreement.to_json()}
     with staged_outputs() as stage:
         if json_path is not None:
-            write_json(report.to_json(), stage(json_path))
+            write_json(document, stage(json_path))
     rows = [
         ("A", f"{a.name}: {architecture(net_a)}"),
         ("B", f"{b.name}: {architecture(net_b)}"),
@@ -711,6 +720,10 @@ def compare_command(
         ("witness", _numbers(report.witness)),
         ("seconds", f"{seconds:.3f}"),
     ]
+    if agreement is not None:
+        rows.append((f"label agreement on {data.name} [95% CI of disagreement]",
+                     f"{agreement.agreement:.4f} ({agreement.disagreements} of {agreement.samples}) "
+                     f"[{agreement.ci95[0]:.3g}, {agreement.ci95[1]:.3g}]"))
     console.print(key_value_table("compare", rows))
     if json_path is not None:
         console.print(f"json: {json_path}")
