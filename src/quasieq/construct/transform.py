@@ -28,6 +28,7 @@ from quasieq.box import Box
 from quasieq.construct.compact import compact_deep, compact_wide
 from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
 from quasieq.construct.lattice import lattice_deep, lattice_wide
+from quasieq.construct.onelayer import onelayer_deep
 from quasieq.construct.univariate import breakpoints, univariate_deep, univariate_wide
 from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import triangulate
@@ -122,7 +123,10 @@ def _transform(
     if net.in_dim == 1:
         return _univariate(cx, delta, task, form, max_simplices)
     if method == "exact":
-        built = (lattice_wide if form == "wide" else lattice_deep)(cx)
+        if form == "deep" and net.hidden_layers == 1:  # the direct chain: width D + 1 + K, depth w + 1
+            built = onelayer_deep(net, box)
+        else:
+            built = (lattice_wide if form == "wide" else lattice_deep)(cx)
         provenance = dataclasses.replace(built.provenance, task=task, delta=float(delta))
         return (as_scores(built) if task == "classification" else built).with_provenance(provenance)
     sc = triangulate(cx, merge=merge)

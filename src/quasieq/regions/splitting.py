@@ -146,6 +146,30 @@ def _with_constraint(ids, normals, offsets, hid, normal, offset):
 
 
 @njit(cache=True)
+def _side(d, tol):
+    """Where a region lies w.r.t. a hyperplane, from its vertices' signed distances d:
+    0 cut (vertices beyond tol on both sides), 1 positive side, 2 negative side, 3 within tol of it."""
+    hi = d.max()
+    lo = d.min()
+    if hi > tol and lo < -tol:
+        return 0
+    if hi > tol:
+        return 1
+    if lo < -tol:
+        return 2
+    return 3
+
+
+@njit(cache=True)
+def _sliver(d, state, sliver):
+    """1 when a non-cutting hyperplane leaves a sub-tolerance sliver (thicker than rounding) on its
+    other side, else 0."""
+    if state == 1:
+        return 1 if d.min() < -sliver else 0
+    return 1 if d.max() > sliver else 0
+
+
+@njit(cache=True)
 def split_layer(
     verts, inc, voff, cids, cnormals, coffsets, coff, A_in, c_in, W, b, first_id, tol, sliver, flat_rel, guard_rel, max_children
 ):
@@ -182,15 +206,36 @@ def split_layer(
         V0 = verts[voff[r] : voff[r + 1]]
         d0 = V0 @ Z.T + z0
         for jj in range(n):
-            if flat[jj]:
-                d0[:, jj] = z0[jj]
-            else:
+            if not flat[jj]:
                 d0[:, jj] /= norms[jj]
-        # depth-first work stack of (V, inc, dist, bits, constraint arrays, next neuron)
+        # A hyperplane that does not cut the region cannot cut any of its children: settle those bits
+        # now and carry only the cutting columns C through the splits.
+        bits0 = constant_active & flat
+        C = np.empty(n, dtype=np.int64)
+        m = 0
+        thin = False
+        for jj in range(n):
+            if flat[jj]:
+                continue
+            state = _side(d0[:, jj], tol)
+            if state == 0:
+                C[m] = jj
+                m += 1
+            elif state == 3:
+                thin = True
+                break
+            else:
+                bits0[jj] = state == 1
+                dropped += _sliver(d0[:, jj], state, sliver)
+        if thin:
+            dropped += 1
+            continue
+        C = C[:m]
+        # depth-first work stack of (V, inc, dist over C, bits, constraint arrays, next column of C)
         stack = List()
         stack.append(
             (
-                V0.copy(), inc[voff[r] : voff[r + 1]].copy(), d0, np.zeros(n, dtype=np.bool_),
+                V0.copy(), inc[voff[r] : voff[r + 1]].copy(), np.ascontiguousarray(d0[:, C]), bits0,
                 cids[coff[r] : coff[r + 1]].copy(), cnormals[coff[r] : coff[r + 1]].copy(),
                 coffsets[coff[r] : coff[r + 1]].copy(), 0,
             )
@@ -199,24 +244,16 @@ def split_layer(
             V, I, d, bits, ids, nrm, ofs, start = stack.pop()
             cut = -1
             thin = False
-            for jj in range(start, n):
-                if flat[jj]:
-                    bits[jj] = constant_active[jj]
-                    continue
-                hi = d[:, jj].max()
-                lo = d[:, jj].min()
-                if hi > tol and lo < -tol:
-                    cut = jj
+            for k in range(start, m):
+                state = _side(d[:, k], tol)
+                if state == 0:
+                    cut = k
                     break
-                if hi > tol:
-                    bits[jj] = True
-                    dropped += lo < -sliver
-                elif lo < -tol:
-                    bits[jj] = False
-                    dropped += hi > sliver
-                else:  # every vertex within tol of the hyperplane: the region is a sliver itself
+                if state == 3:  # every vertex within tol of the hyperplane: the region is a sliver itself
                     thin = True
                     break
+                bits[C[k]] = state == 1
+                dropped += _sliver(d[:, k], state, sliver)
             if thin:
                 dropped += 1
                 continue
@@ -236,14 +273,15 @@ def split_layer(
                 if len(out_V) > max_children:
                     return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_c, D, n, I.shape[1]), dropped
                 continue
-            hid = first_id + cut
-            unit = Z[cut] / norms[cut]
-            off = z0[cut] / norms[cut]
+            neuron = C[cut]
+            hid = first_id + neuron
+            unit = Z[neuron] / norms[neuron]
+            off = z0[neuron] / norms[neuron]
             Vp, Ip, dp, Vn, In, dn = _split(V, I, d, cut, hid, tol)
             bp = bits.copy()
-            bp[cut] = True
+            bp[neuron] = True
             bn = bits.copy()
-            bn[cut] = False
+            bn[neuron] = False
             # positive side: z ≥ 0  ⇔  (−Z/‖Z‖)·x ≤ z0/‖Z‖ ; negative side: (Z/‖Z‖)·x ≤ −z0/‖Z‖
             ip, np_, op = _with_constraint(ids, nrm, ofs, hid, -unit, off)
             i_n, nn_, on = _with_constraint(ids, nrm, ofs, hid, unit, -off)
