@@ -1,4 +1,4 @@
-"""``quasieq demo``: the whole pipeline on a small example, in well under a minute, on a CPU.
+"""``quasieq demo``: the whole pipeline on small examples, in about a minute and a half, on a CPU.
 
 Steps (each a function; :func:`run_demo` calls them in order):
 
@@ -7,22 +7,33 @@ Steps (each a function; :func:`run_demo` calls them in order):
 2. :func:`analyse` — import it (``qe.from_torch``) and enumerate its exact linear regions on the box;
 3. :func:`rebuild` — its wide and deep forms by ``method="compact"`` and ``method="paper"`` (δ = 1e-3),
    each compared with the original by Monte Carlo in float64 and through its float32 ONNX export;
-4. :func:`write_outputs` — regions.png, regions.json, model.onnx, the four rebuilt models
+4. :func:`exact_forms` — its zero-error lattice forms (``method="exact"``), each certified by the exact
+   checker (``qe.compare(..., exact=True)``: exact measure and sup error over the common refinement);
+5. :func:`classifier` — a seeded 2-8-8-2 classifier trained on scikit-learn's ``make_moons``, its De
+   Morgan wide and deep forms (label regions → labelled simplices), their Monte-Carlo
+   label-disagreement measures and the held-out accuracy of all three (:func:`classifier_forms`);
+6. :func:`polynomial_forms` — a pole-free quartic as a wide (factorisation) and a deep (continued
+   fraction) quadratic network, with their maximum relative error against numpy on a dense grid;
+7. :func:`write_outputs` — regions.png, regions.json, model.onnx, the four rebuilt models
    (wide_compact.onnx, deep_compact.onnx, wide_paper.onnx, deep_paper.onnx), transforms.json and
-   transforms.png (simplices + the compact wide form's error set), all or nothing;
-5. :func:`summary` / :func:`forms_tables` — the rich tables printed at the end.
+   transforms.png (simplices + the compact wide form's error set), the exact forms (wide_exact.onnx,
+   deep_exact.onnx), the classifier and its forms (classifier*.onnx, classifier.png), the quadratic
+   networks (poly_wide.onnx, poly_deep.onnx, polynomial.png) and report.html, one self-contained page
+   with every table and plot (``quasieq.report``); all or nothing;
+8. :func:`summary` / :func:`forms_tables` / :func:`step_tables` — the tables printed at the end (the
+   same ones the report holds).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-
-from rich.table import Table
+from rich.table import Table as RichTable
 
 from quasieq.box import Box
 from quasieq.cli import (
@@ -33,15 +44,27 @@ from quasieq.cli import (
     enumerate_regions,
     key_value_table,
     staged_outputs,
+    step,
     transform_json,
     write_json,
 )
 from quasieq.net import ReluNet
 from quasieq.regions import RegionComplex
+from quasieq.report import Image, Section, Table, render_report
 from quasieq.verify import EquivalenceReport
 
 #: The demo's domain: every guarantee and plot is on this box.
 DEMO_BOX = Box.cube(2, -1.0, 1.0)
+
+#: The demo polynomial P(x) = 1 + 0.5x + 0.8x² + 0.3x³ + 0.6x⁴ (ascending coefficients). Its even
+#: coefficients (1, 0.8, 0.6) and its odd ones (0.5, 0.3) each have one sign, so every tail T_k of the
+#: continued fraction has positive coefficients, T_k(y) ≥ 1 for y = x² ≥ 0: no pole anywhere
+#: (quadratic/deep.py), and no zero coefficient to perturb.
+DEMO_POLYNOMIAL = (1.0, 0.5, 0.8, 0.3, 0.6)
+#: The interval on which the quadratic networks are built and checked.
+DEMO_INTERVAL = (-1.0, 1.0)
+#: Pixels per side of the classifier's label error-set panels (two De Morgan forms, 200² points each).
+CLASSIFIER_GRID = 200
 
 
 @dataclass(frozen=True)
@@ -58,7 +81,8 @@ class TrainingSetup:
 @dataclass(frozen=True)
 class RebuildSetup:
     """What :func:`rebuild` does. Monte-Carlo samples per comparison: the paper forms are larger and
-    slower to evaluate, so they get fewer points (their 95% intervals are correspondingly wider)."""
+    slower to evaluate, so they get fewer points (their 95% intervals are correspondingly wider).
+    The classifier's comparisons use ``samples_compact``."""
 
     delta: float = 1e-3
     forms: tuple[str, ...] = ("wide", "deep")
@@ -69,6 +93,22 @@ class RebuildSetup:
 
     def samples(self, method: str) -> int:
         return self.samples_paper if method == "paper" else self.samples_compact
+
+
+@dataclass(frozen=True)
+class ClassifierSetup:
+    """What :func:`classifier` does: ``points`` make_moons points (noise ``noise``), a stratified
+    ``held_out`` share kept for testing, a 2-h_1-…-2 net trained by full-batch Adam on the cross-entropy,
+    and δ = ``delta_fraction``·vol(box) on the data's bounding box. About a second on one core."""
+
+    seed: int = 0
+    points: int = 400
+    noise: float = 0.2
+    held_out: float = 0.5
+    hidden: tuple[int, ...] = (8, 8)
+    steps: int = 1000
+    learning_rate: float = 1e-2
+    delta_fraction: float = 1e-3
 
 
 @dataclass(frozen=True)
@@ -87,6 +127,52 @@ class Rebuilt:
         return f"{self.form}_{self.method}"
 
 
+@dataclass(frozen=True)
+class ExactForm:
+    """One zero-error lattice form with the exact checker's report."""
+
+    form: str
+    net: ReluNet
+    report: EquivalenceReport
+    seconds: float
+    check_seconds: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.form}_exact"
+
+
+@dataclass(frozen=True)
+class ClassifierResult:
+    """A classifier, its De Morgan forms, their label-disagreement reports and held-out accuracies.
+
+    ``accuracy`` maps ``original``, ``wide`` and ``deep`` to the fraction of held-out points whose
+    label (``class_labels``) equals the true class.
+    """
+
+    net: ReluNet
+    box: Box
+    delta: float
+    rules: object  # construct.demorgan.LabelledSimplices
+    forms: dict[str, ReluNet]
+    reports: dict[str, EquivalenceReport]
+    accuracy: dict[str, float]
+    X_test: np.ndarray
+    y_test: np.ndarray
+    build_seconds: float
+    train_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class PolynomialResult:
+    """A polynomial's wide and deep quadratic networks and their max relative errors on a dense grid."""
+
+    coeffs: np.ndarray
+    domain: tuple[float, float]
+    nets: dict[str, object]  # "wide" / "deep" → torch module (N, 1) → (N, 1)
+    errors: dict[str, float]
+
+
 @dataclass
 class DemoResult:
     """Everything the demo produced."""
@@ -98,6 +184,11 @@ class DemoResult:
     complex: RegionComplex
     region_seconds: float
     rebuilt: list[Rebuilt] = field(default_factory=list)
+    exact: list[ExactForm] = field(default_factory=list)
+    classifier: ClassifierResult | None = None
+    polynomial: PolynomialResult | None = None
+    setup: TrainingSetup = field(default_factory=TrainingSetup)
+    rebuild_setup: RebuildSetup = field(default_factory=RebuildSetup)
     paths: dict[str, Path] = field(default_factory=dict)
 
 
@@ -105,6 +196,39 @@ def target(X: np.ndarray) -> np.ndarray:
     """The regression target on [-1, 1]^2: a bump plus a saddle, f(x) = exp(-3‖x‖²) + x₀x₁/2."""
     X = np.asarray(X, dtype=np.float64)
     return np.exp(-3.0 * (X**2).sum(axis=1)) + 0.5 * X[:, 0] * X[:, 1]
+
+
+def mlp(sizes: tuple[int, ...]):
+    """``nn.Sequential`` of Linear layers sizes[0] → … → sizes[-1] with a ReLU between consecutive ones."""
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def fit(module, loss, steps: int, learning_rate: float) -> float:
+    """``steps`` full-batch Adam steps minimising ``loss()`` over ``module``'s parameters, on one thread;
+    the module is left in eval mode. Returns the seconds spent."""
+    import torch
+
+    optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: extra threads only add synchronisation (10× slower on a busy machine)
+    start = time.perf_counter()
+    try:
+        for _ in range(steps):
+            optimiser.zero_grad()
+            value = loss()
+            value.backward()
+            optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
+    module.eval()
+    return time.perf_counter() - start
 
 
 def train(setup: TrainingSetup = TrainingSetup()):
@@ -115,33 +239,13 @@ def train(setup: TrainingSetup = TrainingSetup()):
     Returns ``(module, training MSE, seconds)``.
     """
     import torch
-    from torch import nn
 
     torch.manual_seed(setup.seed)
     X = DEMO_BOX.sample(setup.samples, np.random.default_rng(setup.seed))
     x = torch.tensor(X, dtype=torch.float32)
     y = torch.tensor(target(X), dtype=torch.float32)[:, None]
-    sizes = (DEMO_BOX.dim, *setup.hidden, 1)
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    module = nn.Sequential(*layers)
-    optimiser = torch.optim.Adam(module.parameters(), lr=setup.learning_rate)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: extra threads only add synchronisation (10× slower on a busy machine)
-    start = time.perf_counter()
-    try:
-        for _ in range(setup.steps):
-            optimiser.zero_grad()
-            loss = torch.mean((module(x) - y) ** 2)
-            loss.backward()
-            optimiser.step()
-    finally:
-        torch.set_num_threads(threads)
-    seconds = time.perf_counter() - start
-    module.eval()
+    module = mlp((DEMO_BOX.dim, *setup.hidden, 1))
+    seconds = fit(module, lambda: torch.mean((module(x) - y) ** 2), setup.steps, setup.learning_rate)
     with torch.no_grad():
         mse = float(torch.mean((module(x) - y) ** 2))
     return module, mse, seconds
@@ -170,49 +274,217 @@ def rebuild(net: ReluNet, cx: RegionComplex, console: Console, setup: RebuildSet
     return out
 
 
+def exact_forms(net: ReluNet, cx: RegionComplex, console: Console, delta: float, *,
+                samples: int | None = None) -> list[ExactForm]:
+    """The wide and deep lattice forms (``method="exact"``, zero error by construction) built from ``cx``.
+
+    ``samples=None``: each is certified by the exact checker, the common refinement of both nets' regions
+    giving the exact measure of {|a − b| > tol} and the exact sup error (``qe.compare(..., exact=True)``);
+    its cost grows with the lattice form's size (over a minute for the 155-region demo net, whose wide
+    lattice form has 6,617 units), so the demo passes ``samples`` and checks by Monte Carlo instead.
+    ``delta`` is only recorded: the lattice forms have no error budget."""
+    from quasieq.verify import compare
+
+    out = []
+    for form in ("wide", "deep"):
+        start = time.perf_counter()
+        built = build_form(form, net, cx.box, delta, console, method="exact", cx=cx)
+        seconds = time.perf_counter() - start
+        with step(console, f"exact check of the {form} lattice form"):
+            report = (compare(net, built, cx.box, exact=True) if samples is None
+                      else compare(net, built, cx.box, samples=samples))
+        out.append(ExactForm(form, built, report, seconds, time.perf_counter() - start - seconds))
+    return out
+
+
+def moons(setup: ClassifierSetup = ClassifierSetup()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(X_train, y_train, X_test, y_test)``: scikit-learn's make_moons (seeded), split stratified."""
+    from sklearn.datasets import make_moons
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_moons(n_samples=setup.points, noise=setup.noise, random_state=setup.seed)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=setup.held_out, stratify=y,
+                                                        random_state=setup.seed)
+    return X_train, y_train, X_test, y_test
+
+
+def train_classifier(X: np.ndarray, y: np.ndarray, setup: ClassifierSetup = ClassifierSetup()):
+    """A ReLU MLP D-h_1-…-K (K = max y + 1 scores) fitted by full-batch Adam to the cross-entropy;
+    seeded by ``torch.manual_seed(setup.seed)``. Returns ``(module, seconds)``."""
+    import torch
+    from torch.nn.functional import cross_entropy
+
+    torch.manual_seed(setup.seed)
+    x = torch.tensor(X, dtype=torch.float32)
+    labels = torch.tensor(y, dtype=torch.long)
+    module = mlp((X.shape[1], *setup.hidden, int(y.max()) + 1))
+    seconds = fit(module, lambda: cross_entropy(module(x), labels), setup.steps, setup.learning_rate)
+    return module, seconds
+
+
+def classifier_forms(net: ReluNet, box: Box, delta: float, X_test: np.ndarray, y_test: np.ndarray,
+                     console: Console, *, samples: int, seed: int = 0) -> ClassifierResult:
+    """The De Morgan wide and deep forms of the classifier ``net`` on ``box`` (one ``label_regions``
+    for both), their label-disagreement measures against ``net`` (Monte Carlo, ``samples`` uniform points
+    of the box) and the held-out accuracy of all three on
+    ``(X_test, y_test)``, which must lie in ``box`` (``verify.data.data_agreement``)."""
+    from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
+    from quasieq.verify import compare
+    from quasieq.verify.data import data_agreement
+
+    start = time.perf_counter()
+    with step(console, "label regions and the De Morgan forms"):
+        rules = label_regions(net, box)
+        forms = {"wide": demorgan_wide(rules, delta), "deep": demorgan_deep(rules, delta)}
+    seconds = time.perf_counter() - start
+    reports, accuracy = {}, {}
+    for name, form in forms.items():
+        with step(console, f"comparing the {name} De Morgan form on {samples:,d} points"):
+            reports[name] = compare(as_scores(net), form, box, samples=samples, seed=seed, task="classification")
+        agreement = data_agreement(net, form, X_test, y_test, box=box)
+        accuracy["original"], accuracy[name] = agreement.accuracy_a, agreement.accuracy_b
+    return ClassifierResult(net, box, float(delta), rules, forms, reports, accuracy, np.asarray(X_test),
+                            np.asarray(y_test), seconds)
+
+
+def classifier(console: Console, setup: ClassifierSetup = ClassifierSetup(), *, samples: int,
+               seed: int = 0) -> ClassifierResult:
+    """make_moons → :func:`train_classifier` → ``qe.from_torch`` → :func:`classifier_forms` on the
+    bounding box of all the data (so every held-out point lies in it), δ = delta_fraction·vol(box)."""
+    from quasieq.io import from_torch
+    from quasieq.verify.data import data_box
+
+    X_train, y_train, X_test, y_test = moons(setup)
+    module, train_seconds = train_classifier(X_train, y_train, setup)
+    box = data_box(np.vstack([X_train, X_test]))
+    result = classifier_forms(from_torch(module), box, setup.delta_fraction * box.volume, X_test, y_test, console,
+                              samples=samples, seed=seed)
+    return dataclasses.replace(result, train_seconds=train_seconds)
+
+
+def polynomial_forms(coeffs=DEMO_POLYNOMIAL, domain=DEMO_INTERVAL) -> PolynomialResult:
+    """``qe.quadratic.wide`` and ``qe.quadratic.deep`` of P (ascending ``coeffs``) on ``domain``, each
+    with max_x |net(x) − P(x)| / max_x |P(x)| over a dense grid, P by numpy's Horner."""
+    import quasieq.quadratic as qq
+
+    nets = {"wide": qq.wide(coeffs, domain=domain), "deep": qq.deep(coeffs, domain=domain)}
+    p, dom = nets["wide"].coeffs, nets["wide"].domain
+    return PolynomialResult(p, dom, nets, {name: qq.max_relative_error(net, p, dom) for name, net in nets.items()})
+
+
+# ----- plots of the new steps ----------------------------------------------------------------------
+def plot_classifier(result: ClassifierResult, path: Path) -> None:
+    """Three panels: the labelled simplices (the rules) with the held-out points, then where the wide
+    and the deep De Morgan form's labels differ from the original's on a pixel grid."""
+    from quasieq.viz import draw_error_set, draw_polygons, new_canvas, save_figure
+
+    fig = new_canvas((16.0, 4.8))
+    rules_ax, *error_axes = fig.subplots(1, 3)
+    sc, box = result.rules.simplices, result.box
+    draw_polygons(rules_ax, sc.vertices, result.rules.labels, "class", cmap="coolwarm", edge_width=0.15)
+    rules_ax.scatter(result.X_test[:, 0], result.X_test[:, 1], c=result.y_test, cmap="coolwarm", s=9,
+                     edgecolors="k", linewidths=0.4)
+    rules_ax.set_xlim(box.lo[0], box.hi[0])
+    rules_ax.set_ylim(box.lo[1], box.hi[1])
+    rules_ax.set_title(f"{result.rules.n:,d} labelled simplices (rules), held-out points")
+    for ax, (name, form) in zip(error_axes, result.forms.items()):
+        draw_error_set(ax, result.net, form, box, 0.0, CLASSIFIER_GRID, task="classification")
+        ax.set_title(f"{name} De Morgan form: {ax.get_title()}", fontsize=9)
+    save_figure(fig, path)
+
+
+def plot_polynomial(result: PolynomialResult, path: Path, points: int = 2001) -> None:
+    """P and both quadratic networks on the interval (left), |net(x) − P(x)| on a log axis (right;
+    exact zeros drawn at 1e-18)."""
+    from quasieq.quadratic.polynomial import evaluate, grid
+    from quasieq.viz import new_canvas, save_figure
+
+    x = grid(*result.domain, points)
+    reference = np.polynomial.polynomial.polyval(x, result.coeffs)
+    fig = new_canvas((12.0, 4.4))
+    values_ax, error_ax = fig.subplots(1, 2)
+    values_ax.plot(x, reference, color="0.6", linewidth=3.5, label="P (numpy Horner)")
+    for (name, net), style in zip(result.nets.items(), ("--", ":")):
+        values = evaluate(net, x)
+        values_ax.plot(x, values, style, linewidth=1.5, label=f"{name}: width {net.width}, depth {net.depth}")
+        error_ax.semilogy(x, np.maximum(np.abs(values - reference), 1e-18), style, linewidth=1.0, label=name)
+    values_ax.set_title("P(x) = " + " + ".join(f"{c:g}x^{i}" for i, c in enumerate(result.coeffs)))
+    values_ax.set_xlabel("x")
+    values_ax.legend(loc="best")
+    error_ax.set_title("|network − P| (numpy Horner)")
+    error_ax.set_xlabel("x")
+    error_ax.legend(loc="best")
+    save_figure(fig, path)
+
+
+# ----- files ----------------------------------------------------------------------------------------
 def write_outputs(out_dir: Path, result: DemoResult) -> dict[str, Path]:
     """Write every demo file into ``out_dir`` (created if missing): ``regions.png``, ``regions.json``,
     ``model.onnx``, ``<form>_<method>.onnx`` per rebuilt form, ``transforms.json`` (the ``wide|deep
-    --json`` document of each form) and ``transforms.png`` (simplices + error set of the first form).
+    --json`` document of each form) and ``transforms.png`` (simplices + error set of the first form);
+    ``<form>_exact.onnx`` per exact form; ``classifier.onnx``, ``classifier_<form>.onnx`` and
+    ``classifier.png``; ``poly_<form>.onnx`` and ``polynomial.png``; last ``report.html`` (every table
+    and plot, :func:`report_sections`).
 
     Each file is written to a temporary name and renamed once all are complete.
     """
     from quasieq.geometry import triangulate
     from quasieq.io import save
+    from quasieq.quadratic import save_onnx
     from quasieq.viz import plot_regions, plot_transform
 
     out_dir.mkdir(parents=True, exist_ok=True)
     cx = result.complex
-    paths = {"plot": out_dir / "regions.png", "json": out_dir / "regions.json", "model": out_dir / "model.onnx"}
+    paths: dict[str, Path] = {}
+    staged: dict[str, Path] = {}  # label → the temporary file being written
     with staged_outputs() as stage:
-        plot_regions(cx, stage(paths["plot"]))
-        write_json(cx.to_json(), stage(paths["json"]))
-        save(result.net, stage(paths["model"]))
+
+        def put(label: str, name: str) -> Path:
+            paths[label] = out_dir / name
+            staged[label] = stage(paths[label])
+            return staged[label]
+
+        plot_regions(cx, put("plot", "regions.png"))
+        write_json(cx.to_json(), put("json", "regions.json"))
+        save(result.net, put("model", "model.onnx"))
         for r in result.rebuilt:
-            paths[r.name] = out_dir / f"{r.name}.onnx"
-            save(r.net, stage(paths[r.name]))
+            save(r.net, put(r.name, f"{r.name}.onnx"))
         if result.rebuilt:
-            paths["transforms json"] = out_dir / "transforms.json"
             doc = {"schema_version": 1, "box": cx.box.to_dict(),
                    "forms": [transform_json(r.form, r.net, r.report, r.report_float32) for r in result.rebuilt]}
-            write_json(doc, stage(paths["transforms json"]))
+            write_json(doc, put("transforms json", "transforms.json"))
             first = result.rebuilt[0]
-            paths["transforms plot"] = out_dir / "transforms.png"
-            plot_transform(cx, triangulate(cx, merge=True), result.net, first.net, stage(paths["transforms plot"]),
+            plot_transform(cx, triangulate(cx, merge=True), result.net, first.net, put("transforms plot", "transforms.png"),
                            first.report.tolerance)
+        for e in result.exact:
+            save(e.net, put(e.name, f"{e.name}.onnx"))
+        if result.classifier is not None:
+            c = result.classifier
+            save(c.net, put("classifier", "classifier.onnx"))
+            for name, form in c.forms.items():
+                save(form, put(f"classifier_{name}", f"classifier_{name}.onnx"))
+            plot_classifier(c, put("classifier plot", "classifier.png"))
+        if result.polynomial is not None:
+            for name, module in result.polynomial.nets.items():
+                save_onnx(module, put(f"poly_{name}", f"poly_{name}.onnx"))
+            plot_polynomial(result.polynomial, put("polynomial plot", "polynomial.png"))
+        sections = report_sections(result, staged, paths)
+        put("report", "report.html").write_text(render_report("quasieq demo", sections), encoding="utf-8")
     return paths
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("form", "method") else "right")
-    for row in rows:
-        table.add_row(*row)
-    return table
+# ----- tables ---------------------------------------------------------------------------------------
+def _rich(table: Table) -> RichTable:
+    """The rich (terminal) rendering of a report table: text columns left, numbers right."""
+    out = RichTable(title=table.title, title_justify="left")
+    for column in table.columns:
+        out.add_column(column, justify="left" if column in ("form", "method", "net", "file") else "right")
+    for row in table.rows:
+        out.add_row(*row)
+    return out
 
 
-def forms_tables(result: DemoResult) -> tuple[Table, Table]:
+def forms_report_tables(result: DemoResult) -> tuple[Table, Table]:
     """Two tables with one row per rebuilt form (one would not fit 80 columns): sizes (width, hidden
     layers, depth, parameters, simplices M, largest |weight|), then certificates (analytic bound,
     measured measure with its 95% interval, the float32 ONNX export's measured measure)."""
@@ -226,11 +498,80 @@ def forms_tables(result: DemoResult) -> tuple[Table, Table]:
                              f"[{lo:.2g}, {hi:.2g}]", f"{r.report_float32.disagreement_measure:.3g}"))
     arch = architecture(result.net)
     return (
-        _table(f"wide and deep forms of the {arch} net: sizes",
-               ("form", "method", "width", "hidden layers", "depth", "parameters", "M", "max |w|"), sizes),
-        _table(f"wide and deep forms of the {arch} net: disagreement measures",
-               ("form", "method", "bound", "measured", "95% CI", "float32 export"), certificates),
+        Table(f"wide and deep forms of the {arch} net: sizes",
+              ("form", "method", "width", "hidden layers", "depth", "parameters", "M", "max |w|"), tuple(sizes)),
+        Table(f"wide and deep forms of the {arch} net: disagreement measures",
+              ("form", "method", "bound", "measured", "95% CI", "float32 export"), tuple(certificates)),
     )
+
+
+def forms_tables(result: DemoResult) -> tuple[RichTable, RichTable]:
+    """:func:`forms_report_tables` as rich tables."""
+    return tuple(_rich(t) for t in forms_report_tables(result))
+
+
+def exact_table(result: DemoResult) -> Table:
+    """One row per lattice form: sizes, pieces q and affine functions k, and the exact checker's
+    findings (sup error, measure of {|a − b| > tol}, cells of the common refinement)."""
+    rows = []
+    for e in result.exact:
+        d = e.net.provenance.details
+        rows.append((e.form, f"{e.net.width:,d}", f"{e.net.hidden_layers:,d}", f"{e.net.parameters:,d}",
+                     f"{int(d['pieces']):,d}", f"{int(d['affine_functions']):,d}", f"{e.report.sup_error:.2g}",
+                     f"{e.report.disagreement_measure:.3g}", e.report.method,
+                     "—" if e.report.cells is None else f"{e.report.cells:,d}", f"{e.check_seconds:.1f}"))
+    return Table(f"exact (lattice) forms of the {architecture(result.net)} net",
+                 ("form", "width", "hidden layers", "parameters", "pieces q", "affine k", "sup error",
+                  "measure", "check", "cells", "check s"), tuple(rows))
+
+
+def classifier_tables(c: ClassifierResult) -> tuple[Table, Table]:
+    """The classifier's summary (data, box, δ, rules) and one row per net: sizes, analytic bound,
+    label-disagreement measure with its 95% interval, held-out accuracy."""
+    arch = architecture(c.net)
+    summary_rows = (
+        ("data", f"make_moons, {len(c.y_test):,d} held-out points"),
+        ("net", arch),
+        ("box", f"[{c.box.lo[0]:.3g}, {c.box.hi[0]:.3g}] × [{c.box.lo[1]:.3g}, {c.box.hi[1]:.3g}]"),
+        ("δ", f"{c.delta:.3g}"),
+        ("rules (simplices) per class", ", ".join(str(int(n)) for n in c.rules.rules_per_class)),
+        ("training seconds", f"{c.train_seconds:.2f}"),
+        ("build seconds", f"{c.build_seconds:.2f}"),
+    )
+    rows = [("original", f"{c.net.width:,d}", f"{c.net.hidden_layers:,d}", f"{c.net.parameters:,d}", "", "", "",
+             f"{c.accuracy['original']:.3f}")]
+    for name, form in c.forms.items():
+        report = c.reports[name]
+        fraction = report.label_disagreement_measure / c.box.volume
+        rows.append((f"{name} De Morgan", f"{form.width:,d}", f"{form.hidden_layers:,d}", f"{form.parameters:,d}",
+                     bound_text(form), f"{report.label_disagreement_measure:.3g}", f"{fraction:.2g}",
+                     f"{c.accuracy[name]:.3f}"))
+    return (
+        Table(f"a {arch} classifier on make_moons", ("quantity", "value"), summary_rows),
+        Table(f"De Morgan forms of the {arch} classifier ({c.reports['wide'].samples:,d} Monte-Carlo points)",
+              ("net", "width", "hidden layers", "parameters", "bound", "label measure", "fraction of box",
+               "held-out accuracy"), tuple(rows)),
+    )
+
+
+def polynomial_table(p: PolynomialResult) -> Table:
+    """One row per quadratic network: width, depth, parameters, max relative error against numpy."""
+    from quasieq.quadratic.polynomial import GRID_SAMPLES
+
+    rows = tuple((name, f"{net.width:,d}", f"{net.depth:,d}", f"{sum(t.numel() for t in net.parameters()):,d}",
+                  f"{p.errors[name]:.2g}") for name, net in p.nets.items())
+    return Table(f"quadratic networks of a degree-{p.coeffs.size - 1} polynomial on [{p.domain[0]:g}, {p.domain[1]:g}]",
+                 ("form", "width", "depth", "parameters", f"max rel. error ({GRID_SAMPLES:,d} points)"), rows)
+
+
+def step_tables(result: DemoResult) -> list[Table]:
+    """The tables of steps 4–6 (exact forms, classifier, polynomial) that ran."""
+    tables = [exact_table(result)] if result.exact else []
+    if result.classifier is not None:
+        tables += classifier_tables(result.classifier)
+    if result.polynomial is not None:
+        tables.append(polynomial_table(result.polynomial))
+    return tables
 
 
 def summary(result: DemoResult, setup: TrainingSetup) -> list[tuple[str, str]]:
@@ -250,19 +591,109 @@ def summary(result: DemoResult, setup: TrainingSetup) -> list[tuple[str, str]]:
     ]
 
 
+def _measure_note(result: DemoResult) -> str:
+    return (f"δ = {result.rebuild_setup.delta:g} (absolute measure on the box, volume {result.complex.box.volume:g}); "
+            "measures are Monte Carlo with a 95% Clopper–Pearson interval; the float32 measure is the ONNX export's")
+
+
+#: What each written file holds, by its label in ``DemoResult.paths`` (rebuilt and exact forms are
+#: described from their names).
+_FILE_TEXT = {
+    "plot": "the linear regions, coloured by the net's value",
+    "json": "the region complex (regions --json document)",
+    "model": "the trained regression net",
+    "transforms json": "sizes and certificates of the rebuilt forms",
+    "transforms plot": "simplices and the compact wide form's error set",
+    "classifier": "the trained make_moons classifier",
+    "classifier_wide": "its wide De Morgan form",
+    "classifier_deep": "its deep De Morgan form",
+    "classifier plot": "rules and label error sets",
+    "poly_wide": "the wide quadratic network (float64)",
+    "poly_deep": "the deep quadratic network (float64)",
+    "polynomial plot": "the polynomial, both networks and their errors",
+}
+
+
+def report_sections(result: DemoResult, staged: dict[str, Path], paths: dict[str, Path]) -> list[Section]:
+    """The report's sections from the demo's results; ``staged`` maps each file's label to the file as
+    written so far (plots are read from there), ``paths`` to its final path (listed by name)."""
+    cx = result.complex
+    key_values = Table("quasieq demo", ("quantity", "value"), tuple(summary(result, result.setup)))
+    sections = [Section(
+        "A regression net and its linear regions",
+        (f"A {architecture(result.net)} ReLU net is trained on exp(-3|x|²) + x0·x1/2 over [-1, 1]², imported "
+         "into quasieq and its exact linear regions on the box are enumerated: the net is affine on each.",),
+        (key_values,),
+        (Image(f"{len(cx):,d} linear regions", staged["plot"]),) if "plot" in staged else (),
+    )]
+    if result.rebuilt:
+        sections.append(Section(
+            "Wide and deep forms (compact and paper methods)",
+            ("The regions are triangulated into M simplices and the net is rebuilt with two hidden layers (wide) "
+             "or as a narrow chain (deep); each form equals the original except on a set of measure below δ.",
+             _measure_note(result) + "."),
+            forms_report_tables(result),
+            (Image("the simplices over the regions, and where the compact wide form differs from the net",
+                   staged["transforms plot"]),),
+        ))
+    if result.exact:
+        sections.append(Section(
+            "Exact forms (max–min lattice)",
+            ("The lattice representation f = max_i min_{j∈S_i} ℓ_j of the net's regions, built from ReLU gadgets, "
+             "equals the net everywhere on the box. Checked here by Monte Carlo (sup error and measure on the "
+             "samples); the exact checker (qe.compare(..., exact=True)) certifies the same with no sampling, "
+             "but takes minutes on forms this large.",),
+            (exact_table(result),),
+        ))
+    if result.classifier is not None:
+        c = result.classifier
+        sections.append(Section(
+            "A classifier and its De Morgan forms",
+            ("A classifier is trained on make_moons; its activation regions, refined by the argmax, are merged "
+             "and triangulated into labelled simplices (rules). The wide form computes n_c − Σ¬A_i per class, the "
+             "deep form chains the rules; each gives the original's label except on a set of measure below δ "
+             "(label measure: Monte Carlo on the data's bounding box).",),
+            classifier_tables(c),
+            (Image("rules and where the forms' labels differ from the original's", staged["classifier plot"]),),
+        ))
+    if result.polynomial is not None:
+        sections.append(Section(
+            "A polynomial as two quadratic networks",
+            ("The wide network multiplies the polynomial's real quadratic factors in a product tree; the deep one "
+             "evaluates Euler's continued fraction of its even and odd parts (no pole here: the even and the odd "
+             "coefficients each have one sign). Both are checked against numpy's Horner evaluation.",),
+            (polynomial_table(result.polynomial),),
+            (Image("the polynomial, both networks and their errors", staged["polynomial plot"]),),
+        ))
+    rows = tuple((path.name, f"{staged[label].stat().st_size:,d}",
+                  _FILE_TEXT.get(label, f"the {label.replace('_', ' ')} form of the regression net"))
+                 for label, path in paths.items() if label in staged)
+    folder = next(iter(paths.values())).parent
+    sections.append(Section("Files", (f"Written to {folder}; the ONNX models run in ONNX Runtime.",),
+                            (Table("files written", ("file", "bytes", "contents"), rows),)))
+    return sections
+
+
 def run_demo(out_dir: Path, console: Console, setup: TrainingSetup = TrainingSetup(),
-             rebuild_setup: RebuildSetup = RebuildSetup()) -> DemoResult:
-    """Run every demo step, print the summary and the paths written, and return what was produced."""
+             rebuild_setup: RebuildSetup = RebuildSetup(), classifier_setup: ClassifierSetup = ClassifierSetup(),
+             polynomial=DEMO_POLYNOMIAL) -> DemoResult:
+    """Run every demo step, print the tables and the paths written (the report last), and return what
+    was produced."""
     module, mse, train_seconds = train(setup)
     net, cx, region_seconds = analyse(module, console)
-    result = DemoResult(module, net, mse, train_seconds, cx, region_seconds)
+    result = DemoResult(module, net, mse, train_seconds, cx, region_seconds, setup=setup, rebuild_setup=rebuild_setup)
     result.rebuilt = rebuild(net, cx, console, rebuild_setup)
+    result.exact = exact_forms(net, cx, console, rebuild_setup.delta, samples=rebuild_setup.samples("compact"))
+    result.classifier = classifier(console, classifier_setup, samples=rebuild_setup.samples("compact"),
+                                   seed=rebuild_setup.seed)
+    result.polynomial = polynomial_forms(polynomial)
     result.paths = write_outputs(Path(out_dir), result)
     console.print(key_value_table("quasieq demo", summary(result, setup)))
     for table in forms_tables(result):
         console.print(table)
-    console.print(f"δ = {rebuild_setup.delta:g} (absolute measure on the box, volume {cx.box.volume:g}); measures are "
-                  "Monte Carlo with a 95% Clopper–Pearson interval; the float32 measure is the ONNX export's")
+    console.print(_measure_note(result))
+    for table in step_tables(result):
+        console.print(_rich(table))
     for label, path in result.paths.items():
-        console.print(f"{label}: {path}")
+        console.print(f"{label}: {path}", soft_wrap=True)
     return result
