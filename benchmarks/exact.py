@@ -42,7 +42,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import quasieq as qe  # noqa: E402
-from benchmarks.nets import arch_name, seeded_relu_net  # noqa: E402
+from benchmarks.nets import arch_name, cpu_model, seeded_relu_net  # noqa: E402
 from quasieq.construct.lattice import lattice_deep, lattice_wide  # noqa: E402
 from quasieq.construct.onelayer import onelayer_deep  # noqa: E402
 
@@ -107,15 +107,7 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main() -> None:

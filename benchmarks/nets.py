@@ -8,6 +8,9 @@ hidden widths, output) or given as a tuple of ints.
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -69,3 +72,14 @@ GOLDEN_REGION_COUNTS = {
     "3-32-32-1": 11512,
     "4-16-16-16-1": 12836,
 }
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform.processor() where that is unavailable)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

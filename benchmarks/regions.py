@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.nets import GOLDEN_REGION_COUNTS, arch_name, parse_arch, seeded_layers, seeded_net  # noqa: E402
+from benchmarks.nets import GOLDEN_REGION_COUNTS, arch_name, cpu_model, parse_arch, seeded_layers, seeded_net  # noqa: E402
 
 NETS = ["2-16-16-1", "2-32-32-1", "2-64-64-1", "2-128-128-1", "3-16-16-1", "3-32-32-1", "4-16-16-16-1", "6-24-24-1"]
 PEERS = ["regioncam", "affinitree", "relucent"]
@@ -139,14 +139,7 @@ def run_tool(tool: str, arch: str, cap: float, repeats: int) -> dict:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     versions = {}
     for pkg in ["quasieq", "numpy", "numba", "torch", *PEERS]:
         try:
