@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
+from quasieq.geometry.simplices import affine_equal
 from quasieq.net import Provenance, ReluNet
 from quasieq.regions.complex import RegionComplex
 
@@ -70,9 +71,7 @@ def _distinct_maps(A: np.ndarray, b: np.ndarray, scale: float) -> tuple[np.ndarr
     for r in order:
         if reps:
             last = reps[-1]
-            diff = np.abs(A[r] - A[last]).max() * scale + abs(b[r] - b[last])
-            size = 1.0 + np.abs(A[last]).max() * scale + abs(b[last])
-            if diff <= tolerances.AFFINE_EQUAL * size:
+            if affine_equal(A[last], b[last:last + 1], A[r], b[r:r + 1], scale):
                 label[r] = len(reps) - 1
                 continue
         reps.append(r)

@@ -231,7 +231,7 @@ def _hull(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float
     return points[hull.vertices], hull.equations[:, :-1], -hull.equations[:, -1], float(hull.volume)
 
 
-def _affine_equal(A1: np.ndarray, b1: np.ndarray, A2: np.ndarray, b2: np.ndarray, s: float) -> bool:
+def affine_equal(A1: np.ndarray, b1: np.ndarray, A2: np.ndarray, b2: np.ndarray, s: float) -> bool:
     """tolerances.AFFINE_EQUAL test between two affine maps (A, b)."""
     diff = np.abs(A1 - A2).max(initial=0.0) * s + np.abs(b1 - b2).max(initial=0.0)
     return diff <= tolerances.AFFINE_EQUAL * (1.0 + np.abs(A1).max(initial=0.0) * s + np.abs(b1).max(initial=0.0))
@@ -260,7 +260,7 @@ def _merge_groups(cx: RegionComplex) -> tuple[np.ndarray, dict[int, tuple[np.nda
     for i in range(n):
         for j in cx[i].neighbours:
             j = int(j)
-            if j <= i or not _affine_equal(cx.A[i], cx.b[i], cx.A[j], cx.b[j], s):
+            if j <= i or not affine_equal(cx.A[i], cx.b[i], cx.A[j], cx.b[j], s):
                 continue
             ri, rj = find(i), find(j)
             if ri == rj:
