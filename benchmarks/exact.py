@@ -3,7 +3,8 @@
 For each seeded net (benchmarks/nets.py recipe) on [-1, 1]^D, D = 2…4, the exact regions are computed
 once (``qe.regions``) and reused by every construction. Three tables:
 
-1. **Lattice** (construct/lattice.py, one output): regions; q = pieces (the convex regions); k = distinct
+1. **Lattice** (construct/lattice.py, one output): regions; q = pieces (the regions, with equal-map
+   neighbours merged wherever the union stays convex); k = distinct
    affine functions; Σ|S_i| and the number of terms kept after dropping dominated ones; the targets
    ⌈log2 k⌉ + ⌈log2 q⌉ hidden layers and 2Σ|S_i| + q⌈log2 k⌉ + 2q + ⌈log2 q⌉ neurons (q read as the kept
    terms, ≤ the pieces, as in ``provenance.details``); Chen, Garudadri & Rao's ≈ 3qk + 3q neurons (q the

@@ -257,6 +257,8 @@ runner = CliRunner()
 def test_demorgan_command_writes_its_results(tmp_path):
     result = runner.invoke(experiment_app, ["demorgan", "--seeds", "2", "--steps", "2", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
+    for protocol in demorgan.PROTOCOLS:  # no terminal: plain progress lines on stderr, the last one complete
+        assert f"{protocol}: 2/2 (" in result.stderr
     doc = json.loads((tmp_path / "demorgan.json").read_text())
     table = (tmp_path / "demorgan.md").read_text()
     assert set(doc["protocols"]) == set(demorgan.PROTOCOLS)

@@ -54,7 +54,9 @@ def test_wide_sizes_within_the_target():
     assert H.hidden_layers <= math.ceil(math.log2(k)) + math.ceil(math.log2(q))
     sum_s = sum(len(S) for S in lat.terms)
     assert H.neurons <= 2 * sum_s + q * math.ceil(math.log2(k)) + 2 * q + math.ceil(math.log2(q))
-    assert H.provenance.details["chen_garudadri_rao_neurons"] == 3 * len(cx) * k + 3 * len(cx)
+    pieces = H.provenance.details["pieces"]
+    assert pieces == lat.pieces <= len(cx)
+    assert H.provenance.details["chen_garudadri_rao_neurons"] == 3 * pieces * k + 3 * pieces
 
 
 def test_deep_width_is_D_plus_3_per_output():
@@ -78,7 +80,7 @@ def test_dominated_terms_are_dropped():
 
 def test_nonconvex_merge_counterexample_is_handled_exactly():
     """The issue's counterexample f = x, 1, 2x−3, x on [0,1], [1,2], [2,3], [3,4]: pieces 1 and 4 share a
-    map but not a convex union; built from the exact (unmerged) regions the lattice is exact."""
+    map but are not neighbours, so they stay two pieces, and the lattice is exact."""
     # f = σ(x) − σ(x − 1) + 2σ(x − 2) − σ(x − 3)
     net = qe.ReluNet(
         [np.array([[1.0], [1.0], [1.0], [1.0]]), np.array([[1.0, -1.0, 2.0, -1.0]])],
@@ -91,6 +93,34 @@ def test_nonconvex_merge_counterexample_is_handled_exactly():
     f = net.forward(X)
     for build in (lattice_wide, lattice_deep):
         np.testing.assert_allclose(build(cx).forward(X), f, atol=1e-12)
+
+
+def _min_xy_net() -> qe.ReluNet:
+    """f = σ(min(x, y)) = σ(x − σ(x − y)) on [-1,1]² (x + 2 > 0 carries x), plus a unit σ(0.5x + y − 0.3)
+    with output weight 0 that cuts regions without changing f. f = 0 on the L-shaped set
+    {min(x, y) < 0}, whose two halves {x < y, x < 0} and {y < x, y < 0} meet along x = y but whose union is
+    not convex; f = x on {0 < x < y} and y on {0 < y < x}."""
+    W1 = np.array([[1.0, -1.0], [1.0, 0.0], [0.5, 1.0]])
+    b1 = np.array([0.0, 2.0, -0.3])
+    W2 = np.array([[-1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    b2 = np.array([-2.0, 0.0])
+    return qe.ReluNet([W1, W2, np.array([[1.0, 0.0]])], [b1, b2, np.zeros(1)])
+
+
+def test_pieces_merge_equal_maps_only_into_convex_unions():
+    """The dummy cut is merged away, the L-shaped zero set is not: exactly 4 convex pieces (two L halves,
+    {0 < x < y}, {0 < y < x}) from more regions, and the lattice equals f on a dense grid and at every
+    region vertex."""
+    net = _min_xy_net()
+    cx = qe.regions(net, qe.Box.cube(2))
+    lat = lattice_of(cx)
+    assert len(cx) > 4 and lat.pieces == 4 and lat.regions == len(cx)
+    assert len(lat.b) == 3  # 0, x and y
+    g = np.linspace(-1.0, 1.0, 201)
+    X = np.vstack([np.stack(np.meshgrid(g, g), -1).reshape(-1, 2), cx.vertices_flat])
+    np.testing.assert_allclose(lat.evaluate(X), net.forward(X)[:, 0], atol=1e-12)
+    for build in (lattice_wide, lattice_deep):
+        np.testing.assert_allclose(build(cx).forward(X), net.forward(X), atol=1e-12)
 
 
 @pytest.mark.parametrize("arch", [(2, 6, 6, 1), (3, 5, 5, 2)])

@@ -9,8 +9,11 @@ nothing, and prints the table.
 
 from __future__ import annotations
 
+import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -29,6 +32,33 @@ experiment_app = typer.Typer(
 )
 
 OutOpt = Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the .json and .md results.")]
+
+
+#: Without a terminal (a log file, a batch job), a task prints one line each time it passes another
+#: LOG_EVERY of its total.
+LOG_EVERY = 0.05
+
+
+@contextmanager
+def _progress(console: Console, totals: dict[str, int]) -> Iterator[Callable[[str, int], None]]:
+    """Yield ``update(task, completed)``: a rich progress bar per task on a terminal, otherwise a plain
+    ``task: k/total (elapsed)`` line on stderr every :data:`LOG_EVERY` of the task, so that long runs
+    redirected to a file still show where they are."""
+    if console.is_terminal:
+        with Progress(console=console) as bar:
+            ids = {name: bar.add_task(name, total=total) for name, total in totals.items()}
+            yield lambda name, k: bar.update(ids[name], completed=k)
+        return
+    start = time.perf_counter()
+    logged = dict.fromkeys(totals, 0)
+
+    def update(name: str, k: int) -> None:
+        step = max(1, int(LOG_EVERY * totals[name]))
+        if k >= logged[name] + step or k == totals[name]:
+            logged[name] = k
+            print(f"{name}: {k}/{totals[name]} ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+
+    yield update
 
 
 def _out_folder(out: Path) -> Path:
@@ -60,9 +90,8 @@ def demorgan_command(
     demorgan.check_options(seeds, steps)
     out = _out_folder(out)
     console = Console()
-    with Progress(console=console, disable=not console.is_terminal) as bar:
-        tasks = {p: bar.add_task(p, total=steps) for p in demorgan.PROTOCOLS}
-        doc = demorgan.run_demorgan(seeds, steps, progress=lambda p, k: bar.update(tasks[p], completed=k))
+    with _progress(console, dict.fromkeys(demorgan.PROTOCOLS, steps)) as update:
+        doc = demorgan.run_demorgan(seeds, steps, progress=update)
     _write(out, "demorgan", doc, demorgan.markdown_table(doc), console)
 
 
@@ -83,8 +112,6 @@ def robustness_command(
     robustness.check_options(seeds, epochs, samples, steps)
     out = _out_folder(out)
     console = Console()
-    with Progress(console=console, disable=not console.is_terminal) as bar:
-        tasks = {m: bar.add_task(m, total=seeds) for m in robustness.MODELS}
-        doc = robustness.run_robustness(seeds, epochs, samples, steps,
-                                        progress=lambda m, k: bar.update(tasks[m], completed=k))
+    with _progress(console, dict.fromkeys(robustness.MODELS, seeds)) as update:
+        doc = robustness.run_robustness(seeds, epochs, samples, steps, progress=update)
     _write(out, "robustness", doc, robustness.markdown_table(doc), console)

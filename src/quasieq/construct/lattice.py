@@ -8,8 +8,11 @@ A continuous piecewise-linear f on a convex domain, affine ℓ_{σ(i)} on each c
 
 ``ℓ_j ≥ ℓ_{σ(i)} on P_i`` is tested at the vertices of P_i (an affine function is ≥ 0 on a polytope iff
 it is ≥ 0 at its vertices), so no LP is needed. A term whose S_i contains another term's S_{i'} is
-dominated (min over more functions is smaller) and dropped. The pieces are the exact regions of the
-net, which are convex: merging neighbours is not done, because a non-convex union breaks the theorem.
+dominated (min over more functions is smaller) and dropped. The pieces are the net's exact regions,
+with neighbours of equal affine map merged wherever their union stays convex (geometry.simplices.
+merge_convex_groups): fewer pieces, the same function. Non-convex unions are never merged, because they
+break the theorem (f = x, 1, 2x − 3, x on [0,1], [1,2], [2,3], [3,4]: the outer two pieces share a map, and
+max–min over them as one piece is wrong on [1, 3]).
 
 ReLU gadgets, with every value v carried through a ReLU as σ(v + C) − C, where C ≥ −(lower bound of
 every ℓ_j on the box) makes v + C ≥ 0 on the box (one neuron per carried value):
@@ -37,7 +40,7 @@ import scipy.sparse as sp
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
-from quasieq.geometry.simplices import affine_equal
+from quasieq.geometry.simplices import affine_equal, merge_convex_groups
 from quasieq.net import Provenance, ReluNet
 from quasieq.regions.complex import RegionComplex
 
@@ -54,7 +57,8 @@ class Lattice:
     A: np.ndarray  # (k, D)
     b: np.ndarray  # (k,)
     terms: tuple[tuple[int, ...], ...]
-    pieces: int  # q before dropping dominated terms
+    pieces: int  # q: convex pieces after merging, before dropping dominated terms
+    regions: int  # the net's regions the pieces were merged from
 
     def evaluate(self, X: np.ndarray) -> np.ndarray:
         L = np.atleast_2d(X) @ self.A.T + self.b
@@ -80,20 +84,24 @@ def _distinct_maps(A: np.ndarray, b: np.ndarray, scale: float) -> tuple[np.ndarr
 
 
 def lattice_of(cx: RegionComplex, output: int = 0) -> Lattice:
-    """The max–min representation of output ``output`` of the net, from its exact regions."""
+    """The max–min representation of output ``output`` of the net, from its exact regions merged into
+    convex pieces."""
     s = cx.box.scale
-    label, reps = _distinct_maps(cx.A[:, output, :], cx.b[:, output], s)
+    A_out, b_out = cx.A[:, output, :], cx.b[:, output]
+    label, reps = _distinct_maps(A_out, b_out, s)
     A, b = reps[:, :-1], reps[:, -1]
     guard = tolerances.AFFINE_EQUAL * (1.0 + np.abs(A).max() * s + np.abs(b).max())
+    roots, merged = merge_convex_groups(cx, A_out, b_out)
+    pieces = np.flatnonzero(roots == np.arange(len(cx)))
     terms: list[frozenset[int]] = []
-    for i in range(len(cx)):
-        V = cx.vertices_flat[cx.vertex_offsets[i] : cx.vertex_offsets[i + 1]]
+    for i in pieces:
+        V = merged[i][0] if i in merged else cx.vertices_flat[cx.vertex_offsets[i] : cx.vertex_offsets[i + 1]]
         values = V @ A.T + b  # (n_vertices, k)
         own = values[:, label[i]][:, None]
         terms.append(frozenset(np.flatnonzero(np.all(values >= own - guard, axis=0)).tolist()))
     unique = sorted(set(terms), key=len)
     kept = [S for n, S in enumerate(unique) if not any(T < S for T in unique[:n])]
-    return Lattice(A, b, tuple(tuple(sorted(S)) for S in kept), pieces=len(cx))
+    return Lattice(A, b, tuple(tuple(sorted(S)) for S in kept), pieces=len(pieces), regions=len(cx))
 
 
 class _Layers:
@@ -271,6 +279,7 @@ def _provenance(net: ReluNet, lattices: list[Lattice], cx: RegionComplex, form: 
         error_bound=0.0,
         max_abs_weight=net.max_abs_weight(),
         details={
+            "regions": max(lat.regions for lat in lattices),
             "pieces": q,
             "affine_functions": k,
             "terms": terms,

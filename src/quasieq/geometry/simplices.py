@@ -237,13 +237,19 @@ def affine_equal(A1: np.ndarray, b1: np.ndarray, A2: np.ndarray, b2: np.ndarray,
     return diff <= tolerances.AFFINE_EQUAL * (1.0 + np.abs(A1).max(initial=0.0) * s + np.abs(b1).max(initial=0.0))
 
 
-def _merge_groups(cx: RegionComplex) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+def merge_convex_groups(cx: RegionComplex, A: np.ndarray | None = None, b: np.ndarray | None = None,
+                        ) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Greedily merge neighbouring regions with equal affine maps while the union stays convex.
 
+    ``A`` (R, ...) and ``b`` (R, ...) are the maps compared (tolerances.AFFINE_EQUAL); by default all
+    outputs' maps ``cx.A``, ``cx.b``; one output's ``cx.A[:, k]``, ``cx.b[:, k]`` merges more.
     Returns the group root of every region and, for each merged root, its polytope (vertices,
     normals, offsets) from the convex hull. The union of two convex groups is convex iff the hull of
-    their vertices has the volume of the union (MERGE_CONVEX_RELATIVE).
+    their vertices has the volume of the union (MERGE_CONVEX_RELATIVE). Non-convex unions are never
+    formed: the lattice form (construct/lattice.py) needs convex pieces.
     """
+    A = cx.A if A is None else A
+    b = cx.b if b is None else b
     s = cx.box.scale
     n = len(cx)
     root = np.arange(n)
@@ -260,7 +266,7 @@ def _merge_groups(cx: RegionComplex) -> tuple[np.ndarray, dict[int, tuple[np.nda
     for i in range(n):
         for j in cx[i].neighbours:
             j = int(j)
-            if j <= i or not affine_equal(cx.A[i], cx.b[i], cx.A[j], cx.b[j], s):
+            if j <= i or not affine_equal(A[i], b[i], A[j], b[j], s):
                 continue
             ri, rj = find(i), find(j)
             if ri == rj:
@@ -304,7 +310,7 @@ def triangulate(cx: RegionComplex, *, merge: bool = False) -> SimplexComplex:
             f"{tolerances.EXACT_VOLUME_MAX_DIM}): simplicial decomposition is not available"
         )
     if merge:
-        roots, merged = _merge_groups(cx)
+        roots, merged = merge_convex_groups(cx)
     else:
         roots, merged = np.arange(len(cx)), {}
     all_vertices, all_region = [], []
