@@ -521,3 +521,22 @@ def test_to_json_keys_and_values():
                 on = v[np.abs(v @ np.asarray(normal) - offset) <= 1e-9]
                 z = np.concatenate(O.pre_activations(O.layers_of(net), on), axis=1)[:, k]
                 np.testing.assert_allclose(z, 0.0, atol=1e-9)
+
+
+def test_neighbours_across_duplicated_neurons_fall_back_to_the_probe(monkeypatch):
+    """Two copies of the neuron relu(x): crossing x = 0 flips both bits, so the one-bit-flipped
+    pattern the fast neighbour lookup tries does not exist, and those facets must be resolved by
+    locating the probe point. The neighbours must still be the regions on the other side."""
+    located = []
+    locate = RegionComplex.locate
+    monkeypatch.setattr(RegionComplex, "locate", lambda self, X: located.append(len(X)) or locate(self, X))
+    layers = [(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), np.array([0.0, 0.0, 0.3])), (np.ones((1, 3)), np.zeros(1))]
+    cx = qe.regions(make_net(layers), qe.Box.cube(2))
+    assert len(cx) == 4 and located == [4]  # the four facets on x = 0 (sources 0 and 1 coincide there)
+    for r in cx:
+        for src, j in zip(r.facet_sources, r.neighbours):
+            if src >= 0:
+                flipped = r.pattern.copy()
+                flipped[[0, 1] if src in (0, 1) else [src]] ^= True
+                assert np.array_equal(cx[j].pattern, flipped)
+    check_all(cx, layers, generic=False)

@@ -26,7 +26,8 @@ from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
 from quasieq.regions.complex import RegionComplex
-from quasieq.regions.polytope import region_facts
+from quasieq.regions.lookup import PatternIndex
+from quasieq.regions.polytope import points_inside, region_facts
 from quasieq.regions.splitting import split_layer
 
 ProgressFn = Callable[[int, float], None]
@@ -214,14 +215,30 @@ def _assemble(net, box, finished, dropped, started) -> RegionComplex:
 
 
 def _link_neighbours(cx: RegionComplex, facet_centres: np.ndarray) -> None:
-    """Neighbour across each neuron facet: the region holding a point a small step beyond the facet's
-    vertex centroid (tolerances.NEIGHBOUR_STEP)."""
+    """Neighbour across each neuron facet: the region holding the probe point a small step beyond the
+    facet's vertex centroid (tolerances.NEIGHBOUR_STEP).
+
+    Found without a forward pass: crossing the facet of neuron k flips bit k of the pattern and, in
+    general position, no other bit (every later neuron's pre-activation is continuous across the facet
+    and nonzero at the probe), so the candidate is the stored pattern with bit k flipped (a hashed
+    lookup). The candidate is accepted only if the probe satisfies all its facet inequalities (within
+    ON_HYPERPLANE·s); the facets where the lookup misses or the probe lies outside (degenerate nets:
+    duplicated neurons, a later neuron vanishing on the facet) fall back to ``locate`` at the probe.
+    """
     neuron = np.flatnonzero(cx.facet_sources_flat >= 0)
     if neuron.size == 0:
         return
     step = tolerances.NEIGHBOUR_STEP * cx.box.scale
     probes = facet_centres[neuron] + step * cx.facet_normals_flat[neuron]
-    cx.neighbours_flat[neuron] = cx.locate(probes)
+    owner = np.repeat(np.arange(len(cx)), np.diff(cx.facet_offsets))[neuron]
+    if cx._pattern_index is None:
+        cx._pattern_index = PatternIndex(cx.patterns)
+    candidate = cx._pattern_index.find_flipped(owner, cx.facet_sources_flat[neuron])
+    ok = points_inside(probes, candidate, cx.facet_normals_flat, cx.facet_rhs_flat, cx.facet_offsets,
+                       tolerances.ON_HYPERPLANE * cx.box.scale)
+    if not ok.all():
+        candidate[~ok] = cx.locate(probes[~ok])
+    cx.neighbours_flat[neuron] = candidate
 
 
 def _monte_carlo_volumes(cx: RegionComplex) -> None:

@@ -53,8 +53,18 @@ def _find(table_hash, order, table_words, query_hash, query_words):
     return out
 
 
+@njit(cache=True)
+def _flipped_words(words, rows, bits):
+    """Row ``rows[q]`` of the packed table with bit ``bits[q]`` flipped, for every query q."""
+    out = words[rows].copy()
+    for q in range(rows.shape[0]):
+        out[q, bits[q] >> 6] ^= np.uint64(1) << np.uint64(bits[q] & 63)
+    return out
+
+
 class PatternIndex:
-    """Index of stored patterns; ``find(queries)`` gives each query's row or -1."""
+    """Index of stored patterns; ``find(queries)`` gives each query's row or -1, ``find_flipped(rows,
+    bits)`` the row of stored pattern ``rows[q]`` with bit ``bits[q]`` flipped (or -1)."""
 
     def __init__(self, patterns: np.ndarray) -> None:
         self._words = pack_patterns(patterns)
@@ -64,4 +74,8 @@ class PatternIndex:
 
     def find(self, queries: np.ndarray) -> np.ndarray:
         words = pack_patterns(queries)
+        return _find(self._hashes, self._order, self._words, _hash(words, _MULTIPLIERS), words)
+
+    def find_flipped(self, rows: np.ndarray, bits: np.ndarray) -> np.ndarray:
+        words = _flipped_words(self._words, np.asarray(rows, dtype=np.int64), np.asarray(bits, dtype=np.int64))
         return _find(self._hashes, self._order, self._words, _hash(words, _MULTIPLIERS), words)

@@ -323,3 +323,21 @@ def region_facts(verts, inc, voff, ids, normals, offsets, coff, exact_volume):
         if exact_volume:
             volumes[r] = polytope_volume(V, I, fid, N, O)
     return volumes, centres, radii, facet_centres
+
+
+@njit(cache=True)
+def points_inside(points, regions, normals, rhs, coff, tol):
+    """Does point q satisfy every facet inequality n·x ≤ c + tol of region ``regions[q]`` (CSR facets
+    ``normals``, ``rhs`` with offsets ``coff``)? False where ``regions[q]`` is −1."""
+    out = np.zeros(points.shape[0], dtype=np.bool_)
+    for q in range(points.shape[0]):
+        r = regions[q]
+        if r < 0:
+            continue
+        inside = True
+        for f in range(coff[r], coff[r + 1]):
+            if np.dot(normals[f], points[q]) > rhs[f] + tol:
+                inside = False
+                break
+        out[q] = inside
+    return out
