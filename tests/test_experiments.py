@@ -285,7 +285,7 @@ def test_robustness_command_writes_its_results(tmp_path):
     assert all(f"| {kind}" in (tmp_path / "robustness.md").read_text() for kind in robustness.MODELS)
 
 
-@pytest.mark.parametrize("args", [["demorgan", "--seeds", "0"], ["robustness", "--samples", "20"],
+@pytest.mark.parametrize("args", [["demorgan", "--seeds", "0"], ["demorgan", "--protocol", "train"], ["robustness", "--samples", "20"],
                                   ["robustness", "--steps", "0"]])
 def test_bad_options_raise_quasieq_error_before_any_work(tmp_path, args):
     result = runner.invoke(experiment_app, [*args, "--out", str(tmp_path / "out")])

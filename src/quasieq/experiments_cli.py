@@ -83,15 +83,20 @@ def demorgan_command(
     seeds: Annotated[int, typer.Option("--seeds", metavar="N", help="Seeds per network.")] = demorgan.DEFAULT_SEEDS,
     steps: Annotated[int, typer.Option("--steps", metavar="S", help="Full-batch Adam steps (the authors': 100000).")]
     = demorgan.FAITHFUL_STEPS,
+    protocol: Annotated[str, typer.Option("--protocol", metavar="P", help="all-data, held-out or both (two runs of one "
+                                          "protocol each can go to two cores).")] = "both",
     out: OutOpt = Path("quasieq-experiments"),
 ) -> None:
     """Train the eight De Morgan-equivalent networks (I–VIII) on breast cancer, all seeds as one batched
     model, under the authors' all-data protocol and a held-out split; table mean ± sd accuracy."""
     demorgan.check_options(seeds, steps)
+    protocols = demorgan.PROTOCOLS if protocol == "both" else (protocol,)
+    if protocol != "both" and protocol not in demorgan.PROTOCOLS:
+        raise QuasieqError(f"--protocol {protocol}: choose all-data, held-out or both")
     out = _out_folder(out)
     console = Console()
-    with _progress(console, dict.fromkeys(demorgan.PROTOCOLS, steps)) as update:
-        doc = demorgan.run_demorgan(seeds, steps, progress=update)
+    with _progress(console, dict.fromkeys(protocols, steps)) as update:
+        doc = demorgan.run_demorgan(seeds, steps, protocols, progress=update)
     _write(out, "demorgan", doc, demorgan.markdown_table(doc), console)
 
 
