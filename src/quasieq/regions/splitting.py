@@ -50,14 +50,14 @@ def _edge(inc, u, v, common, dim):
 
 
 @njit(cache=True)
-def _crossings(V, inc, dist, j, tol):
+def _crossings(V, inc, d, tol):
     """Rows of both children as a plan: (u, v, t) copies row u when v < 0, else interpolates
-    u + t(v − u) (a new vertex on h). Returns plan arrays and the positive child's row count.
+    u + t(v − u) (a new vertex on h; d holds the vertices' signed distances to h). Returns the plan
+    arrays and, per row, the side it goes to.
 
     In 2-D the vertices are kept in cyclic order and the crossing edges are the consecutive pairs
     whose signs differ, so both children stay cyclic; above 2-D edges are found combinatorially."""
     nv, D = V.shape
-    d = dist[:, j]
     cap = 2 * nv + (nv * nv if D > 2 else 2)
     us = np.empty(cap, dtype=np.int64)
     vs = np.empty(cap, dtype=np.int64)
@@ -90,8 +90,10 @@ def _crossings(V, inc, dist, j, tol):
 
 
 @njit(cache=True)
-def _child(V, inc, dist, j, hid, us, vs, ts, side, keep):
-    """Materialise the child made of the plan rows with side == keep or side == 0."""
+def _child(V, inc, dist, hid, us, vs, ts, side, keep):
+    """Materialise the child made of the plan rows with side == keep or side == 0 (vertices, incidence
+    with h = ``hid`` added on the new vertices, and the distances ``dist`` to the hyperplanes still to
+    be tested, interpolated like the coordinates)."""
     m = 0
     for r in range(side.shape[0]):
         if side[r] == keep or side[r] == 0:
@@ -114,19 +116,18 @@ def _child(V, inc, dist, j, hid, us, vs, ts, side, keep):
             for w in range(inc.shape[1]):
                 cI[row, w] = inc[u, w] & inc[v, w]
         if side[r] == 0:
-            cd[row, j] = 0.0
             set_bit(cI[row], hid)
         row += 1
     return cV, cI, cd
 
 
 @njit(cache=True)
-def _split(V, inc, dist, j, hid, tol):
-    """Split by the hyperplane in column j of ``dist`` (global id hid). Returns both children's
-    (V, inc, dist) with the positive side first."""
-    us, vs, ts, side = _crossings(V, inc, dist, j, tol)
-    Vp, Ip, dp = _child(V, inc, dist, j, hid, us, vs, ts, side, 1)
-    Vn, In, dn = _child(V, inc, dist, j, hid, us, vs, ts, side, -1)
+def _split(V, inc, d, dist, hid, tol):
+    """Split by hyperplane h (global id hid; d = the vertices' distances to it). Returns both children's
+    (V, inc, dist) with the positive side first, ``dist`` holding the remaining hyperplanes' columns."""
+    us, vs, ts, side = _crossings(V, inc, d, tol)
+    Vp, Ip, dp = _child(V, inc, dist, hid, us, vs, ts, side, 1)
+    Vn, In, dn = _child(V, inc, dist, hid, us, vs, ts, side, -1)
     return Vp, Ip, dp, Vn, In, dn
 
 
@@ -231,33 +232,37 @@ def split_layer(
             dropped += 1
             continue
         C = C[:m]
-        # depth-first work stack of (V, inc, dist over C, bits, constraint arrays, next column of C)
+        # depth-first work stack of (V, inc, distances to the hyperplanes that cut it, their neurons,
+        # bits, constraint arrays); each node settles every hyperplane that does not cut it, splits by
+        # the first one that does and hands its children only the columns that cut it
         stack = List()
         stack.append(
             (
-                V0.copy(), inc[voff[r] : voff[r + 1]].copy(), np.ascontiguousarray(d0[:, C]), bits0,
+                V0.copy(), inc[voff[r] : voff[r + 1]].copy(), np.ascontiguousarray(d0[:, C]), C, bits0,
                 cids[coff[r] : coff[r + 1]].copy(), cnormals[coff[r] : coff[r + 1]].copy(),
-                coffsets[coff[r] : coff[r + 1]].copy(), 0,
+                coffsets[coff[r] : coff[r + 1]].copy(),
             )
         )
         while len(stack) > 0:
-            V, I, d, bits, ids, nrm, ofs, start = stack.pop()
-            cut = -1
+            V, I, d, cols, bits, ids, nrm, ofs = stack.pop()
+            cutting = np.empty(cols.shape[0], dtype=np.int64)
+            n_cut = 0
             thin = False
-            for k in range(start, m):
+            for k in range(cols.shape[0]):
                 state = _side(d[:, k], tol)
                 if state == 0:
-                    cut = k
-                    break
-                if state == 3:  # every vertex within tol of the hyperplane: the region is a sliver itself
+                    cutting[n_cut] = k
+                    n_cut += 1
+                elif state == 3:  # every vertex within tol of the hyperplane: the region is a sliver itself
                     thin = True
                     break
-                bits[C[k]] = state == 1
-                dropped += _sliver(d[:, k], state, sliver)
+                else:
+                    bits[cols[k]] = state == 1
+                    dropped += _sliver(d[:, k], state, sliver)
             if thin:
                 dropped += 1
                 continue
-            if cut < 0:
+            if n_cut == 0:
                 I = I.copy()
                 ids, nrm, ofs = prune_constraints(I, ids, nrm, ofs, D)
                 out_V.append(V)
@@ -273,11 +278,13 @@ def split_layer(
                 if len(out_V) > max_children:
                     return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_c, D, n, I.shape[1]), dropped
                 continue
-            neuron = C[cut]
+            rest = cutting[1:n_cut]
+            neuron = cols[cutting[0]]
             hid = first_id + neuron
             unit = Z[neuron] / norms[neuron]
             off = z0[neuron] / norms[neuron]
-            Vp, Ip, dp, Vn, In, dn = _split(V, I, d, cut, hid, tol)
+            Vp, Ip, dp, Vn, In, dn = _split(V, I, d[:, cutting[0]].copy(), d[:, rest], hid, tol)
+            rest_cols = cols[rest]
             bp = bits.copy()
             bp[neuron] = True
             bn = bits.copy()
@@ -285,8 +292,8 @@ def split_layer(
             # positive side: z ≥ 0  ⇔  (−Z/‖Z‖)·x ≤ z0/‖Z‖ ; negative side: (Z/‖Z‖)·x ≤ −z0/‖Z‖
             ip, np_, op = _with_constraint(ids, nrm, ofs, hid, -unit, off)
             i_n, nn_, on = _with_constraint(ids, nrm, ofs, hid, unit, -off)
-            stack.append((Vn, In, dn, bn, i_n, nn_, on, cut + 1))
-            stack.append((Vp, Ip, dp, bp, ip, np_, op, cut + 1))
+            stack.append((Vn, In, dn, rest_cols, bn, i_n, nn_, on))
+            stack.append((Vp, Ip, dp, rest_cols, bp, ip, np_, op))
     return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_c, D, n, inc.shape[1]), dropped
 
 
