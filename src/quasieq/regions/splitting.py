@@ -171,6 +171,50 @@ def _sliver(d, state, sliver):
 
 
 @njit(cache=True)
+def _rounding_tests(absW, W_row_abs, b, A, c, z0, norms, flat_rel, guard_rel):
+    """Which neurons are flat on a region, and which flat ones are constantly active.
+
+    * flat_j: ‖Z_j‖ ≤ flat_rel · Σ_i |W_ji|·‖A_i‖ (the gradient Z_j = W_j A is rounding residue of the
+      terms summed into it). The sum costs n_in operations per neuron, so it is computed only for the
+      neurons that fail the cheap certificate ‖Z_j‖ > flat_rel · (Σ_i |W_ji|) · max_i ‖A_i‖, which
+      implies not flat;
+    * constant_active_j, for flat j: z0_j > guard_rel · (Σ_i |W_ji|·|c_i| + |b_j|) (the constant value
+      is positive beyond its own rounding residue).
+    """
+    row_norm = np.sqrt((A * A).sum(axis=1))
+    max_row = row_norm.max() if row_norm.shape[0] > 0 else 0.0
+    n = norms.shape[0]
+    flat = np.zeros(n, dtype=np.bool_)
+    constant_active = np.zeros(n, dtype=np.bool_)
+    for j in range(n):
+        if norms[j] > flat_rel * W_row_abs[j] * max_row:
+            continue
+        flat[j] = norms[j] <= flat_rel * np.dot(absW[j], row_norm)
+        if flat[j]:
+            constant_active[j] = z0[j] > guard_rel * (np.dot(absW[j], np.abs(c)) + abs(b[j]))
+    return flat, constant_active
+
+
+@njit(cache=True)
+def _distances_T(V, Z, z0, norms, flat):
+    """(n, nv) signed distances (Z_j·v + z0_j)/‖Z_j‖ of the vertices to each non-flat neuron's
+    hyperplane, one contiguous row per neuron (flat rows are left unset)."""
+    n, D = Z.shape
+    nv = V.shape[0]
+    out = np.empty((n, nv))
+    for j in range(n):
+        if flat[j]:
+            continue
+        inv = 1.0 / norms[j]
+        for v in range(nv):
+            acc = z0[j]
+            for k in range(D):
+                acc += Z[j, k] * V[v, k]
+            out[j, v] = acc * inv
+    return out
+
+
+@njit(cache=True)
 def split_layer(
     verts, inc, voff, cids, cnormals, coffsets, coff, A_in, c_in, W, b, first_id, tol, sliver, flat_rel, guard_rel, max_children
 ):
@@ -196,19 +240,14 @@ def split_layer(
     out_c = List()
     dropped = 0
     absW = np.abs(W)
+    W_row_abs = absW.sum(axis=1)
     for r in range(n_regions):
         Z = W @ A_in[r]
         z0 = W @ c_in[r] + b
         norms = np.sqrt((Z * Z).sum(axis=1))
-        # flat: ‖Z_j‖ is rounding residue of the terms summed into it, Σ_i |W_ji|·‖A_in,i‖
-        flat = norms <= flat_rel * (absW @ np.sqrt((A_in[r] * A_in[r]).sum(axis=1)))
-        # a flat neuron's constant value z0_j is read as positive only beyond its rounding residue
-        constant_active = z0 > guard_rel * (absW @ np.abs(c_in[r]) + np.abs(b))
+        flat, constant_active = _rounding_tests(absW, W_row_abs, b, A_in[r], c_in[r], z0, norms, flat_rel, guard_rel)
         V0 = verts[voff[r] : voff[r + 1]]
-        d0 = V0 @ Z.T + z0
-        for jj in range(n):
-            if not flat[jj]:
-                d0[:, jj] /= norms[jj]
+        dT = _distances_T(V0, Z, z0, norms, flat)
         # A hyperplane that does not cut the region cannot cut any of its children: settle those bits
         # now and carry only the cutting columns C through the splits.
         bits0 = constant_active & flat
@@ -218,7 +257,7 @@ def split_layer(
         for jj in range(n):
             if flat[jj]:
                 continue
-            state = _side(d0[:, jj], tol)
+            state = _side(dT[jj], tol)
             if state == 0:
                 C[m] = jj
                 m += 1
@@ -227,18 +266,19 @@ def split_layer(
                 break
             else:
                 bits0[jj] = state == 1
-                dropped += _sliver(d0[:, jj], state, sliver)
+                dropped += _sliver(dT[jj], state, sliver)
         if thin:
             dropped += 1
             continue
         C = C[:m]
+        d0 = np.ascontiguousarray(dT[C].T)
         # depth-first work stack of (V, inc, distances to the hyperplanes that cut it, their neurons,
         # bits, constraint arrays); each node settles every hyperplane that does not cut it, splits by
         # the first one that does and hands its children only the columns that cut it
         stack = List()
         stack.append(
             (
-                V0.copy(), inc[voff[r] : voff[r + 1]].copy(), np.ascontiguousarray(d0[:, C]), C, bits0,
+                V0.copy(), inc[voff[r] : voff[r + 1]].copy(), d0, C, bits0,
                 cids[coff[r] : coff[r + 1]].copy(), cnormals[coff[r] : coff[r + 1]].copy(),
                 coffsets[coff[r] : coff[r + 1]].copy(),
             )
