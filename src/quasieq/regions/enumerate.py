@@ -28,7 +28,7 @@ from quasieq.net import ReluNet
 from quasieq.regions.complex import RegionComplex
 from quasieq.regions.lookup import PatternIndex
 from quasieq.regions.polytope import points_inside, region_facts
-from quasieq.regions.splitting import split_layer
+from quasieq.regions.splitting import output_maps, split_layer
 
 ProgressFn = Callable[[int, float], None]
 
@@ -109,9 +109,13 @@ def regions(
 
 
     V, inc, ids, normals, offsets = _box_polytope(box, words)
+    # a chunk: CSR polytopes, the previous layer's pre-activation maps per parent (Z_par, z0_par), each
+    # region's parent and bits in that layer (splitting.layer_input), and the patterns so far; the box
+    # is the one child of a virtual identity layer (input a(x) = x)
     root = (
         V, inc, np.array([0, V.shape[0]]), ids, normals, offsets, np.array([0, ids.shape[0]]),
-        np.eye(D)[None], np.zeros((1, D)), np.zeros((1, 0), dtype=bool),
+        np.eye(D)[None], np.zeros((1, D)), np.zeros(1, dtype=np.int64), np.ones((1, D), dtype=bool),
+        np.zeros((1, 0), dtype=bool),
     )
     finished: list[tuple] = []
     found = dropped = 0
@@ -131,15 +135,15 @@ def regions(
             if progress is not None:
                 progress(found, done_weight)
             continue
-        V, inc, voff, ids, normals, offsets, coff, A_in, c_in, patterns = chunk
+        V, inc, voff, ids, normals, offsets, coff, Z_par, z0_par, parent, bits, patterns = chunk
         W, b = hidden[layer]
         budget = limit - found - pending
-        packed, n_dropped = split_layer(
-            V, inc, voff, ids, normals, offsets, coff, A_in, c_in, W, b,
+        packed, Z_par, z0_par, n_dropped = split_layer(
+            V, inc, voff, ids, normals, offsets, coff, Z_par, z0_par, parent, bits, W, b,
             int(first_ids[layer]), tol, sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING, budget,
         )
         dropped += n_dropped
-        V, inc, voff, ids, normals, offsets, coff, parent, bits, A_next, c_next = packed
+        V, inc, voff, ids, normals, offsets, coff, parent, bits = packed
         n_children = voff.shape[0] - 1
         if n_children > budget:
             raise QuasieqError(
@@ -153,7 +157,7 @@ def regions(
             sub = (
                 V[voff[s] : voff[e]], inc[voff[s] : voff[e]], voff[s : e + 1] - voff[s],
                 ids[coff[s] : coff[e]], normals[coff[s] : coff[e]], offsets[coff[s] : coff[e]],
-                coff[s : e + 1] - coff[s], A_next[s:e], c_next[s:e], patterns[s:e],
+                coff[s : e + 1] - coff[s], Z_par, z0_par, parent[s:e], bits[s:e], patterns[s:e],
             )
             stack.append((layer + 1, sub, weight * (e - s) / max(n_children, 1)))
             pending += e - s
@@ -171,12 +175,12 @@ def _concat_csr(parts: list[np.ndarray]) -> np.ndarray:
 
 def _finish(chunk: tuple, W_out: np.ndarray, b_out: np.ndarray, box: Box) -> tuple[tuple, int]:
     """A final chunk reduced to what the complex keeps: the output map A = W_L·A_in, b = W_L·c_in + b_L
-    replaces the last layer's input map (width × D per region), volumes and centres are computed, and
+    (splitting.output_maps) replaces the last layer's input maps, volumes and centres are computed, and
     the incidence bitsets are dropped — so memory stays linear in the region count with a small
     constant. Regions whose interior point is within ON_HYPERPLANE·s of a facet are slivers at the
     tolerance scale (their pattern is not resolvable in float64): they are dropped and counted.
     Returns the reduced chunk and the number of regions dropped."""
-    V, inc, voff, ids, normals, offsets, coff, A_in, c_in, patterns = chunk
+    V, inc, voff, ids, normals, offsets, coff, Z_par, z0_par, parent, bits, patterns = chunk
     dim = box.dim
     exact = dim <= tolerances.EXACT_VOLUME_MAX_DIM
     volumes, centres, radii, facet_centres = region_facts(V, inc, voff, ids, normals, offsets, coff, exact)
@@ -185,8 +189,7 @@ def _finish(chunk: tuple, W_out: np.ndarray, b_out: np.ndarray, box: Box) -> tup
     crows = np.repeat(keep, np.diff(coff))
     voff = np.concatenate(([0], np.cumsum(np.diff(voff)[keep])))
     coff = np.concatenate(([0], np.cumsum(np.diff(coff)[keep])))
-    A = np.einsum("kn,rnd->rkd", W_out, A_in[keep])
-    b = c_in[keep] @ W_out.T + b_out
+    A, b = output_maps(W_out, b_out, Z_par, z0_par, parent[keep], bits[keep])
     reduced = (
         V[vrows], voff, _source_codes(ids[crows], dim), normals[crows], offsets[crows], coff, A, b,
         patterns[keep], volumes[keep], centres[keep], radii[keep], facet_centres[crows],

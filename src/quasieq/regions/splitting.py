@@ -16,6 +16,13 @@ Splitting polytope P (vertices V, incidence bitsets I, distances d) by hyperplan
 * edges are found combinatorially (polytope.py): u ~ v iff exactly two vertices w have I[w] ⊇ I[u] ∩ I[v];
   pairs sharing fewer than D − 1 facets are rejected first (an edge lies on at least D − 1 facets).
 
+**Layer inputs are stored per parent.** On a region r produced by the previous layer's split of parent
+p, that layer's output is a(x) = diag(m_r)(Z_p x + z0_p), with (Z_p, z0_p) the parent's pre-activation map
+and m_r the region's bits. So a chunk keeps (Z_p, z0_p) once per parent and each region's parent
+index and bits, and :func:`layer_input` rebuilds A_r = diag(m_r) Z_p, c_r = m_r ⊙ z0_p when needed: the
+memory per region is n bits instead of n·(D + 1) floats (a 2-1024-1024-1 net has ~10^5 regions
+after its first layer, all children of the box).
+
 Both children are full-dimensional (each keeps a vertex strictly off h). Vertices within tol of h on one
 side while the other side is empty form a sliver thinner than tol: it is dropped and counted when its
 thickness exceeds ``sliver`` (below that it is rounding noise of a vertex lying on the hyperplane). A
@@ -215,16 +222,52 @@ def _distances_T(V, Z, z0, norms, flat):
 
 
 @njit(cache=True)
+def layer_input(Z_par, z0_par, parent, bits, r):
+    """The layer input a(x) = A x + c on region r: A = diag(bits[r]) Z_par[parent[r]], c = bits[r] ⊙
+    z0_par[parent[r]] (see the module docstring)."""
+    p = parent[r]
+    A = Z_par[p].copy()
+    c = z0_par[p].copy()
+    for i in range(A.shape[0]):
+        if not bits[r, i]:
+            A[i] = 0.0
+            c[i] = 0.0
+    return A, c
+
+
+@njit(cache=True)
+def output_maps(W_out, b_out, Z_par, z0_par, parent, bits):
+    """The net's output map on every region of a final chunk: A_r = W_out A_in,r (R, K, D) and
+    b_r = W_out c_in,r + b_out (R, K), summing only the active units of the last hidden layer."""
+    R = parent.shape[0]
+    K = W_out.shape[0]
+    D = Z_par.shape[2]
+    A = np.zeros((R, K, D))
+    b = np.empty((R, K))
+    for r in range(R):
+        p = parent[r]
+        b[r] = b_out
+        for i in range(bits.shape[1]):
+            if bits[r, i]:
+                for k in range(K):
+                    A[r, k] += W_out[k, i] * Z_par[p, i]
+                    b[r, k] += W_out[k, i] * z0_par[p, i]
+    return A, b
+
+
+@njit(cache=True)
 def split_layer(
-    verts, inc, voff, cids, cnormals, coffsets, coff, A_in, c_in, W, b, first_id, tol, sliver, flat_rel, guard_rel, max_children
+    verts, inc, voff, cids, cnormals, coffsets, coff, Z_par, z0_par, parent_in, bits_in, W, b, first_id, tol, sliver,
+    flat_rel, guard_rel, max_children
 ):
     """Split every region of a chunk by the neurons of one layer.
 
     Inputs are CSR over regions: region r owns vertex rows voff[r]:voff[r+1] and constraint rows
-    coff[r]:coff[r+1]; A_in (R, n_in, D), c_in (R, n_in) give the layer input on each region.
-    Returns the children in the same CSR form plus, per child, its parent index, its pattern bits
-    for this layer and the next layer's input map (diag(bits)·Z, bits·z0); and the number of slivers
-    dropped. Stops early (returning what it has) once more than ``max_children`` children exist.
+    coff[r]:coff[r+1]; its layer input is ``layer_input(Z_par, z0_par, parent_in, bits_in, r)``.
+    Returns the children in the same CSR form plus, per child, its parent index (a region of this
+    chunk) and its pattern bits for this layer; this layer's pre-activation map (Z, z0) of every region
+    of the chunk, (R, n, D) and (R, n), from which the children's inputs are rebuilt; and the number of
+    slivers dropped. Stops early (returning what it has) once more than ``max_children`` children exist.
     """
     n_regions = voff.shape[0] - 1
     D = verts.shape[1]
@@ -236,16 +279,19 @@ def split_layer(
     out_O = List()
     out_parent = List()
     out_bits = List()
-    out_A = List()
-    out_c = List()
+    Z_out = np.empty((n_regions, W.shape[0], verts.shape[1]))
+    z0_out = np.empty((n_regions, W.shape[0]))
     dropped = 0
     absW = np.abs(W)
     W_row_abs = absW.sum(axis=1)
     for r in range(n_regions):
-        Z = W @ A_in[r]
-        z0 = W @ c_in[r] + b
+        A_in, c_in = layer_input(Z_par, z0_par, parent_in, bits_in, r)
+        Z = W @ A_in
+        z0 = W @ c_in + b
+        Z_out[r] = Z
+        z0_out[r] = z0
         norms = np.sqrt((Z * Z).sum(axis=1))
-        flat, constant_active = _rounding_tests(absW, W_row_abs, b, A_in[r], c_in[r], z0, norms, flat_rel, guard_rel)
+        flat, constant_active = _rounding_tests(absW, W_row_abs, b, A_in, c_in, z0, norms, flat_rel, guard_rel)
         V0 = verts[voff[r] : voff[r + 1]]
         dT = _distances_T(V0, Z, z0, norms, flat)
         # A hyperplane that does not cut the region cannot cut any of its children: settle those bits
@@ -312,11 +358,8 @@ def split_layer(
                 out_O.append(ofs)
                 out_parent.append(r)
                 out_bits.append(bits)
-                mask = bits.astype(np.float64)
-                out_A.append(Z * mask[:, None])
-                out_c.append(z0 * mask)
                 if len(out_V) > max_children:
-                    return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_c, D, n, I.shape[1]), dropped
+                    return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, D, n, I.shape[1]), Z_out, z0_out, dropped
                 continue
             rest = cutting[1:n_cut]
             neuron = cols[cutting[0]]
@@ -334,11 +377,11 @@ def split_layer(
             i_n, nn_, on = _with_constraint(ids, nrm, ofs, hid, unit, -off)
             stack.append((Vn, In, dn, rest_cols, bn, i_n, nn_, on))
             stack.append((Vp, Ip, dp, rest_cols, bp, ip, np_, op))
-    return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_c, D, n, inc.shape[1]), dropped
+    return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, D, n, inc.shape[1]), Z_out, z0_out, dropped
 
 
 @njit(cache=True)
-def _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_c, D, n, words):
+def _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, D, n, words):
     R = len(out_V)
     voff = np.zeros(R + 1, dtype=np.int64)
     coff = np.zeros(R + 1, dtype=np.int64)
@@ -352,8 +395,6 @@ def _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_
     O = np.empty(coff[R])
     parent = np.empty(R, dtype=np.int64)
     bits = np.empty((R, n), dtype=np.bool_)
-    A = np.empty((R, n, D))
-    c = np.empty((R, n))
     for r in range(R):
         V[voff[r] : voff[r + 1]] = out_V[r]
         I[voff[r] : voff[r + 1]] = out_I[r]
@@ -362,6 +403,4 @@ def _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, out_A, out_
         O[coff[r] : coff[r + 1]] = out_O[r]
         parent[r] = out_parent[r]
         bits[r] = out_bits[r]
-        A[r] = out_A[r]
-        c[r] = out_c[r]
-    return V, I, voff, ids, N, O, coff, parent, bits, A, c
+    return V, I, voff, ids, N, O, coff, parent, bits
