@@ -540,3 +540,28 @@ def test_neighbours_across_duplicated_neurons_fall_back_to_the_probe(monkeypatch
                 flipped[[0, 1] if src in (0, 1) else [src]] ^= True
                 assert np.array_equal(cx[j].pattern, flipped)
     check_all(cx, layers, generic=False)
+
+
+@pytest.mark.parametrize("bits", [0, 1, 7, 8, 63, 64, 65, 130])
+def test_packed_patterns_hold_bit_k_in_word_k_over_64(bits):
+    """pack_patterns against a bit-by-bit reading, and the flipped-pattern lookup against a direct
+    search of the table."""
+    from quasieq.regions.lookup import PatternIndex, pack_patterns
+
+    rng = np.random.default_rng(bits)
+    P = rng.random((40, bits)) < 0.5
+    words = pack_patterns(P)
+    assert words.shape == (40, max(1, (bits + 63) // 64))
+    for r in range(40):
+        assert [(int(words[r, k // 64]) >> (k % 64)) & 1 for k in range(bits)] == P[r].astype(int).tolist()
+    if bits:
+        P = np.unique(P, axis=0)
+        rows = rng.integers(0, len(P), 50)
+        flip = rng.integers(0, bits, 50)
+        want = []
+        for r, k in zip(rows, flip):
+            q = P[r].copy()
+            q[k] ^= True
+            hit = np.flatnonzero((P == q).all(axis=1))
+            want.append(int(hit[0]) if hit.size else -1)
+        assert PatternIndex(P).find_flipped(rows, flip).tolist() == want

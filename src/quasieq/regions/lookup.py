@@ -18,9 +18,9 @@ def pack_patterns(patterns: np.ndarray) -> np.ndarray:
     """(N, bits) bool → (N, ceil(bits/64)) uint64."""
     n, bits = patterns.shape
     words = max(1, (bits + 63) // 64)
-    padded = np.zeros((n, words * 64), dtype=bool)
-    padded[:, :bits] = patterns
-    return np.packbits(padded, axis=1, bitorder="little").view(np.uint64).reshape(n, words)
+    packed = np.zeros((n, words * 8), dtype=np.uint8)  # bytes, zero-padded to whole words
+    packed[:, : (bits + 7) // 8] = np.packbits(patterns, axis=1, bitorder="little")
+    return packed.view(np.uint64).reshape(n, words)
 
 
 @njit(cache=True)
