@@ -12,6 +12,7 @@ each peer tool, every tool in its own subprocess under a wall-clock cap (``--cap
 * Relucent (Gurobi LPs): ``Complex(model).bfs(cube_radius=1, cube_mode="clipped")``; the count is
   ``len(complex)``. It uses all cores (its default), quasieq and the others one.
 
+Each tool's peak resident memory (its subprocess, imports included) is reported beside its time.
 A peer that cannot be imported or run is reported as "skipped: <reason>". The table says whether each
 peer's count agrees with quasieq's and quasieq's speed-up (peer seconds / quasieq seconds).
 
@@ -26,6 +27,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -103,7 +105,8 @@ def worker(tool: str, arch: str, repeats: int) -> None:
         t0 = time.perf_counter()
         count = COUNTERS[tool](arch)
         seconds = time.perf_counter() - t0
-        print("RESULT " + json.dumps({"count": count, "seconds": seconds}), flush=True)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB → GiB, the process so far
+        print("RESULT " + json.dumps({"count": count, "seconds": seconds, "peak_gib": peak}), flush=True)
 
 
 def run_tool(tool: str, arch: str, cap: float, repeats: int) -> dict:
@@ -132,7 +135,7 @@ def run_tool(tool: str, arch: str, cap: float, repeats: int) -> dict:
         return {"status": f"skipped: {last[:120]}"}
     best = min(runs, key=lambda r: r["seconds"])
     return {"status": "ok", "count": best["count"], "seconds": best["seconds"], "runs": len(runs),
-            "first_call": first[0] if first else None}
+            "first_call": first[0] if first else None, "peak_gib": max(r["peak_gib"] for r in runs)}
 
 
 # ----- report ---------------------------------------------------------------------------------------
@@ -165,16 +168,17 @@ def rows(results: dict) -> list[list[str]]:
         golden = GOLDEN_REGION_COUNTS.get(arch)
         if q["status"] == "ok":
             out.append([arch, "quasieq", str(q["count"]), f"{q['seconds']:.4f}", f"{q['count'] / q['seconds']:,.0f}",
+                        f"{q['peak_gib']:.2f}",
                         "—" if golden is None else ("yes (golden)" if golden == q["count"] else f"NO (golden {golden})"),
                         f"first call {q['first_call']:.2f} s"])
         else:
-            out.append([arch, "quasieq", "—", q["status"], "—", "—", "—"])
+            out.append([arch, "quasieq", "—", q["status"], "—", "—", "—", "—"])
         for peer in PEERS:
             p = tools.get(peer)
             if p is None:
                 continue
             if p["status"] != "ok":
-                out.append([arch, peer, "—", p["status"], "—", "—", "—"])
+                out.append([arch, peer, "—", p["status"], "—", "—", "—", "—"])
                 continue
             agree = speedup = "—"
             if q["status"] == "ok":
@@ -183,11 +187,11 @@ def rows(results: dict) -> list[list[str]]:
             elif golden is not None:
                 agree = "yes (golden)" if p["count"] == golden else f"NO (golden {golden})"
             out.append([arch, peer, str(p["count"]), f"{p['seconds']:.4f}", f"{p['count'] / p['seconds']:,.0f}",
-                        agree, speedup])
+                        f"{p['peak_gib']:.2f}", agree, speedup])
     return out
 
 
-HEADER = ["net", "tool", "regions", "seconds (best)", "regions/s", "count agrees", "quasieq speed-up"]
+HEADER = ["net", "tool", "regions", "seconds (best)", "regions/s", "peak RSS GiB", "count agrees", "quasieq speed-up"]
 
 
 def markdown_table(table: list[list[str]]) -> str:
@@ -220,6 +224,7 @@ the box [-1, 1]^D with quasieq and with the peer tools, on the same nets in the 
   quasieq seconds (above 1: quasieq is faster).
 * Peers: regioncam (Rust, float32, 2-D inputs only), affinitree (Rust), Relucent (Gurobi LPs; it
   uses every core, the others one).
+* Peak RSS: the tool's subprocess (imports included, so ~0.3–0.5 GiB is Python, numpy, torch).
 
 Run: `{info['date']}` on {info['cpu']}, {info['cores']} cores, Python {info['python']},
 load average at the end {info['load']} (the machine was shared with other jobs: timings are noisy).
