@@ -95,11 +95,12 @@ COUNTERS = {"quasieq": count_quasieq, "regioncam": count_regioncam, "affinitree"
 
 def worker(tool: str, arch: str, repeats: int) -> None:
     """Subprocess body: time the enumerations, printing one ``RESULT {json}`` line after each (so that
-    a run cut off by the cap still reports the ones that finished). quasieq first makes one call that
-    loads or compiles its numba kernels, timed apart and reported as ``FIRST``."""
+    a run cut off by the cap still reports the ones that finished). quasieq first enumerates a tiny net
+    of the same input dimension, which loads or compiles its numba kernels; that call is timed apart and
+    reported as ``FIRST``."""
     if tool == "quasieq":
         t0 = time.perf_counter()
-        COUNTERS[tool](arch)
+        COUNTERS[tool](f"{parse_arch(arch)[0]}-4-4-1")
         print("FIRST " + json.dumps({"seconds": time.perf_counter() - t0}), flush=True)
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -215,8 +216,9 @@ the box [-1, 1]^D with quasieq and with the peer tools, on the same nets in the 
 
 * Nets: `torch.manual_seed(0)`, then `nn.Sequential(Linear, ReLU, …, Linear)` with PyTorch's default
   initialisation (benchmarks/nets.py); "2-16-16-1" is 2 inputs, two hidden layers of 16, one output.
-* Seconds: best of {args.repeats} runs. quasieq's first call in its process (numba kernels loaded from
-  the cache or compiled) is not in that time; it is reported in the last column. Every tool runs in
+* Seconds: best of {args.repeats} runs. quasieq's first call in its process (a tiny net of the same input
+  dimension: the numba kernels loaded from the cache or compiled) is not in that time; it is reported
+  in the last column. Every tool runs in
   its own subprocess per net, under a cap that includes imports ({args.cap:g} s for each peer,
   {args.quasieq_cap:g} s for quasieq); "timeout" means no timed run finished within it.
 * "count agrees": quasieq's count against the golden counts of independent exact tools
