@@ -232,7 +232,7 @@ Run: `{info['date']}` on {info['cpu']}, {info['cores']} cores, Python {info['pyt
 load average at the end {info['load']} (the machine was shared with other jobs: timings are noisy).
 Versions: {versions}.
 
-Command: `python benchmarks/regions.py --nets {','.join(args.nets)} --cap {args.cap:g} --quasieq-cap {args.quasieq_cap:g} --repeats {args.repeats} --markdown {args.markdown}`
+Command: `python benchmarks/regions.py --nets {','.join(args.nets)} --peers {','.join(args.peers)} --cap {args.cap:g} --quasieq-cap {args.quasieq_cap:g} --repeats {args.repeats} --markdown {args.markdown}`
 
 {markdown_table(table)}
 """)
