@@ -39,6 +39,7 @@ from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup
 
 from quasieq.box import Box
+from quasieq.console import make_console
 from quasieq.errors import QuasieqError
 from quasieq.experiments_cli import experiment_app
 from quasieq.quadratic_cli import quadratic_app
@@ -229,11 +230,6 @@ def plottable(net: ReluNet, option: str = "--plot") -> None:
     """Refuse (before any work) to plot nets whose input dimension is not 1 or 2."""
     if net.in_dim not in (1, 2):
         raise QuasieqError(f"{option}: only inputs of dimension 1 or 2 can be drawn, this net takes {net.in_dim}")
-
-
-def make_console() -> Console:
-    """A console on the current stdout (created per call, so redirected streams are honoured)."""
-    return Console(file=sys.stdout, highlight=False)
 
 
 def enumerate_regions(net: ReluNet, box: Box, console: Console, max_regions: int | None = None):

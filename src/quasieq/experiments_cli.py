@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from quasieq.console import make_console
 from quasieq.errors import QuasieqError
 from quasieq.experiments import demorgan, robustness
 
@@ -94,7 +95,7 @@ def demorgan_command(
     if protocol != "both" and protocol not in demorgan.PROTOCOLS:
         raise QuasieqError(f"--protocol {protocol}: choose all-data, held-out or both")
     out = _out_folder(out)
-    console = Console()
+    console = make_console()
     with _progress(console, dict.fromkeys(protocols, steps)) as update:
         doc = demorgan.run_demorgan(seeds, steps, protocols, progress=update)
     _write(out, "demorgan", doc, demorgan.markdown_table(doc), console)
@@ -116,7 +117,7 @@ def robustness_command(
     t-SNE-embedded deskewed digits; attack them with FGSM, I-FGSM and DeepFool; table accuracy."""
     robustness.check_options(seeds, epochs, samples, steps)
     out = _out_folder(out)
-    console = Console()
+    console = make_console()
     with _progress(console, dict.fromkeys(robustness.MODELS, seeds)) as update:
         doc = robustness.run_robustness(seeds, epochs, samples, steps, progress=update)
     _write(out, "robustness", doc, robustness.markdown_table(doc), console)

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 import quasieq.quadratic as qq
+from quasieq.console import make_console
 from quasieq.errors import QuasieqError
 from quasieq.quadratic.deep import find_poles, zero_coefficients
 from quasieq.quadratic.polynomial import as_coefficients, as_domain, grid
@@ -96,7 +97,7 @@ def wide_command(coeffs: Coeffs, domain: Domain = (-1.0, 1.0), out: Out = None,
     """Build the wide network (roots paired into real quadratic factors, then a product tree)."""
     out = _out_path(out)
     net = qq.wide(coeffs, domain=domain, on_ill_conditioned=ill_conditioned)
-    console = Console(highlight=False)
+    console = make_console()
     console.print(_table(f"wide quadratic net, degree {net.degree} on {list(net.domain)}", _wide_rows(net)))
     _export(net, out, console)
 
@@ -110,7 +111,7 @@ def deep_command(coeffs: Coeffs, domain: Domain = (-1.0, 1.0), out: Out = None,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the poles are printed below
         net = qq.deep(coeffs, domain=domain, on_pole=on_pole, eps=eps)
-    console = Console(highlight=False)
+    console = make_console()
     console.print(_table(f"deep quadratic net, degree {net.degree} on {list(net.domain)}", _deep_rows(net)))
     _export(net, out, console)
 
@@ -119,7 +120,7 @@ def deep_command(coeffs: Coeffs, domain: Domain = (-1.0, 1.0), out: Out = None,
 def check_command(coeffs: Coeffs, domain: Domain = (-1.0, 1.0)) -> None:
     """Report every hazard of both constructions; exit 1 when a default construction would refuse."""
     p, dom = as_coefficients(coeffs), as_domain(domain)
-    console = Console(highlight=False)
+    console = make_console()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wide_net = qq.wide(p, domain=dom, on_ill_conditioned="warn")
