@@ -175,6 +175,13 @@ class RegionComplex:
     #: Points per forward pass in ``locate`` (bounds its memory: chunk × widest layer floats).
     _LOCATE_CHUNK = 65536
 
+    @property
+    def pattern_index(self) -> PatternIndex:
+        """Hashed index of the regions' activation patterns (built on first use)."""
+        if self._pattern_index is None:
+            self._pattern_index = PatternIndex(self.patterns)
+        return self._pattern_index
+
     def locate(self, X: np.ndarray) -> np.ndarray:
         """Region index of each point (N, D); -1 outside the box or on a dropped lower-dimensional cell.
 
@@ -187,13 +194,11 @@ class RegionComplex:
             X = X[None, :]
         if X.shape[1] != self.dim:
             raise QuasieqError(f"locate: points must have shape (N, {self.dim}), got {X.shape}")
-        if self._pattern_index is None:
-            self._pattern_index = PatternIndex(self.patterns)
         out = np.empty(len(X), dtype=np.int64)
         for start in range(0, len(X), self._LOCATE_CHUNK):
             part = X[start : start + self._LOCATE_CHUNK]
             patterns = self.net.activation_pattern(part, rounding_guard=tolerances.PATTERN_ROUNDING)
-            out[start : start + len(part)] = self._pattern_index.find(patterns)
+            out[start : start + len(part)] = self.pattern_index.find(patterns)
         out[~self.box.contains(X)] = -1
         return out
 

@@ -26,9 +26,8 @@ from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
 from quasieq.regions.complex import RegionComplex
-from quasieq.regions.lookup import PatternIndex
 from quasieq.regions.polytope import points_inside, region_facts
-from quasieq.regions.splitting import output_maps, split_layer
+from quasieq.regions.splitting import pre_activation_maps, split_layer
 
 ProgressFn = Callable[[int, float], None]
 
@@ -175,7 +174,7 @@ def _concat_csr(parts: list[np.ndarray]) -> np.ndarray:
 
 def _finish(chunk: tuple, W_out: np.ndarray, b_out: np.ndarray, box: Box) -> tuple[tuple, int]:
     """A final chunk reduced to what the complex keeps: the output map A = W_L·A_in, b = W_L·c_in + b_L
-    (splitting.output_maps) replaces the last layer's input maps, volumes and centres are computed, and
+    (splitting.pre_activation_maps with the output layer) replaces the last layer's input maps, volumes and centres are computed, and
     the incidence bitsets are dropped — so memory stays linear in the region count with a small
     constant. Regions whose interior point is within ON_HYPERPLANE·s of a facet are slivers at the
     tolerance scale (their pattern is not resolvable in float64): they are dropped and counted.
@@ -189,7 +188,7 @@ def _finish(chunk: tuple, W_out: np.ndarray, b_out: np.ndarray, box: Box) -> tup
     crows = np.repeat(keep, np.diff(coff))
     voff = np.concatenate(([0], np.cumsum(np.diff(voff)[keep])))
     coff = np.concatenate(([0], np.cumsum(np.diff(coff)[keep])))
-    A, b = output_maps(W_out, b_out, Z_par, z0_par, parent[keep], bits[keep])
+    A, b = pre_activation_maps(Z_par, z0_par, parent[keep], bits[keep], W_out, b_out)
     reduced = (
         V[vrows], voff, _source_codes(ids[crows], dim), normals[crows], offsets[crows], coff, A, b,
         patterns[keep], volumes[keep], centres[keep], radii[keep], facet_centres[crows],
@@ -234,9 +233,7 @@ def _link_neighbours(cx: RegionComplex, facet_centres: np.ndarray) -> None:
     step = tolerances.NEIGHBOUR_STEP * cx.box.scale
     probes = facet_centres[neuron] + step * cx.facet_normals_flat[neuron]
     owner = np.repeat(np.arange(len(cx)), np.diff(cx.facet_offsets))[neuron]
-    if cx._pattern_index is None:
-        cx._pattern_index = PatternIndex(cx.patterns)
-    candidate = cx._pattern_index.find_flipped(owner, cx.facet_sources_flat[neuron])
+    candidate = cx.pattern_index.find_flipped(owner, cx.facet_sources_flat[neuron])
     ok = points_inside(probes, candidate, cx.facet_normals_flat, cx.facet_rhs_flat, cx.facet_offsets,
                        tolerances.ON_HYPERPLANE * cx.box.scale)
     if not ok.all():

@@ -235,26 +235,6 @@ def layer_input(Z_par, z0_par, parent, bits, r):
     return A, c
 
 
-@njit(cache=True)
-def output_maps(W_out, b_out, Z_par, z0_par, parent, bits):
-    """The net's output map on every region of a final chunk: A_r = W_out A_in,r (R, K, D) and
-    b_r = W_out c_in,r + b_out (R, K), summing only the active units of the last hidden layer."""
-    R = parent.shape[0]
-    K = W_out.shape[0]
-    D = Z_par.shape[2]
-    A = np.zeros((R, K, D))
-    b = np.empty((R, K))
-    for r in range(R):
-        p = parent[r]
-        b[r] = b_out
-        for i in range(bits.shape[1]):
-            if bits[r, i]:
-                for k in range(K):
-                    A[r, k] += W_out[k, i] * Z_par[p, i]
-                    b[r, k] += W_out[k, i] * z0_par[p, i]
-    return A, b
-
-
 #: Regions whose layer inputs go through one matrix product in :func:`pre_activation_maps`.
 _GEMM_BLOCK = 128
 
@@ -262,7 +242,8 @@ _GEMM_BLOCK = 128
 @njit(cache=True)
 def pre_activation_maps(Z_par, z0_par, parent, bits, W, b):
     """This layer's pre-activation map on every region of a chunk: Z_r = W A_r (R, n, D) and
-    z0_r = W c_r + b (R, n), with (A_r, c_r) = :func:`layer_input`.
+    z0_r = W c_r + b (R, n), with (A_r, c_r) = :func:`layer_input`. With the output layer's (W, b) it
+    gives the net's output maps on the regions of a final chunk.
 
     The inputs of :data:`_GEMM_BLOCK` regions are laid side by side, [A_1 c_1 A_2 c_2 …], and multiplied
     by W at once: W is read from memory once per block instead of once per region (for a 1024-wide
@@ -275,15 +256,11 @@ def pre_activation_maps(Z_par, z0_par, parent, bits, W, b):
     z0 = np.empty((R, n))
     for start in range(0, R, _GEMM_BLOCK):
         stop = min(start + _GEMM_BLOCK, R)
-        block = np.zeros((n_in, (stop - start) * (D + 1)))
+        block = np.empty((n_in, (stop - start) * (D + 1)))
         for q in range(stop - start):
-            r = start + q
-            p = parent[r]
-            for i in range(n_in):
-                if bits[r, i]:
-                    for d in range(D):
-                        block[i, q * (D + 1) + d] = Z_par[p, i, d]
-                    block[i, q * (D + 1) + D] = z0_par[p, i]
+            A, c = layer_input(Z_par, z0_par, parent, bits, start + q)
+            block[:, q * (D + 1) : q * (D + 1) + D] = A
+            block[:, q * (D + 1) + D] = c
         M = W @ block
         for q in range(stop - start):
             for j in range(n):
