@@ -42,8 +42,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import quasieq as qe  # noqa: E402
 from benchmarks.nets import arch_name, cpu_model, seeded_relu_net  # noqa: E402
+
+import quasieq as qe  # noqa: E402
 from quasieq.construct.lattice import lattice_deep, lattice_wide  # noqa: E402
 from quasieq.construct.onelayer import onelayer_deep  # noqa: E402
 
@@ -130,7 +131,7 @@ def main() -> None:
         tables[0].append(lattice)
         tables[1].extend(sizes)
         tables[2].append(check)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     headers = (LATTICE_HEADER, SIZES_HEADER, CHECK_HEADER)
     print(f"{stamp}  {machine()}")
     for header, rows in zip(headers, tables):

@@ -27,8 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import quasieq as qe  # noqa: E402
 from benchmarks.nets import seeded_relu_net  # noqa: E402
+
+import quasieq as qe  # noqa: E402
 from quasieq.verify import exact_compare  # noqa: E402
 
 ARCH = "2-64-64-1"

@@ -46,8 +46,9 @@ PEERS = ["regioncam", "affinitree", "relucent"]
 
 
 def count_quasieq(arch: str) -> int:
-    import quasieq as qe
     from benchmarks.nets import seeded_relu_net
+
+    import quasieq as qe
 
     net = seeded_relu_net(arch)
     return len(qe.regions(net, qe.Box.cube(net.in_dim)))

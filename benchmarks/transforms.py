@@ -53,8 +53,9 @@ import scipy.sparse as sp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import quasieq as qe  # noqa: E402
 from benchmarks.nets import SEED, arch_name, seeded_net, seeded_relu_net  # noqa: E402
+
+import quasieq as qe  # noqa: E402
 from quasieq.construct.compact import compact_deep, compact_wide  # noqa: E402
 from quasieq.verify.compare import float32_report  # noqa: E402
 
@@ -170,7 +171,7 @@ def bench_net(name: str, deltas: list[float], samples: int, paper_max: int, seed
     log(f"{label}: D={net.in_dim}, {len(cx)} regions ({regions_s:.2f} s), M={M}")
     rows = []
     exact = net.in_dim == 1
-    methods = ["compact"] + (["paper"] if not exact and M <= paper_max else [])
+    methods = ["compact"] + (["paper"] if not exact and paper_max >= M else [])
     for delta in deltas[:1] if exact else deltas:
         for method in methods:
             for form in ("wide", "deep"):
@@ -181,7 +182,7 @@ def bench_net(name: str, deltas: list[float], samples: int, paper_max: int, seed
                     f"params {row['parameters']} build {row['build_s']:.2f} s max|w| {row['max_abs_weight']:.2e} "
                     f"bound {row['error_bound']} f64 {row['measure64']:.3g} f32 {row['measure32']:.3g}")
     return {"net": name, "label": label, "regions": len(cx), "regions_s": regions_s, "M": M,
-            "paper_skipped": not exact and M > paper_max, "rows": rows}
+            "paper_skipped": not exact and paper_max < M, "rows": rows}
 
 
 # ----- scaling -----------------------------------------------------------------------------------------

@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 import pytest
-from conftest import random_net
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import quasieq as qe
+from conftest import random_net
 
 bounds = st.lists(st.tuples(st.floats(-1e3, 1e3), st.floats(1e-3, 1e3)), min_size=1, max_size=5)
 

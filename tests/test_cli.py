@@ -12,10 +12,10 @@ import re
 
 import numpy as np
 import pytest
-from conftest import random_net
 from typer.testing import CliRunner
 
 import quasieq as qe
+from conftest import random_net
 from quasieq.cli import EXIT_BAD_INPUT, app, staged_outputs
 
 runner = CliRunner()
@@ -197,11 +197,10 @@ def test_max_regions_exceeded_says_how_many_and_writes_nothing(models, tmp_path)
 
 def test_staged_outputs_all_or_nothing(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.png"
-    with pytest.raises(RuntimeError):
-        with staged_outputs() as stage:
-            stage(a).write_text("complete")
-            stage(b).write_text("half")
-            raise RuntimeError("writer failed")
+    with pytest.raises(RuntimeError), staged_outputs() as stage:
+        stage(a).write_text("complete")
+        stage(b).write_text("half")
+        raise RuntimeError("writer failed")
     assert list(tmp_path.iterdir()) == []
     with staged_outputs() as stage:
         stage(a).write_text("first")

@@ -19,15 +19,15 @@ import json
 
 import numpy as np
 import pytest
-from conftest import random_net
 from matplotlib.collections import LineCollection
-from test_cli import _plain_pipe, invoke, table_int  # noqa: F401  (_plain_pipe: autouse fixture)
 
 import quasieq as qe
+from conftest import random_net
 from quasieq import tolerances
 from quasieq.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED
 from quasieq.verify import onnx_function
 from quasieq.viz import plot_error_set, plot_simplices, plot_univariate
+from test_cli import _plain_pipe, invoke, table_int  # noqa: F401  (_plain_pipe: autouse fixture)
 
 TRANSFORM_KEYS = {"schema_version", "method", "task", "delta", "simplices", "width", "hidden_layers", "depth",
                   "neurons", "parameters", "max_abs_weight", "error_bound", "table1", "report", "report_float32"}
@@ -72,7 +72,7 @@ def test_transform_sizes_reports_and_onnx_match_the_api(form, method, dtype, rto
     assert "\x1b" not in result.stdout  # a pipe: no progress bar, no colour
 
     doc = json.loads(doc_path.read_text())
-    assert TRANSFORM_KEYS <= set(doc) and doc["schema_version"] == 1
+    assert set(doc) >= TRANSFORM_KEYS and doc["schema_version"] == 1
     assert (doc["method"], doc["task"], doc["delta"]) == (method, "regression", delta)
     for key in ("width", "hidden_layers", "depth", "neurons", "parameters"):
         assert doc[key] == getattr(built, key), key

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from oracles import seeded_relu_net
 
 import quasieq as qe
+from oracles import seeded_relu_net
 from quasieq.construct import to_deep, to_wide
 from quasieq.construct.compact import DELTA_SHARE, compact_deep, compact_wide
 from quasieq.geometry import SimplexComplex, triangulate

@@ -13,10 +13,10 @@ import tempfile
 
 import numpy as np
 import pytest
-from oracles import seeded_relu_net
 from scipy.stats import binom
 
 import quasieq as qe
+from oracles import seeded_relu_net
 from quasieq import tolerances
 from quasieq.construct import to_deep, to_wide
 from quasieq.verify import EquivalenceReport, clopper_pearson, compare, float32_report, onnx_function

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from scipy.spatial import HalfspaceIntersection
-from conftest import random_net
-from oracles import MIN_RADIUS, brute_force_regions, chebyshev, polytope_volume, seeded_relu_net
 
 import quasieq as qe
+from conftest import random_net
+from oracles import MIN_RADIUS, brute_force_regions, chebyshev, polytope_volume, seeded_relu_net
 from quasieq import tolerances
 from quasieq.verify import clopper_pearson, compare, exact_compare
 from quasieq.verify.compare import class_labels

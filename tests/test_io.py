@@ -14,13 +14,13 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from conftest import random_net
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 import quasieq as qe
+from conftest import random_net
 from quasieq.io import onnx_io, torch_io
 
 

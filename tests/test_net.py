@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from conftest import random_net
 from torch import nn
 
 import quasieq as qe
+from conftest import random_net
 
 
 @pytest.mark.parametrize("arch", [(2, 1), (3, 8, 1), (2, 16, 16, 1), (5, 3, 9, 4, 2), (1, 7, 7, 7, 7, 3)])

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_net
 
 import quasieq as qe
+from conftest import random_net
 from quasieq.construct.onelayer import onelayer_deep
 
 

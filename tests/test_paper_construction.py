@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from oracles import seeded_relu_net
 
 import quasieq as qe
+from oracles import seeded_relu_net
 from quasieq.construct import to_deep, to_wide
 from quasieq.construct.paper import (
     NULL_MARGIN,

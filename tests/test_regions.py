@@ -34,7 +34,7 @@ def cube(D: int) -> tuple[np.ndarray, np.ndarray]:
     return -np.ones(D), np.ones(D)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def seeded_complex(arch: str) -> tuple[qe.ReluNet, RegionComplex]:
     net = O.seeded_relu_net(arch)
     return net, qe.regions(net, qe.Box.cube(net.in_dim))
@@ -562,6 +562,6 @@ def test_packed_patterns_hold_bit_k_in_word_k_over_64(bits):
         for r, k in zip(rows, flip):
             q = P[r].copy()
             q[k] ^= True
-            hit = np.flatnonzero((P == q).all(axis=1))
+            hit = np.flatnonzero((q == P).all(axis=1))
             want.append(int(hit[0]) if hit.size else -1)
         assert PatternIndex(P).find_flipped(rows, flip).tolist() == want

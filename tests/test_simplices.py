@@ -10,10 +10,10 @@ from math import factorial
 
 import numpy as np
 import pytest
-from oracles import seeded_relu_net
 from scipy.spatial import ConvexHull, Delaunay
 
 import quasieq as qe
+from oracles import seeded_relu_net
 from quasieq import tolerances
 from quasieq.geometry import SimplexComplex, triangulate, triangulate_polytope
 from quasieq.regions.complex import RegionComplex

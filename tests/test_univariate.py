@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracles import seeded_relu_net
 
 import quasieq as qe
+from oracles import seeded_relu_net
 from quasieq.construct import to_deep, to_wide
 from quasieq.construct.univariate import breakpoints
 

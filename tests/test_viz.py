@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_net
 from matplotlib.collections import LineCollection, PolyCollection
 from scipy.spatial import ConvexHull
 
 import quasieq as qe
+from conftest import random_net
 from quasieq.viz import centroid_values, convex_polygon, plot_regions, region_polygons
 
 

@@ -40,7 +40,7 @@ class Box:
         object.__setattr__(self, "hi", hi)
 
     @classmethod
-    def cube(cls, dim: int, lo: float = -1.0, hi: float = 1.0) -> "Box":
+    def cube(cls, dim: int, lo: float = -1.0, hi: float = 1.0) -> Box:
         if int(dim) < 1:
             raise QuasieqError(f"box: dimension must be ≥ 1, got {dim}")
         return cls(np.full(int(dim), float(lo)), np.full(int(dim), float(hi)))
@@ -74,7 +74,7 @@ class Box:
 
     def contains(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(X)
-        return np.all((X >= self.lo) & (X <= self.hi), axis=1)
+        return np.all((self.lo <= X) & (self.hi >= X), axis=1)
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"lo": self.lo.tolist(), "hi": self.hi.tolist()}

@@ -28,9 +28,10 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, Callable, Iterator, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -42,8 +43,8 @@ from quasieq.box import Box
 from quasieq.console import make_console
 from quasieq.errors import QuasieqError
 from quasieq.experiments_cli import experiment_app
-from quasieq.quadratic_cli import quadratic_app
 from quasieq.net import ReluNet
+from quasieq.quadratic_cli import quadratic_app
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -104,28 +105,28 @@ app = typer.Typer(
 # ----- shared options (reused by every command that takes them) -------------------------------------
 ModelArg = Annotated[Path, typer.Argument(metavar="MODEL", help="Model file: .onnx or .npz (W0, b0, W1, b1, ...).")]
 BoxOpt = Annotated[
-    Optional[tuple[float, float]],
+    tuple[float, float] | None,
     typer.Option("--box", metavar="LO HI", help="The same bounds LO < HI on every input coordinate."),
 ]
 BoundsOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--bounds", metavar="FILE.json", help='Per-coordinate bounds: {"lo": [...], "hi": [...]}.'),
 ]
-JsonOpt = Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Write the result as JSON.")]
+JsonOpt = Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Write the result as JSON.")]
 PlotOpt = Annotated[
-    Optional[Path], typer.Option("--plot", metavar="FILE.png", help="Draw the result (inputs of dimension 1 or 2).")
+    Path | None, typer.Option("--plot", metavar="FILE.png", help="Draw the result (inputs of dimension 1 or 2).")
 ]
 SamplesOpt = Annotated[
     int, typer.Option("--samples", metavar="N", min=1, help="Monte-Carlo sample points for the disagreement measure.")
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the Monte-Carlo sample points.")]
 TolOpt = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--tol", metavar="T", min=0.0,
                  help="Disagree means |a - b| > T (default 1e-6·max(1, output range of the first net)).")
 ]
 MaxRegionsOpt = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--max-regions", metavar="N", min=1, help="Stop with exit code 2 when more than N regions exist."),
 ]
 
@@ -558,7 +559,7 @@ DeltaOpt = Annotated[
     float, typer.Option("--delta", metavar="D", help="Allowed disagreement: an absolute Lebesgue measure on the box.")
 ]
 MethodOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--method", metavar="compact|paper|logits|demorgan",
                  help="Construction for inputs of dimension ≥ 2 (default: compact; demorgan for classification)."),
 ]
@@ -566,13 +567,13 @@ TaskOpt = Annotated[
     str, typer.Option("--task", metavar="regression|classification", help="What must agree: outputs or labels.")
 ]
 ModelOutOpt = Annotated[
-    Optional[Path], typer.Option("--out", metavar="FILE.onnx", help="Write the built network (.onnx or .npz).")
+    Path | None, typer.Option("--out", metavar="FILE.onnx", help="Write the built network (.onnx or .npz).")
 ]
 DtypeOpt = Annotated[
-    Optional[str], typer.Option("--dtype", metavar="float32|float64", help="ONNX weight precision (default float32).")
+    str | None, typer.Option("--dtype", metavar="float32|float64", help="ONNX weight precision (default float32).")
 ]
 MaxSimplicesOpt = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--max-simplices", metavar="N", min=1, help="Stop with exit code 2 when more than N simplices are needed."),
 ]
 
@@ -665,13 +666,13 @@ def compare_command(
     seed: SeedOpt = 0,
     json_path: JsonOpt = None,
     max_measure: Annotated[
-        Optional[float],
+        float | None,
         typer.Option("--max-measure", metavar="M", min=0.0,
                      help="Exit 1 when the disagreement measure's upper 95% limit exceeds M."),
     ] = None,
     exact: Annotated[bool, typer.Option("--exact", help="Exact measure from both nets' regions instead of sampling.")] = False,
     data: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--data", metavar="FILE", help="Also the label agreement on a data set (.npz with X[, y] or .csv, label last)."),
     ] = None,
 ) -> None:
@@ -738,7 +739,7 @@ def demo(
         "quasieq-demo"
     ),
     samples: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--samples", metavar="N", min=1,
                      help="Monte-Carlo points per comparison (default 100,000 compact, 20,000 paper)."),
     ] = None,

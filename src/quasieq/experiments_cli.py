@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Callable, Iterator, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -109,7 +110,7 @@ def robustness_command(
     = robustness.FAITHFUL_EPOCHS,
     samples: Annotated[int, typer.Option("--samples", metavar="N", help="Digit images used (100..1797).")]
     = robustness.DIGITS,
-    steps: Annotated[Optional[int], typer.Option("--steps", metavar="S", help="Stop each training after S Adam steps.")]
+    steps: Annotated[int | None, typer.Option("--steps", metavar="S", help="Stop each training after S Adam steps.")]
     = None,
     out: OutOpt = Path("quasieq-experiments"),
 ) -> None:

@@ -10,8 +10,9 @@ hidden width (the input width when there is no hidden layer).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -226,5 +227,5 @@ class ReluNet:
             Z = np.maximum(z, 0.0)
         return np.concatenate(bits, axis=1) if bits else np.zeros((Z.shape[0], 0), dtype=bool)
 
-    def with_provenance(self, provenance: Provenance) -> "ReluNet":
+    def with_provenance(self, provenance: Provenance) -> ReluNet:
         return ReluNet(self._weights, self._biases, provenance)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -39,16 +39,16 @@ _CONTEXT = {"ignore_unknown_options": True}
 
 Coeffs = Annotated[list[float], typer.Argument(help="Ascending coefficients p0 p1 ... pn (pn != 0).", show_default=False)]
 Domain = Annotated[tuple[float, float], typer.Option("--domain", help="Interval LO HI on which P is represented.")]
-Out = Annotated[Optional[Path], typer.Option("--out", help="Export the network to this .onnx file (float64).")]
+Out = Annotated[Path | None, typer.Option("--out", help="Export the network to this .onnx file (float64).")]
 
 
-def _out_path(out: Optional[Path]) -> Optional[Path]:
+def _out_path(out: Path | None) -> Path | None:
     if out is not None and (out.suffix != ".onnx" or not out.parent.is_dir()):
         raise QuasieqError(f"--out must be a .onnx file in an existing folder, got {out}")
     return out
 
 
-def _export(net, out: Optional[Path], console: Console) -> None:
+def _export(net, out: Path | None, console: Console) -> None:
     if out is None:
         return
     from quasieq.cli import staged_outputs  # the main app imports this module: import its helper lazily
@@ -105,7 +105,7 @@ def wide_command(coeffs: Coeffs, domain: Domain = (-1.0, 1.0), out: Out = None,
 @quadratic_app.command("deep", context_settings=_CONTEXT)
 def deep_command(coeffs: Coeffs, domain: Domain = (-1.0, 1.0), out: Out = None,
                  on_pole: Annotated[str, typer.Option(help="refuse | perturb | allow")] = "refuse",
-                 eps: Annotated[Optional[float], typer.Option(help="Perturbation of zero coefficients.")] = None) -> None:
+                 eps: Annotated[float | None, typer.Option(help="Perturbation of zero coefficients.")] = None) -> None:
     """Build the deep network (Euler's continued fraction on the even and odd parts)."""
     out = _out_path(out)
     with warnings.catch_warnings():

@@ -55,7 +55,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from quasieq.box import Box
-from quasieq.construct.compact import budget_epsilons, layers_from_pattern, sparse_from_triplets, strip_bound, strip_budget
+from quasieq.construct.compact import (
+    budget_epsilons,
+    layers_from_pattern,
+    sparse_from_triplets,
+    strip_bound,
+    strip_budget,
+)
 from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import SimplexComplex, triangulate
 from quasieq.net import Provenance, ReluNet

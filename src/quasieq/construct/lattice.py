@@ -44,7 +44,6 @@ from quasieq.geometry.simplices import affine_equal, merge_convex_groups
 from quasieq.net import Provenance, ReluNet
 from quasieq.regions.complex import RegionComplex
 
-
 #: Layers with at most this many entries are stored dense: building thousands of tiny CSR matrices
 #: costs milliseconds each, dense they cost microseconds and as little memory.
 _DENSE_MAX_ENTRIES = 4096

@@ -191,7 +191,7 @@ class _Templates:
     beta0: np.ndarray  # (M, K)
 
     @classmethod
-    def of(cls, vertices: np.ndarray, A: np.ndarray, b: np.ndarray) -> "_Templates":
+    def of(cls, vertices: np.ndarray, A: np.ndarray, b: np.ndarray) -> _Templates:
         v0 = vertices[:, 0, :]
         V = np.swapaxes(vertices[:, 1:, :] - vertices[:, :1, :], 1, 2)
         return cls(v0, V, np.linalg.inv(V), np.abs(np.linalg.det(V)),

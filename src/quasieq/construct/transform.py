@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from quasieq.box import Box
 from quasieq.construct.compact import compact_deep, compact_wide

@@ -33,8 +33,8 @@ import numpy as np
 
 from quasieq import tolerances
 from quasieq.errors import QuasieqError
-from quasieq.regions.complex import RegionComplex
 from quasieq.net import ReluNet
+from quasieq.regions.complex import RegionComplex
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,8 @@ Adam acts elementwise, training the batch is training every member on its own. O
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

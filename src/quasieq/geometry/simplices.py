@@ -33,7 +33,6 @@ from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.regions.complex import RegionComplex
 
-
 #: Barycentric coordinates held at once by :meth:`SimplexComplex.evaluate` (2^22 floats = 32 MB).
 _BARYCENTRIC_FLOATS = 1 << 22
 
@@ -76,7 +75,7 @@ class SimplexComplex:
         if V.ndim != 3 or V.shape[1] != V.shape[2] + 1:
             raise QuasieqError(f"simplex vertices must have shape (M, D+1, D), got {V.shape}")
         M, _, D = V.shape
-        if D != self.box.dim:
+        if self.box.dim != D:
             raise QuasieqError(f"simplices live in dimension {D} but the box has dimension {self.box.dim}")
         A = np.array(self.A, dtype=np.float64)
         b = np.array(self.b, dtype=np.float64)

@@ -78,13 +78,13 @@ class Value:
                                "dimensions or put a Linear first")
         return self.shape
 
-    def reshape(self, shape: tuple[int, ...] | None, label: str) -> "Value":
+    def reshape(self, shape: tuple[int, ...] | None, label: str) -> Value:
         """Flatten / Reshape keeping the batch axis: the flattened per-sample vector is unchanged."""
         if shape is not None and self.shape is not None and int(np.prod(shape)) != self.size:
             raise QuasieqError(f"{label}: cannot reshape {self.size} features to {shape}")
         return Value(self.source, None if shape is None else tuple(int(s) for s in shape), self.A, self.c)
 
-    def affine(self, W: Any, b: Any, label: str, shape: tuple[int, ...] | None = None) -> "Value":
+    def affine(self, W: Any, b: Any, label: str, shape: tuple[int, ...] | None = None) -> Value:
         """t' = W t + b with W (m, size(t)) dense or sparse and b (m,) or None: A' = W A, c' = W c + b."""
         _check_finite(label, "weight", W)
         if b is not None:
@@ -103,17 +103,17 @@ class Value:
             c = b if c is None else c + b
         return Value(self.source, (int(W.shape[0]),) if shape is None else shape, A, c)
 
-    def scale(self, m: np.ndarray, label: str) -> "Value":
+    def scale(self, m: np.ndarray, label: str) -> Value:
         """Elementwise t' = m ⊙ t: the diagonal map diag(m)."""
         return self.affine(sp.diags(np.asarray(m, dtype=np.float64).reshape(-1), format="csr"), None, label, self.shape)
 
-    def shift(self, k: np.ndarray, label: str) -> "Value":
+    def shift(self, k: np.ndarray, label: str) -> Value:
         """Elementwise t' = t + k."""
         k = np.asarray(k, dtype=np.float64).reshape(-1)
         _check_finite(label, "constant", k)
         return Value(self.source, self.shape, self.A, k if self.c is None else self.c + k)
 
-    def rows(self, index: np.ndarray, shape: tuple[int, ...]) -> "Value":
+    def rows(self, index: np.ndarray, shape: tuple[int, ...]) -> Value:
         """t'[i] = t[index[i]] (Gather, Concat's reordering): A' = A[index], c' = c[index]."""
         index = np.asarray(index, dtype=np.int64).reshape(-1)
         if self.A is None:

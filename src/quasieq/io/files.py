@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from quasieq.errors import QuasieqError
 from quasieq.io.npz_io import read_npz, write_npz

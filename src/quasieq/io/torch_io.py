@@ -16,7 +16,8 @@ Weights are read in float64 whatever the module's dtype; the module is never run
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp

@@ -58,7 +58,7 @@ from torch import nn
 
 from quasieq.errors import QuasieqError
 from quasieq.quadratic.polynomial import as_coefficients, as_domain, max_errors, square_range
-from quasieq.tolerances import QUADRATIC_POLE_GUARD, QUADRATIC_PERTURB_RELATIVE
+from quasieq.tolerances import QUADRATIC_PERTURB_RELATIVE, QUADRATIC_POLE_GUARD
 
 ON_POLE = ("refuse", "perturb", "allow")
 _PARTS = ("even", "odd")

@@ -50,7 +50,7 @@ class QuadraticLayer(nn.Module):
 
     @classmethod
     def from_weights(cls, W_r, b_r, W_g, b_g, W_b, c,
-                     activation: Callable[[torch.Tensor], torch.Tensor] | None = None) -> "QuadraticLayer":
+                     activation: Callable[[torch.Tensor], torch.Tensor] | None = None) -> QuadraticLayer:
         """A layer with the given weights (array-likes; W_* of shape (k, n), b_*, c of shape (k,))."""
         arrays = [np.asarray(a, dtype=np.float64) for a in (W_r, b_r, W_g, b_g, W_b, c)]
         if arrays[0].ndim != 2:

@@ -13,9 +13,9 @@ and ``-(2i+2)`` the face ``x_i ≤ hi_i``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -70,7 +70,7 @@ class Region:
     def contains(self, X: np.ndarray, tol: float = 0.0) -> np.ndarray:
         """Points (N, D) satisfying every facet inequality within ``tol``."""
         X = np.atleast_2d(X)
-        return np.all(X @ self.facet_normals.T <= self.facet_offsets + tol, axis=1)
+        return np.all(self.facet_offsets + tol >= X @ self.facet_normals.T, axis=1)
 
 
 class RegionComplex:
@@ -272,7 +272,7 @@ class RegionComplex:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "RegionComplex":
+    def load(cls, path: str | Path) -> RegionComplex:
         """Load a complex written by :meth:`save` (``allow_pickle=False``)."""
         try:
             data = np.load(path, allow_pickle=False)

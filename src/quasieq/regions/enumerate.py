@@ -16,7 +16,7 @@ by (layers × chunk) in flight plus the output, and lets a distributed runner ha
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
