@@ -10,6 +10,8 @@ W of shape (out, in)) with ReLU after every layer but the last, and a box is ``(
   the open box, each counted once.
 * :func:`grid_patterns` — the distinct activation patterns seen on a dense grid: a lower bound.
 * :func:`pattern_maps` — the affine maps a fixed activation pattern induces (composed by hand).
+* :func:`relu_chain_on_box` — a net with linear (pass-through) units rewritten as a plain ReLU chain
+  equal to it on a box, with no extra region boundary inside the box.
 """
 
 from __future__ import annotations
@@ -324,3 +326,31 @@ def unique_rows(P: np.ndarray) -> np.ndarray:
     first = np.ones(n, dtype=bool)
     first[1:] = np.any(sorted_words[1:] != sorted_words[:-1], axis=1)
     return P[order[first]]
+
+
+def relu_chain_on_box(net: Any, lo: Sequence[float], hi: Sequence[float]) -> Layers:
+    """A plain ReLU chain equal to ``net`` (a ReluNet with ``relu_masks``) on the box [lo, hi].
+
+    A linear unit z of layer l is bounded on the box by interval arithmetic, z ≥ m; it becomes the ReLU
+    unit relu(z − m + 1) (positive on the whole box, so it never bounds a region there), and the next
+    layer's bias takes back W_{l+1}[:, j]·(m − 1). So on the box the chain equals the net and its
+    regions are exactly the net's: the linear-unit version must match it in count, volumes and maps.
+    """
+    layers = layers_of(net)
+    low, high = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    out: Layers = []
+    carry = np.zeros(layers[0][0].shape[1])  # the constant to add back to this layer's input
+    for l, (W, b) in enumerate(layers):
+        b = b + W @ carry
+        if l == len(layers) - 1:
+            out.append((W, b))
+            break
+        relu = np.asarray(net.relu_masks[l])
+        centre, spread = W @ ((low + high) / 2) + b, np.abs(W) @ ((high - low) / 2)
+        z_lo, z_hi = centre - spread, centre + spread
+        shift = np.where(relu, 0.0, 1.0 - z_lo)  # linear unit: relu(z + shift) with z + shift ≥ 1
+        out.append((W, b + shift))
+        carry = -shift
+        low = np.where(relu, np.maximum(z_lo, 0.0), z_lo + shift)
+        high = np.where(relu, np.maximum(z_hi, 0.0), z_hi + shift)
+    return out

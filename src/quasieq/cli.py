@@ -494,7 +494,7 @@ def draw_form(form: str, net: ReluNet, built: ReluNet, cx, tol: float, path: Pat
 # ----- commands -------------------------------------------------------------------------------------
 @app.command()
 def info(model: ModelArg) -> None:
-    """Layers, widths, depth, neurons and parameters of MODEL."""
+    """Layers, widths, depth, neurons (ReLU and linear units apart) and parameters of MODEL."""
     net = load_model(model)
     console = make_console()
     layers = Table(title=f"{model.name}: {architecture(net)}", title_justify="left")
@@ -503,7 +503,12 @@ def info(model: ModelArg) -> None:
     last = len(net.layers) - 1
     for i, (W, b) in enumerate(net.layers):
         nnz = W.nnz if hasattr(W, "nnz") else int((W != 0).sum())
-        kind = "affine (output)" if i == last else "affine + ReLU"
+        if i == last:
+            kind = "affine (output)"
+        elif net.relu_masks[i].all():
+            kind = "affine + ReLU"
+        else:
+            kind = f"affine + ReLU on {net.relu_widths[i]}, {W.shape[0] - net.relu_widths[i]} linear"
         layers.add_row(str(i), kind, f"({W.shape[0]}, {W.shape[1]})", f"{nnz + b.size:,d}")
     console.print(layers)
     console.print(
@@ -517,6 +522,8 @@ def info(model: ModelArg) -> None:
                 ("hidden layers", str(net.hidden_layers)),
                 ("depth", str(net.depth)),
                 ("neurons", f"{net.neurons:,d}"),
+                ("ReLU units", f"{net.relu_units:,d}"),
+                ("linear units", f"{net.linear_units:,d}"),
                 ("parameters", f"{net.parameters:,d}"),
             ],
         )

@@ -1,6 +1,14 @@
 """The IR: :class:`ReluNet`, a strictly feedforward stack of affine layers with ReLU between them.
 
-    f(x) = T_L ∘ σ ∘ T_{L-1} ∘ … ∘ σ ∘ T_1 (x),     T_l(z) = W_l z + b_l,     σ(t) = max(0, t)
+    f(x) = T_L ∘ σ_{L-1} ∘ T_{L-1} ∘ … ∘ σ_1 ∘ T_1 (x),     T_l(z) = W_l z + b_l,
+    σ_l(z)_j = max(0, z_j) if m_l[j] else z_j
+
+The boolean *ReLU mask* m_l of hidden layer l marks its ReLU units; the others are *linear
+(pass-through) units* that hand their pre-activation on unchanged (a leaky ReLU is relu(z) and a
+pass-through z combined by the next layer; a residual block carries its skip path through linear
+units). By default every hidden unit is a ReLU unit; the last layer is always linear. Linear units
+never bend the function, so they never bound a linear region: activation patterns, facet sources and
+neuron names cover the ReLU units only.
 
 ``W_l`` has shape (out, in) and is float64, either a dense numpy array or a ``scipy.sparse`` matrix
 (constructions produce block-sparse layers whose dense form would not fit in memory). Sizes follow the
@@ -53,8 +61,23 @@ def _as_weight(W: Any, layer: int) -> np.ndarray | sp.csr_matrix:
     return W
 
 
+def _as_mask(mask: Any, layer: int, width: int) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.dtype != np.bool_ or m.shape != (width,):
+        raise QuasieqError(
+            f"layer {layer}: ReLU mask must be a boolean vector of length {width} (the layer's width), "
+            f"got dtype {m.dtype} and shape {m.shape}"
+        )
+    m = m.copy()
+    m.setflags(write=False)
+    return m
+
+
 class ReluNet:
     """An immutable ReLU network: affine layers ``(W, b)`` with ReLU after every layer but the last.
+
+    ``relu_masks`` (keyword) holds one boolean vector per hidden layer, True for a ReLU unit and False
+    for a linear (pass-through) unit; ``None`` means every hidden unit is a ReLU unit.
 
     Example
     -------
@@ -69,6 +92,8 @@ class ReluNet:
         weights: Sequence[Any],
         biases: Sequence[Any],
         provenance: Provenance | None = None,
+        *,
+        relu_masks: Sequence[Any] | None = None,
     ) -> None:
         if len(weights) == 0:
             raise QuasieqError("a ReluNet needs at least one affine layer")
@@ -91,6 +116,17 @@ class ReluNet:
             bs.append(b)
         self._weights = tuple(Ws)
         self._biases = tuple(bs)
+        widths = [int(W.shape[0]) for W in Ws[:-1]]
+        if relu_masks is None:
+            masks = [np.ones(w, dtype=bool) for w in widths]
+            for m in masks:
+                m.setflags(write=False)
+        else:
+            if len(relu_masks) != len(widths):
+                raise QuasieqError(f"got {len(relu_masks)} ReLU masks for {len(widths)} hidden layers")
+            masks = [_as_mask(m, i, w) for i, (m, w) in enumerate(zip(relu_masks, widths))]
+        self._relu_masks = tuple(masks)
+        self._all_relu = tuple(bool(m.all()) for m in masks)
         self.provenance = provenance
 
     # ----- structure ---------------------------------------------------------------------------
@@ -135,8 +171,32 @@ class ReluNet:
 
     @property
     def neurons(self) -> int:
-        """Number of hidden (ReLU) neurons."""
+        """Number of hidden units, ReLU and linear (:attr:`relu_units` + :attr:`linear_units`)."""
         return sum(self.widths)
+
+    @property
+    def relu_masks(self) -> tuple[np.ndarray, ...]:
+        """Per hidden layer, a read-only boolean vector: True for a ReLU unit, False for a linear one."""
+        return self._relu_masks
+
+    @property
+    def relu_widths(self) -> tuple[int, ...]:
+        """ReLU units per hidden layer."""
+        return tuple(int(np.count_nonzero(m)) for m in self._relu_masks)
+
+    @property
+    def relu_units(self) -> int:
+        """Number of hidden ReLU units (the length of an activation pattern)."""
+        return sum(self.relu_widths)
+
+    @property
+    def linear_units(self) -> int:
+        """Number of hidden linear (pass-through) units."""
+        return self.neurons - self.relu_units
+
+    @property
+    def has_linear_units(self) -> bool:
+        return self.linear_units > 0
 
     @property
     def parameters(self) -> int:
@@ -160,12 +220,14 @@ class ReluNet:
         return m
 
     def neuron_names(self) -> list[str]:
-        """Names ``L{layer}.N{index}`` (layer counted from 1) of every hidden neuron, in order."""
-        return [f"L{l + 1}.N{j}" for l, w in enumerate(self.widths) for j in range(w)]
+        """Names ``L{layer}.N{index}`` (layer counted from 1, index within the layer counting all its
+        units) of every hidden ReLU unit, in order; linear units have no name (they bound no region)."""
+        return [f"L{l + 1}.N{j}" for l, m in enumerate(self._relu_masks) for j in np.flatnonzero(m)]
 
     def __repr__(self) -> str:
         arch = "-".join(str(n) for n in (self.in_dim, *self.widths, self.out_dim))
-        return f"ReluNet({arch}, depth={self.depth}, parameters={self.parameters})"
+        linear = f", linear_units={self.linear_units}" if self.has_linear_units else ""
+        return f"ReluNet({arch}, depth={self.depth}, parameters={self.parameters}{linear})"
 
     # ----- evaluation --------------------------------------------------------------------------
     def _check_input(self, X: Any) -> np.ndarray:
@@ -188,28 +250,36 @@ class ReluNet:
             return (W @ Z.T).T + b
         return Z @ W.T + b
 
+    def _activate(self, layer: int, Z: np.ndarray) -> np.ndarray:
+        """σ_l: ReLU on the layer's ReLU units, identity on its linear units."""
+        if self._all_relu[layer]:
+            return np.maximum(Z, 0.0)
+        return np.where(self._relu_masks[layer], np.maximum(Z, 0.0), Z)
+
     def pre_activations(self, X: Any) -> list[np.ndarray]:
-        """Pre-activations z_l = W_l a_{l-1} + b_l of every hidden layer, each (N, width_l)."""
+        """Pre-activations z_l = W_l a_{l-1} + b_l of every hidden layer, each (N, width_l), all units
+        (a linear unit's pre-activation is also its output)."""
         Z = self._check_input(X)
         out = []
-        for W, b in self.layers[:-1]:
+        for l, (W, b) in enumerate(self.layers[:-1]):
             Z = self._affine(W, b, Z)
             out.append(Z)
-            Z = np.maximum(Z, 0.0)
+            Z = self._activate(l, Z)
         return out
 
     def forward(self, X: Any) -> np.ndarray:
         """Batched evaluation: (N, D) → (N, K) in float64 (a single point (D,) gives (1, K))."""
         Z = self._check_input(X)
-        for W, b in self.layers[:-1]:
-            Z = np.maximum(self._affine(W, b, Z), 0.0)
+        for l, (W, b) in enumerate(self.layers[:-1]):
+            Z = self._activate(l, self._affine(W, b, Z))
         W, b = self.layers[-1]
         return self._affine(W, b, Z)
 
     __call__ = forward
 
     def activation_pattern(self, X: Any, rounding_guard: float = 0.0) -> np.ndarray:
-        """Boolean (N, neurons): neuron active at each point, layers concatenated.
+        """Boolean (N, relu_units): ReLU unit active at each point, layers concatenated (linear units
+        carry no bit).
 
         Active means z > 0; with ``rounding_guard`` = g > 0 it means z > g·(Σ_j |W_ij a_j| + |b_i|),
         so that a pre-activation that is exactly zero on a whole cell (weights cancelling) but comes
@@ -217,15 +287,16 @@ class ReluNet:
         """
         Z = self._check_input(X)
         bits = []
-        for W, b in self.layers[:-1]:
+        for l, (W, b) in enumerate(self.layers[:-1]):
             z = self._affine(W, b, Z)
             if rounding_guard > 0.0:
                 magnitude = self._affine(abs(W), np.abs(b), np.abs(Z))
-                bits.append(z > rounding_guard * magnitude)
+                active = z > rounding_guard * magnitude
             else:
-                bits.append(z > 0)
-            Z = np.maximum(z, 0.0)
+                active = z > 0
+            bits.append(active if self._all_relu[l] else active[:, self._relu_masks[l]])
+            Z = self._activate(l, z)
         return np.concatenate(bits, axis=1) if bits else np.zeros((Z.shape[0], 0), dtype=bool)
 
     def with_provenance(self, provenance: Provenance) -> ReluNet:
-        return ReluNet(self._weights, self._biases, provenance)
+        return ReluNet(self._weights, self._biases, provenance, relu_masks=self._relu_masks)

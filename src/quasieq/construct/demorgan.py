@@ -81,7 +81,8 @@ def as_scores(net: ReluNet) -> ReluNet:
     W, b = net.layers[-1]
     zero = sp.csr_matrix((1, W.shape[1])) if sp.issparse(W) else np.zeros((1, W.shape[1]))
     W2 = sp.vstack([zero, W], format="csr") if sp.issparse(W) else np.vstack([zero, W])
-    return ReluNet(list(net.weights[:-1]) + [W2], list(net.biases[:-1]) + [np.concatenate([[0.0], b])], net.provenance)
+    return ReluNet(list(net.weights[:-1]) + [W2], list(net.biases[:-1]) + [np.concatenate([[0.0], b])], net.provenance,
+                   relu_masks=net.relu_masks)
 
 
 def _argmax_net(scores: ReluNet) -> ReluNet:
@@ -95,6 +96,7 @@ def _argmax_net(scores: ReluNet) -> ReluNet:
     return ReluNet(
         list(scores.weights[:-1]) + [Wd, np.zeros((1, len(c)))],
         list(scores.biases[:-1]) + [pairs @ b, np.zeros(1)],
+        relu_masks=[*scores.relu_masks, np.ones(len(c), dtype=bool)],
     )
 
 

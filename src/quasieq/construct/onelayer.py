@@ -56,6 +56,8 @@ def onelayer_deep(net: ReluNet, box: Box) -> ReluNet:
         raise QuasieqError(
             f"onelayer_deep needs a net with exactly 1 hidden layer, got {net.hidden_layers} ({net!r})"
         )
+    if net.has_linear_units:
+        raise QuasieqError(f"onelayer_deep needs every hidden unit to be a ReLU unit; {net!r} has linear units")
     (W1, b1), (W2, c) = net.layers
     W, A = _dense(W1), _dense(W2)  # (w, D), (K, w)
     w, D = W.shape

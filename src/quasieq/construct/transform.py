@@ -123,7 +123,7 @@ def _transform(
     if net.in_dim == 1:
         return _univariate(cx, delta, task, form, max_simplices)
     if method == "exact":
-        if form == "deep" and net.hidden_layers == 1:  # the direct chain: width D + 1 + K, depth w + 1
+        if form == "deep" and net.hidden_layers == 1 and not net.has_linear_units:  # the direct chain: width D + 1 + K, depth w + 1
             built = onelayer_deep(net, box)
         else:
             built = (lattice_wide if form == "wide" else lattice_deep)(cx)

@@ -1,7 +1,9 @@
 """quasieq's own ``.npz`` format: ``W0, b0, W1, b1, …`` with ``W{i}`` of shape (out, in), float64.
 
 A sparse layer is stored as its CSR arrays ``W{i}_data, W{i}_indices, W{i}_indptr, W{i}_shape``
-instead of ``W{i}``. Files are read with ``allow_pickle=False``: an object array is refused, never
+instead of ``W{i}``. A net with linear (pass-through) units also holds ``relu0, relu1, …``: one
+boolean vector per hidden layer, True for a ReLU unit and False for a linear unit (without them every
+hidden unit is a ReLU unit). Files are read with ``allow_pickle=False``: an object array is refused, never
 unpickled.
 """
 
@@ -19,7 +21,33 @@ from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
 
 _SPARSE_PARTS = ("data", "indices", "indptr", "shape")
-_KEY = re.compile(r"^(W|b)(\d+)(?:_(data|indices|indptr|shape))?$")
+_KEY = re.compile(r"^(W|b|relu)(\d+)(?:_(data|indices|indptr|shape))?$")
+
+
+def mask_arrays(net: ReluNet) -> dict[str, np.ndarray]:
+    """The ``relu{i}`` arrays of ``net`` (none when every hidden unit is a ReLU unit)."""
+    if not net.has_linear_units:
+        return {}
+    return {f"relu{i}": np.asarray(m) for i, m in enumerate(net.relu_masks)}
+
+
+def masks_from_arrays(arrays: dict[str, np.ndarray], hidden_layers: int, label: str) -> list[np.ndarray] | None:
+    """The ReLU masks stored as ``relu{i}`` in ``arrays`` (``None`` when there are none); every hidden
+    layer needs one, each a boolean vector (the shapes are checked against the layers by ``ReluNet``)."""
+    present = sorted(k for k in arrays if k.startswith("relu"))
+    if not present:
+        return None
+    expected = [f"relu{i}" for i in range(hidden_layers)]
+    if sorted(present) != sorted(expected):
+        raise QuasieqError(f"{label}: ReLU masks {present} do not match the {hidden_layers} hidden layers "
+                           f"(need exactly {', '.join(expected) or 'none'})")
+    masks = []
+    for key in expected:
+        m = arrays[key]
+        if m.dtype != np.bool_ or m.ndim != 1:
+            raise QuasieqError(f"{label}: {key} must be a 1-D boolean array, got dtype {m.dtype} shape {m.shape}")
+        masks.append(m)
+    return masks
 
 
 def write_npz(net: ReluNet, file: BinaryIO) -> None:
@@ -32,6 +60,7 @@ def write_npz(net: ReluNet, file: BinaryIO) -> None:
         else:
             arrays[f"W{i}"] = np.asarray(W)
         arrays[f"b{i}"] = b
+    arrays.update(mask_arrays(net))
     np.savez(file, **arrays)
 
 
@@ -49,7 +78,7 @@ def read_npz(path: Path) -> ReluNet:
     bad = sorted(k for k in arrays if not _KEY.match(k))
     if bad:
         raise QuasieqError(f"{path}: unexpected keys {bad}; a quasieq .npz holds W0, b0, W1, b1, ...")
-    layers = 1 + max((int(_KEY.match(k).group(2)) for k in arrays), default=-1)
+    layers = 1 + max((int(_KEY.match(k).group(2)) for k in arrays if not k.startswith("relu")), default=-1)
     if layers == 0:
         raise QuasieqError(f"{path}: holds no arrays; a quasieq .npz holds W0, b0, W1, b1, ...")
     weights, biases = [], []
@@ -71,4 +100,4 @@ def read_npz(path: Path) -> ReluNet:
     for i, arr in enumerate(weights):
         if not sp.issparse(arr) and not np.issubdtype(np.asarray(arr).dtype, np.number):
             raise QuasieqError(f"{path}: W{i} has dtype {arr.dtype}; numbers are needed")
-    return ReluNet(weights, biases)
+    return ReluNet(weights, biases, relu_masks=masks_from_arrays(arrays, layers - 1, str(path)))

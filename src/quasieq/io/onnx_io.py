@@ -14,7 +14,7 @@ Relu:
 * ``Relu``; ``Constant`` nodes and ``Identity`` of constants feed the constant operands.
 
 Export writes opset 17: input ``input`` (N, D), output ``output`` (N, K), dynamic N. A dense layer is
-one ``Gemm``. A sparse layer W (CSR) is written in size linear in its non-zeros: its rows are grouped
+one ``Gemm``, followed by ``Relu`` or, in a layer with linear units, by :func:`_activation`. A sparse layer W (CSR) is written in size linear in its non-zeros: its rows are grouped
 by their non-zero count rounded up to a power of two, r; for a group of n rows, ``cols`` and ``vals``
 (n, r) hold each row's column indices and values padded with (0, 0.0), and
 
@@ -305,6 +305,22 @@ def _sparse_layer(g: _GraphBuilder, x: str, W: sp.csr_matrix, b: np.ndarray, i: 
     return g.node("Add", [y, g.const(f"b{i}", b)], f"l{i}_bias")
 
 
+def _activation(g: _GraphBuilder, x: str, relu: np.ndarray, i: int) -> str:
+    """σ_i on x: ``Relu`` when every unit is a ReLU unit; else the ReLU units and the linear units are
+    gathered apart, the first through ``Relu``, concatenated and put back in unit order by one
+    ``Gather``: exact for every input, the linear units are copied bit for bit."""
+    if relu.all():
+        return g.node("Relu", [x], f"l{i}_relu")
+    relu_idx, lin_idx = np.flatnonzero(relu), np.flatnonzero(~relu)
+    parts = [g.node("Gather", [x, g.const(f"l{i}_linear_units", lin_idx, float_type=False)], f"l{i}_linear", axis=1)]
+    if relu_idx.size:
+        gathered = g.node("Gather", [x, g.const(f"l{i}_relu_units", relu_idx, float_type=False)], f"l{i}_pick", axis=1)
+        parts.insert(0, g.node("Relu", [gathered], f"l{i}_relu"))
+    joined = parts[0] if len(parts) == 1 else g.node("Concat", parts, f"l{i}_join", axis=1)
+    order = np.argsort(np.concatenate((relu_idx, lin_idx)), kind="stable")
+    return g.node("Gather", [joined, g.const(f"l{i}_unit_order", order, float_type=False)], f"l{i}_units", axis=1)
+
+
 def build_model(net: ReluNet, dtype: str = "float32") -> onnx.ModelProto:
     """The ONNX model of ``net`` (opset 17) in ``dtype`` ("float32" or "float64")."""
     if dtype not in _DTYPES:
@@ -319,7 +335,7 @@ def build_model(net: ReluNet, dtype: str = "float32") -> onnx.ModelProto:
             dense = W.toarray() if sp.issparse(W) else W
             x = g.node("Gemm", [x, g.const(f"W{i}", dense), g.const(f"b{i}", b)], f"l{i}_gemm", transB=1)
         if i < net.hidden_layers:
-            x = g.node("Relu", [x], f"l{i}_relu")
+            x = _activation(g, x, net.relu_masks[i], i)
     g.nodes[-1].output[0] = "output"
     graph = helper.make_graph(
         g.nodes, "quasieq",

@@ -169,8 +169,20 @@ def from_torch(module: nn.Module) -> ReluNet:
     return stack.finish(value, label)
 
 
+class PartialReLU(nn.Module):
+    """ReLU on the units where ``mask`` is True, identity on the others (a layer with linear units)."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("mask", torch.tensor(np.asarray(mask, dtype=bool)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(self.mask, torch.relu(x), x)
+
+
 def to_torch(net: ReluNet, dtype: torch.dtype = torch.float64) -> nn.Sequential:
-    """Export a :class:`ReluNet` as ``nn.Sequential(Linear, ReLU, …, Linear)`` in eval mode.
+    """Export a :class:`ReluNet` as ``nn.Sequential(Linear, ReLU, …, Linear)`` in eval mode
+    (``PartialReLU`` instead of ``ReLU`` after a layer with linear units).
 
     Sparse layers are densified; a layer whose dense form exceeds ``TO_TORCH_MAX_ENTRIES`` entries is
     refused (save it to ONNX instead, which keeps sparse layers sparse).
@@ -195,5 +207,6 @@ def to_torch(net: ReluNet, dtype: torch.dtype = torch.float64) -> nn.Sequential:
             linear.bias.copy_(torch.tensor(np.asarray(b)))
         modules.append(linear)
         if i < net.hidden_layers:
-            modules.append(nn.ReLU())
+            mask = net.relu_masks[i]
+            modules.append(nn.ReLU() if mask.all() else PartialReLU(mask))
     return nn.Sequential(*modules).eval()

@@ -5,8 +5,8 @@ Variable-length data (vertices, facets, neighbours) are kept in CSR form: one fl
 ``offsets`` array of length ``len + 1``, so region i owns ``flat[offsets[i]:offsets[i + 1]]``.
 
 Facets are stored as ``normals · x ≤ offsets`` with unit normals (so ``offsets - normals · x`` is the
-distance to the facet). A facet's *source* is an integer code: ``k ≥ 0`` is hidden neuron k (global
-index, layers concatenated; see ``ReluNet.neuron_names``), ``-(2i+1)`` is the box face ``x_i ≥ lo_i``
+distance to the facet). A facet's *source* is an integer code: ``k ≥ 0`` is hidden ReLU unit k (global
+index among the ReLU units, layers concatenated; see ``ReluNet.neuron_names``), ``-(2i+1)`` is the box face ``x_i ≥ lo_i``
 and ``-(2i+2)`` the face ``x_i ≤ hi_i``.
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
+from quasieq.io.npz_io import mask_arrays, masks_from_arrays
 from quasieq.net import ReluNet
 from quasieq.regions.lookup import PatternIndex
 
@@ -37,7 +38,8 @@ def source_name(code: int, neuron_names: list[str]) -> str:
 
 
 def pattern_string(pattern: np.ndarray, widths: tuple[int, ...]) -> str:
-    """0/1 per hidden neuron, layers separated by ``|`` (DESIGN.md JSON key ``pattern``)."""
+    """0/1 per hidden ReLU unit, layers separated by ``|`` (JSON key ``pattern``); ``widths`` are the
+    ReLU units per layer (``ReluNet.relu_widths``)."""
     bits = "".join("1" if p else "0" for p in pattern)
     parts, start = [], 0
     for w in widths:
@@ -51,7 +53,7 @@ class Region:
     """A view of one region of a :class:`RegionComplex` (arrays are slices of the complex's storage)."""
 
     index: int
-    pattern: np.ndarray  # bool (neurons,)
+    pattern: np.ndarray  # bool (relu_units,)
     vertices: np.ndarray  # (n_vertices, D)
     facet_normals: np.ndarray  # (n_facets, D), unit rows, outward
     facet_offsets: np.ndarray  # (n_facets,)
@@ -219,7 +221,7 @@ class RegionComplex:
         for r in self:
             regions.append(
                 {
-                    "pattern": pattern_string(r.pattern, self.net.widths),
+                    "pattern": pattern_string(r.pattern, self.net.relu_widths),
                     "volume": r.volume,
                     "interior_point": r.interior_point.tolist(),
                     "radius": r.radius,
@@ -258,6 +260,7 @@ class RegionComplex:
         for i, (W, b) in enumerate(self.net.layers):
             arrays[f"W{i}"] = W.toarray() if hasattr(W, "toarray") else np.asarray(W)
             arrays[f"b{i}"] = b
+        arrays.update(mask_arrays(self.net))
         meta = {
             "schema_version": SCHEMA_VERSION,
             "layers": len(self.net.layers),
@@ -280,7 +283,10 @@ class RegionComplex:
             raise QuasieqError(f"{path}: not a saved RegionComplex ({exc})") from None
         with data:
             meta = json.loads(str(data["meta"]))
-            net = ReluNet([data[f"W{i}"] for i in range(meta["layers"])], [data[f"b{i}"] for i in range(meta["layers"])])
+            masks = masks_from_arrays({k: data[k] for k in data.files if k.startswith("relu")},
+                                      meta["layers"] - 1, str(path))
+            net = ReluNet([data[f"W{i}"] for i in range(meta["layers"])], [data[f"b{i}"] for i in range(meta["layers"])],
+                          relu_masks=masks)
             arrays = {name: data[name] for name in cls._ARRAYS}
             box = Box(data["box_lo"], data["box_hi"])
         return cls(

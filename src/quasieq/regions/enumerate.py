@@ -3,10 +3,12 @@
 Algorithm (LP-free; see splitting.py and polytope.py for the geometry):
 
 1. Start from the box as a polytope in V-form with incidence (2^D vertices, 2D facets).
-2. For each hidden layer l, split every current region by the hyperplanes of layer l's neurons —
-   affine on the region because the earlier pattern is fixed there — one after another. The children
+2. For each hidden layer l, split every current region by the hyperplanes of layer l's ReLU units —
+   affine on the region because the earlier pattern is fixed there — one after another (a linear
+   unit never splits: its pre-activation passes into the next layer's input map). The children
    that no neuron of layer l cuts are the regions after layer l; each fixes layer l's pattern bits.
-3. After the last hidden layer, each region's output map is A = W_L·diag(m)·Z, b = W_L·(m ⊙ z0) + b_L.
+3. After the last hidden layer, each region's output map is A = W_L·diag(m)·Z, b = W_L·(m ⊙ z0) + b_L
+   (m is 1 on the linear units).
 
 The work is a tree (box → regions after layer 1 → … → final regions) explored depth-first in chunks of
 ``chunk_size`` regions; every chunk is an independent piece of work (its subtree), which bounds memory
@@ -55,8 +57,20 @@ def _box_polytope(box: Box, words: int):
     return V, inc, ids, normals, offsets
 
 
+def _hyperplane_ids(net: ReluNet, dim: int) -> list[np.ndarray]:
+    """Per hidden layer, each unit's global hyperplane id: 2·D + its index among the net's ReLU units
+    (layers concatenated; the box faces are 0 … 2D − 1), or -1 for a linear unit, which bounds no region."""
+    out, first = [], 2 * dim
+    for mask in net.relu_masks:
+        ids = np.full(mask.shape[0], -1, dtype=np.int64)
+        ids[mask] = first + np.arange(np.count_nonzero(mask))
+        out.append(ids)
+        first += int(np.count_nonzero(mask))
+    return out
+
+
 def _source_codes(ids: np.ndarray, dim: int) -> np.ndarray:
-    """Global hyperplane ids → RegionComplex source codes (neuron k ≥ 0; box faces negative)."""
+    """Global hyperplane ids → RegionComplex source codes (ReLU unit k ≥ 0; box faces negative)."""
     return np.where(ids < 2 * dim, -(ids + 1), ids - 2 * dim)
 
 
@@ -103,8 +117,8 @@ def regions(
     layers = [(W.toarray() if sp.issparse(W) else np.ascontiguousarray(W), b) for W, b in net.layers]
     hidden = layers[:-1]
     W_out, b_out = layers[-1]
-    words = (2 * D + net.neurons + 63) // 64
-    first_ids = 2 * D + np.concatenate(([0], np.cumsum(net.widths))).astype(np.int64)
+    words = (2 * D + net.relu_units + 63) // 64
+    hyperplane_ids = _hyperplane_ids(net, D)
 
 
     V, inc, ids, normals, offsets = _box_polytope(box, words)
@@ -139,7 +153,7 @@ def regions(
         budget = limit - found - pending
         packed, Z_par, z0_par, n_dropped = split_layer(
             V, inc, voff, ids, normals, offsets, coff, Z_par, z0_par, parent, bits, W, b,
-            int(first_ids[layer]), tol, sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING, budget,
+            hyperplane_ids[layer], tol, sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING, budget,
         )
         dropped += n_dropped
         V, inc, voff, ids, normals, offsets, coff, parent, bits = packed
@@ -149,7 +163,7 @@ def regions(
                 f"more than {max_regions} regions (at least {found + pending + n_children} found); "
                 "raise max_regions or shrink the box"
             )
-        patterns = np.concatenate((patterns[parent], bits), axis=1)
+        patterns = np.concatenate((patterns[parent], bits[:, net.relu_masks[layer]]), axis=1)
         starts = list(range(0, n_children, chunk_size))
         for s in reversed(starts):
             e = min(s + chunk_size, n_children)

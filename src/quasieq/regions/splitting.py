@@ -272,13 +272,16 @@ def pre_activation_maps(Z_par, z0_par, parent, bits, W, b):
 
 @njit(cache=True)
 def split_layer(
-    verts, inc, voff, cids, cnormals, coffsets, coff, Z_par, z0_par, parent_in, bits_in, W, b, first_id, tol, sliver,
-    flat_rel, guard_rel, max_children
+    verts, inc, voff, cids, cnormals, coffsets, coff, Z_par, z0_par, parent_in, bits_in, W, b, hyperplane_ids, tol,
+    sliver, flat_rel, guard_rel, max_children
 ):
     """Split every region of a chunk by the neurons of one layer.
 
     Inputs are CSR over regions: region r owns vertex rows voff[r]:voff[r+1] and constraint rows
     coff[r]:coff[r+1]; its layer input is ``layer_input(Z_par, z0_par, parent_in, bits_in, r)``.
+    ``hyperplane_ids[j]`` is the global hyperplane id of unit j, or -1 for a linear (pass-through)
+    unit: such a unit never cuts, and its bit is always 1, so that :func:`layer_input` passes its
+    pre-activation on to the next layer unchanged.
     Returns the children in the same CSR form plus, per child, its parent index (a region of this
     chunk) and its pattern bits for this layer; this layer's pre-activation map (Z, z0) of every region
     of the chunk, (R, n, D) and (R, n), from which the children's inputs are rebuilt; and the number of
@@ -313,6 +316,9 @@ def split_layer(
         m = 0
         thin = False
         for jj in range(n):
+            if hyperplane_ids[jj] < 0:
+                bits0[jj] = True
+                continue
             if flat[jj]:
                 continue
             state = _side(dT[jj], tol)
@@ -375,7 +381,7 @@ def split_layer(
                 continue
             rest = cutting[1:n_cut]
             neuron = cols[cutting[0]]
-            hid = first_id + neuron
+            hid = hyperplane_ids[neuron]
             unit = Z[neuron] / norms[neuron]
             off = z0[neuron] / norms[neuron]
             Vp, Ip, dp, Vn, In, dn = _split(V, I, d[:, cutting[0]].copy(), d[:, rest], hid, tol)

@@ -76,14 +76,16 @@ class ExactComparison:
 
 def output_bounds(net: ReluNet, box: Box) -> tuple[np.ndarray, np.ndarray]:
     """Interval-arithmetic bounds lo ≤ net(x) ≤ hi on the box (per output), in midpoint–radius form:
-    z = W a + b has midpoint W m + b and radius |W| r; the ReLU clips both ends at 0."""
+    z = W a + b has midpoint W m + b and radius |W| r; a ReLU unit clips both ends at 0, a linear unit
+    keeps them."""
     mid, rad = (box.lo + box.hi) / 2.0, (box.hi - box.lo) / 2.0
     for i, (W, b) in enumerate(net.layers):
         centre = W @ mid + b
         spread = abs(W) @ rad
         lo, hi = centre - spread, centre + spread
         if i < len(net.layers) - 1:
-            lo, hi = np.maximum(lo, 0.0), np.maximum(hi, 0.0)
+            relu = net.relu_masks[i]
+            lo, hi = np.where(relu, np.maximum(lo, 0.0), lo), np.where(relu, np.maximum(hi, 0.0), hi)
             mid, rad = (lo + hi) / 2.0, (hi - lo) / 2.0
     return lo, hi
 
@@ -94,16 +96,19 @@ def carry_shift(net: ReluNet, box: Box) -> np.ndarray:
     return -lo + np.maximum(1.0, hi - lo)
 
 
-def _padded(net: ReluNet, depth: int, shift: np.ndarray) -> tuple[list, tuple]:
-    """``net``'s hidden layers padded to ``depth`` hidden layers, and its readout (R, r) from the last:
-    net(x) = R·a_depth + r. Padding: the output layer shifted by C, then identity carries; r = −C."""
+def _padded(net: ReluNet, depth: int, shift: np.ndarray) -> tuple[list, list, tuple]:
+    """``net``'s hidden layers padded to ``depth`` hidden layers, their ReLU masks, and its readout
+    (R, r) from the last: net(x) = R·a_depth + r. Padding: the output layer shifted by C, then identity
+    carries (ReLU units, positive on the box, so they never cut it); r = −C."""
     hidden, (W_out, b_out) = list(net.layers[:-1]), net.layers[-1]
+    masks = list(net.relu_masks)
     if len(hidden) == depth:
-        return hidden, (sp.csr_matrix(W_out), b_out)
+        return hidden, masks, (sp.csr_matrix(W_out), b_out)
     K = net.out_dim
     carry = (sp.identity(K, format="csr"), np.zeros(K))
     padded = hidden + [(W_out, b_out + shift)] + [carry] * (depth - len(hidden) - 1)
-    return padded, (sp.identity(K, format="csr"), -shift)
+    masks += [np.ones(K, dtype=bool)] * (depth - len(hidden))
+    return padded, masks, (sp.identity(K, format="csr"), -shift)
 
 
 def stacked_net(a: ReluNet, b: ReluNet, box: Box, cuts: tuple | None = None) -> ReluNet:
@@ -115,9 +120,10 @@ def stacked_net(a: ReluNet, b: ReluNet, box: Box, cuts: tuple | None = None) -> 
     """
     depth = max(a.hidden_layers, b.hidden_layers)
     shift_a, shift_b = carry_shift(a, box), carry_shift(b, box)
-    layers_a, (R_a, r_a) = _padded(a, depth, shift_a)
-    layers_b, (R_b, r_b) = _padded(b, depth, shift_b)
+    layers_a, masks_a, (R_a, r_a) = _padded(a, depth, shift_a)
+    layers_b, masks_b, (R_b, r_b) = _padded(b, depth, shift_b)
     weights, biases = [], []
+    masks = [np.concatenate(pair) for pair in zip(masks_a, masks_b)]
     for l, ((W_a, b_a), (W_b, b_b)) in enumerate(zip(layers_a, layers_b)):
         stack = sp.vstack if l == 0 else sp.block_diag  # layer 1 reads the shared input x
         weights.append(sp.csr_matrix(stack((sp.csr_matrix(W_a), sp.csr_matrix(W_b)))))
@@ -128,7 +134,7 @@ def stacked_net(a: ReluNet, b: ReluNet, box: Box, cuts: tuple | None = None) -> 
     if cuts is None:
         weights.append(sp.vstack((R_a, R_b)).tocsr())
         biases.append(np.concatenate((r_a, r_b)))
-        return ReluNet(weights, biases)
+        return ReluNet(weights, biases, relu_masks=masks)
     P, Q, c = (np.asarray(t, dtype=np.float64) for t in cuts)
     cut_W = sp.csr_matrix(P) @ R_a + sp.csr_matrix(Q) @ R_b
     weights.append(sp.vstack((R_a, R_b, cut_W)).tocsr())
@@ -136,7 +142,7 @@ def stacked_net(a: ReluNet, b: ReluNet, box: Box, cuts: tuple | None = None) -> 
     K = a.out_dim
     weights.append(sp.hstack((sp.identity(2 * K), sp.csr_matrix((2 * K, P.shape[0])))).tocsr())
     biases.append(-np.concatenate((shift_a, shift_b)))
-    return ReluNet(weights, biases)
+    return ReluNet(weights, biases, relu_masks=[*masks, np.ones(weights[-2].shape[0], dtype=bool)])
 
 
 def threshold_cuts(K: int, tau: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -258,8 +264,8 @@ def exact_compare(
     cx = regions(stacked, box, max_regions=max_regions)
     _certify_maps(stacked, cx)
     visited += len(cx)
-    refinement_neurons = stacked.neurons - (stacked.widths[-1] if cuts else 0)
-    cells = len(np.unique(cx.patterns[:, :refinement_neurons], axis=0))
+    refinement_units = stacked.relu_units - (stacked.relu_widths[-1] if cuts else 0)
+    cells = len(np.unique(cx.patterns[:, :refinement_units], axis=0))
 
     A_a, b_a, A_b, b_b = _split_maps(cx, K)
     err = np.abs(_vertex_values(cx, A_a - A_b, b_a - b_b)).max(axis=1)
