@@ -340,12 +340,12 @@ def relu_chain_on_box(net: Any, lo: Sequence[float], hi: Sequence[float]) -> Lay
     low, high = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
     out: Layers = []
     carry = np.zeros(layers[0][0].shape[1])  # the constant to add back to this layer's input
-    for l, (W, b) in enumerate(layers):
+    for index, (W, b) in enumerate(layers):
         b = b + W @ carry
-        if l == len(layers) - 1:
+        if index == len(layers) - 1:
             out.append((W, b))
             break
-        relu = np.asarray(net.relu_masks[l])
+        relu = np.asarray(net.relu_masks[index])
         centre, spread = W @ ((low + high) / 2) + b, np.abs(W) @ ((high - low) / 2)
         z_lo, z_hi = centre - spread, centre + spread
         shift = np.where(relu, 0.0, 1.0 - z_lo)  # linear unit: relu(z + shift) with z + shift ≥ 1

@@ -33,7 +33,7 @@ def leaky_net(rng: np.random.Generator, arch: tuple[int, ...], slope: float) -> 
     and the next layer combines them."""
     weights, biases, masks = [], [], []
     combine = None
-    for i, o in zip(arch[:-1], arch[1:]):
+    for i, o in zip(arch[:-1], arch[1:], strict=True):
         W, b = rng.normal(size=(o, i)) / np.sqrt(i), rng.normal(size=o) * 0.3
         if combine is not None:
             W = W @ combine  # W applied to leaky(z) = combine · [relu(z); z]
@@ -47,7 +47,7 @@ def leaky_net(rng: np.random.Generator, arch: tuple[int, ...], slope: float) -> 
 def torch_leaky(net_rng: np.random.Generator, arch: tuple[int, ...], slope: float) -> list:
     """The plain (W, b) layers leaky_net draws from the same generator state."""
     layers = []
-    for i, o in zip(arch[:-1], arch[1:]):
+    for i, o in zip(arch[:-1], arch[1:], strict=True):
         layers.append((net_rng.normal(size=(o, i)) / np.sqrt(i), net_rng.normal(size=o) * 0.3))
     return layers
 
@@ -69,7 +69,7 @@ def test_masks_default_counts_and_validation(rng):
     with pytest.raises(qe.QuasieqError, match="2 ReLU masks for 1 hidden layers"):
         qe.ReluNet(plain.weights, plain.biases, relu_masks=[np.ones(3, bool)] * 2)
     kept = net.with_provenance(qe.Provenance(method="x"))
-    assert all(np.array_equal(a, b) for a, b in zip(kept.relu_masks, net.relu_masks))
+    assert all(np.array_equal(a, b) for a, b in zip(kept.relu_masks, net.relu_masks, strict=True))
 
 
 def test_forward_patterns_and_names(rng):
@@ -113,16 +113,16 @@ def test_residual_regions_equal_the_plain_chain(seed):
     net = residual_net(rng, dim=2, hidden=10)
     box = qe.Box.cube(2, -1.5, 1.5)
     cx = qe.regions(net, box)
-    chain = qe.ReluNet(*zip(*relu_chain_on_box(net, box.lo, box.hi)))
+    chain = qe.ReluNet(*zip(*relu_chain_on_box(net, box.lo, box.hi), strict=True))
     _regions_agree(cx, qe.regions(chain, box), rng)
     np.testing.assert_allclose(cx.evaluate(cx.interior_points), net.forward(cx.interior_points), rtol=1e-10, atol=1e-10)
     # the ±identity chain relu(x) − relu(−x) adds the breakpoints x_i = 0: never fewer regions
     W1, W2, W3 = (np.asarray(W) for W in net.weights)
     b1, b2, b3 = net.biases
     eye = np.eye(2)
+    second = np.hstack([W2[:, :10], eye, -eye])  # x + U relu(...) read off relu(x) − relu(−x)
     pm = qe.ReluNet(
-        [np.vstack([W1[:10], eye, -eye]), np.vstack([np.hstack([W2[:, :10], eye, -eye]), -np.hstack([W2[:, :10], eye, -eye])]),
-         np.hstack([W3, -W3])],
+        [np.vstack([W1[:10], eye, -eye]), np.vstack([second, -second]), np.hstack([W3, -W3])],
         [np.r_[b1[:10], np.zeros(4)], np.r_[b2, -b2], b3],
     )
     X = box.sample(500, rng)
@@ -188,7 +188,7 @@ def test_npz_and_complex_round_trip(rng, tmp_path):
     net = residual_net(rng)
     qe.save(net, tmp_path / "net.npz")
     back = qe.load(tmp_path / "net.npz")
-    assert all(np.array_equal(a, b) for a, b in zip(back.relu_masks, net.relu_masks))
+    assert all(np.array_equal(a, b) for a, b in zip(back.relu_masks, net.relu_masks, strict=True))
     X = _far_points(rng, 2)
     np.testing.assert_array_equal(back.forward(X), net.forward(X))
     with np.load(tmp_path / "net.npz", allow_pickle=False) as f:
@@ -221,7 +221,7 @@ def test_npz_bad_masks_are_refused(rng, tmp_path, masks, message):
 def test_exact_compare_stacks_masks(rng):
     net = residual_net(rng)
     box = qe.Box.cube(2)
-    chain = qe.ReluNet(*zip(*relu_chain_on_box(net, box.lo, box.hi)))
+    chain = qe.ReluNet(*zip(*relu_chain_on_box(net, box.lo, box.hi), strict=True))
     same = exact_compare(net, chain, box, tol=0.0)
     assert same.disagreement_measure == 0.0 and same.sup_error < 1e-9
     shifted = qe.ReluNet(net.weights, [*net.biases[:-1], net.biases[-1] + 0.5], relu_masks=net.relu_masks)

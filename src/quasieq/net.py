@@ -124,7 +124,7 @@ class ReluNet:
         else:
             if len(relu_masks) != len(widths):
                 raise QuasieqError(f"got {len(relu_masks)} ReLU masks for {len(widths)} hidden layers")
-            masks = [_as_mask(m, i, w) for i, (m, w) in enumerate(zip(relu_masks, widths))]
+            masks = [_as_mask(m, i, w) for i, (m, w) in enumerate(zip(relu_masks, widths, strict=True))]
         self._relu_masks = tuple(masks)
         self._all_relu = tuple(bool(m.all()) for m in masks)
         self.provenance = provenance
@@ -222,7 +222,7 @@ class ReluNet:
     def neuron_names(self) -> list[str]:
         """Names ``L{layer}.N{index}`` (layer counted from 1, index within the layer counting all its
         units) of every hidden ReLU unit, in order; linear units have no name (they bound no region)."""
-        return [f"L{l + 1}.N{j}" for l, m in enumerate(self._relu_masks) for j in np.flatnonzero(m)]
+        return [f"L{layer + 1}.N{j}" for layer, m in enumerate(self._relu_masks) for j in np.flatnonzero(m)]
 
     def __repr__(self) -> str:
         arch = "-".join(str(n) for n in (self.in_dim, *self.widths, self.out_dim))
@@ -261,17 +261,17 @@ class ReluNet:
         (a linear unit's pre-activation is also its output)."""
         Z = self._check_input(X)
         out = []
-        for l, (W, b) in enumerate(self.layers[:-1]):
+        for layer, (W, b) in enumerate(self.layers[:-1]):
             Z = self._affine(W, b, Z)
             out.append(Z)
-            Z = self._activate(l, Z)
+            Z = self._activate(layer, Z)
         return out
 
     def forward(self, X: Any) -> np.ndarray:
         """Batched evaluation: (N, D) → (N, K) in float64 (a single point (D,) gives (1, K))."""
         Z = self._check_input(X)
-        for l, (W, b) in enumerate(self.layers[:-1]):
-            Z = self._activate(l, self._affine(W, b, Z))
+        for layer, (W, b) in enumerate(self.layers[:-1]):
+            Z = self._activate(layer, self._affine(W, b, Z))
         W, b = self.layers[-1]
         return self._affine(W, b, Z)
 
@@ -287,15 +287,15 @@ class ReluNet:
         """
         Z = self._check_input(X)
         bits = []
-        for l, (W, b) in enumerate(self.layers[:-1]):
+        for layer, (W, b) in enumerate(self.layers[:-1]):
             z = self._affine(W, b, Z)
             if rounding_guard > 0.0:
                 magnitude = self._affine(abs(W), np.abs(b), np.abs(Z))
                 active = z > rounding_guard * magnitude
             else:
                 active = z > 0
-            bits.append(active if self._all_relu[l] else active[:, self._relu_masks[l]])
-            Z = self._activate(l, z)
+            bits.append(active if self._all_relu[layer] else active[:, self._relu_masks[layer]])
+            Z = self._activate(layer, z)
         return np.concatenate(bits, axis=1) if bits else np.zeros((Z.shape[0], 0), dtype=bool)
 
     def with_provenance(self, provenance: Provenance) -> ReluNet:

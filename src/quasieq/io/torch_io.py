@@ -172,6 +172,8 @@ def from_torch(module: nn.Module) -> ReluNet:
 class PartialReLU(nn.Module):
     """ReLU on the units where ``mask`` is True, identity on the others (a layer with linear units)."""
 
+    mask: torch.Tensor
+
     def __init__(self, mask: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("mask", torch.tensor(np.asarray(mask, dtype=bool)))

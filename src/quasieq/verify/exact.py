@@ -123,7 +123,7 @@ def stacked_net(a: ReluNet, b: ReluNet, box: Box, cuts: tuple | None = None) -> 
     layers_a, masks_a, (R_a, r_a) = _padded(a, depth, shift_a)
     layers_b, masks_b, (R_b, r_b) = _padded(b, depth, shift_b)
     weights, biases = [], []
-    masks = [np.concatenate(pair) for pair in zip(masks_a, masks_b)]
+    masks = [np.concatenate(pair) for pair in zip(masks_a, masks_b, strict=True)]
     for l, ((W_a, b_a), (W_b, b_b)) in enumerate(zip(layers_a, layers_b)):
         stack = sp.vstack if l == 0 else sp.block_diag  # layer 1 reads the shared input x
         weights.append(sp.csr_matrix(stack((sp.csr_matrix(W_a), sp.csr_matrix(W_b)))))
