@@ -7,6 +7,9 @@ leaky-ReLU and residual nets, and ONNX Runtime / torch on the exported files far
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -227,3 +230,60 @@ def test_exact_compare_stacks_masks(rng):
     shifted = qe.ReluNet(net.weights, [*net.biases[:-1], net.biases[-1] + 0.5], relu_masks=net.relu_masks)
     other = exact_compare(net, shifted, box, tol=0.0)
     assert other.disagreement_measure == pytest.approx(box.volume) and other.sup_error == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "form, method", [("wide", "compact"), ("deep", "compact"), ("wide", "exact"), ("deep", "exact")]
+)
+def test_constructions_of_a_net_with_linear_units_meet_delta(form, method):
+    net = residual_net(np.random.default_rng(7), dim=2, hidden=6)
+    box = qe.Box.cube(2)
+    build = qe.to_wide if form == "wide" else qe.to_deep
+    built = build(net, box, delta=1e-3, method=method)
+    res = exact_compare(net, built, box)
+    assert res.disagreement_measure < 1e-3
+    if method == "exact":
+        assert res.sup_error < 1e-9
+
+
+def test_one_hidden_layer_with_linear_units_and_univariate():
+    rng = np.random.default_rng(8)
+    # one hidden layer whose last unit passes x through: the direct one-layer chain does not apply
+    net = qe.ReluNet([np.vstack([rng.normal(size=(5, 2)), [[1.0, -1.0]]]), rng.normal(size=(1, 6))],
+                     [np.r_[rng.normal(size=5), 0.0], [0.0]], relu_masks=[np.r_[np.ones(5, bool), False]])
+    box = qe.Box.cube(2)
+    deep = qe.to_deep(net, box, delta=1e-3, method="exact")
+    assert exact_compare(net, deep, box).sup_error < 1e-9
+    line = qe.ReluNet([np.vstack([rng.normal(size=(5, 1)), [[1.0]]]), rng.normal(size=(1, 6))],
+                      [np.r_[rng.normal(size=5), 0.0], [0.0]], relu_masks=[np.r_[np.ones(5, bool), False]])
+    interval = qe.Box.cube(1)
+    for build in (qe.to_wide, qe.to_deep):
+        assert exact_compare(line, build(line, interval, delta=1e-3), interval).disagreement_measure < 1e-3
+
+
+def test_demorgan_classifier_with_linear_units():
+    net = leaky_net(np.random.default_rng(9), (2, 6, 3), 0.2)
+    box = qe.Box.cube(2)
+    wide = qe.to_wide(net, box, delta=1e-2, task="classification", method="demorgan")
+    res = exact_compare(net, wide, box, task="classification")
+    assert res.label_disagreement_measure < 1e-2
+
+
+def test_info_counts_relu_and_linear_units(rng, tmp_path):
+    from typer.testing import CliRunner
+
+    from quasieq.cli import app
+
+    net = residual_net(rng)
+    qe.save(net, tmp_path / "res.npz")
+    result = CliRunner().invoke(app, ["info", str(tmp_path / "res.npz")])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"ReLU units\s+│\s+8 ", result.stdout) and re.search(r"linear units\s+│\s+4 ", result.stdout)
+    assert "affine + ReLU on 8, 2 linear" in result.stdout
+    regions = CliRunner().invoke(app, ["regions", str(tmp_path / "res.npz"), "--box", "-1", "1",
+                                       "--json", str(tmp_path / "r.json")])
+    assert regions.exit_code == 0, regions.output
+    doc = json.loads((tmp_path / "r.json").read_text())
+    cx = qe.regions(net, qe.Box.cube(2))
+    assert doc["count"] == len(cx)
+    assert {len(r["pattern"]) for r in doc["regions"]} == {len("0" * 8 + "|")}  # 8 ReLU bits, empty 2nd layer
