@@ -14,6 +14,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from benchmarks.linear_units import leaky_layers, leaky_net, regioncam_leaky, regioncam_residual, residual_blocks
+from benchmarks.linear_units import residual_net as residual_chain
 
 import quasieq as qe
 from oracles import forward, relu_chain_on_box
@@ -29,30 +31,6 @@ def residual_net(rng: np.random.Generator, dim: int = 2, hidden: int = 8) -> qe.
     second = np.hstack([U, np.eye(dim)])  # x + U relu(...), all linear units
     masks = [np.r_[np.ones(hidden, bool), np.zeros(dim, bool)], np.zeros(dim, bool)]
     return qe.ReluNet([first, second, V], [np.r_[b, np.zeros(dim)], np.zeros(dim), [0.3]], relu_masks=masks)
-
-
-def leaky_net(rng: np.random.Generator, arch: tuple[int, ...], slope: float) -> qe.ReluNet:
-    """LeakyReLU(z) = (1 − α) relu(z) + α z: each layer holds z twice, as a ReLU and as a linear unit,
-    and the next layer combines them."""
-    weights, biases, masks = [], [], []
-    combine = None
-    for i, o in zip(arch[:-1], arch[1:], strict=True):
-        W, b = rng.normal(size=(o, i)) / np.sqrt(i), rng.normal(size=o) * 0.3
-        if combine is not None:
-            W = W @ combine  # W applied to leaky(z) = combine · [relu(z); z]
-        weights.append(np.vstack([W, W]) if len(weights) < len(arch) - 2 else W)
-        biases.append(np.r_[b, b] if len(biases) < len(arch) - 2 else b)
-        combine = np.hstack([(1 - slope) * np.eye(o), slope * np.eye(o)])
-        masks.append(np.r_[np.ones(o, bool), np.zeros(o, bool)])
-    return qe.ReluNet(weights, biases, relu_masks=masks[: len(arch) - 2])
-
-
-def torch_leaky(net_rng: np.random.Generator, arch: tuple[int, ...], slope: float) -> list:
-    """The plain (W, b) layers leaky_net draws from the same generator state."""
-    layers = []
-    for i, o in zip(arch[:-1], arch[1:], strict=True):
-        layers.append((net_rng.normal(size=(o, i)) / np.sqrt(i), net_rng.normal(size=o) * 0.3))
-    return layers
 
 
 # ----- the IR -----------------------------------------------------------------------------------------
@@ -135,33 +113,27 @@ def test_residual_regions_equal_the_plain_chain(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_region_counts_equal_regioncam(seed):
-    regioncam = pytest.importorskip("regioncam")
+    pytest.importorskip("regioncam")
     rng = np.random.default_rng(100 + seed)
     slope = 0.1
-    arch = (2, 12, 12, 1)
-    layers = torch_leaky(np.random.default_rng(seed), arch, slope)
-    net = leaky_net(np.random.default_rng(seed), arch, slope)
+    layers = leaky_layers((2, 12, 12, 1), seed)
+    net = leaky_net(layers, slope)
     box = qe.Box.cube(2)
     X = box.sample(300, rng)
-    Z = X
+    Z = X  # LeakyReLU by hand
     for W, b in layers[:-1]:
         z = Z @ W.T + b
         Z = np.where(z > 0, z, slope * z)
     np.testing.assert_allclose(net.forward(X), Z @ layers[-1][0].T + layers[-1][1], rtol=1e-10, atol=1e-10)
-    rc = regioncam.Regioncam(size=1.0)  # the square [-1, 1]^2, float32
-    for W, b in layers[:-1]:
-        rc.linear(W.T.astype(np.float32), b.astype(np.float32))
-        rc.leaky_relu(slope)
-    assert len(qe.regions(net, box)) == rc.num_faces
+    assert len(qe.regions(net, box)) == regioncam_leaky(layers, slope)
 
-    res = residual_net(rng, dim=2, hidden=12)
-    rc = regioncam.Regioncam(size=1.0)
-    W, b = np.asarray(res.weights[0])[:12], res.biases[0][:12]
-    U = np.asarray(res.weights[1])[:, :12]
-    rc.add(regioncam.Residual(regioncam.Sequential(
-        regioncam.Linear(W.T.astype(np.float32), b.astype(np.float32)), regioncam.ReLU(),
-        regioncam.Linear(U.T.astype(np.float32), np.zeros(2, np.float32)))))
-    assert len(qe.regions(res, box)) == rc.num_faces
+    blocks, readout = residual_blocks(2, 10, 2, seed)
+    res = residual_chain(blocks, readout)
+    Y = X  # the blocks by hand
+    for block in blocks:
+        Y = Y + np.maximum(Y @ block.W.T + block.b, 0.0) @ block.U.T
+    np.testing.assert_allclose(res.forward(X), Y @ readout.T, rtol=1e-10, atol=1e-10)
+    assert len(qe.regions(res, box)) == regioncam_residual(blocks)
 
 
 # ----- exports ----------------------------------------------------------------------------------------
@@ -262,7 +234,7 @@ def test_one_hidden_layer_with_linear_units_and_univariate():
 
 
 def test_demorgan_classifier_with_linear_units():
-    net = leaky_net(np.random.default_rng(9), (2, 6, 3), 0.2)
+    net = leaky_net(leaky_layers((2, 6, 3), 9), 0.2)
     box = qe.Box.cube(2)
     wide = qe.to_wide(net, box, delta=1e-2, task="classification", method="demorgan")
     res = exact_compare(net, wide, box, task="classification")
