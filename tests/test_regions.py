@@ -480,7 +480,7 @@ def test_save_load_round_trip(tmp_path):
     cx.save(path)
     back = RegionComplex.load(path)
     assert len(back) == len(cx) and back.dropped_lower_dim == cx.dropped_lower_dim
-    for name in RegionComplex._ARRAYS:
+    for name in RegionComplex._ARRAYS.values():
         np.testing.assert_array_equal(getattr(back, name), getattr(cx, name))
     np.testing.assert_array_equal(back.box.lo, cx.box.lo)
     np.testing.assert_array_equal(back.box.hi, cx.box.hi)

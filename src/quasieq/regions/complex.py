@@ -88,11 +88,12 @@ class RegionComplex:
         self,
         net: ReluNet,
         box: Box,
+        *,
         patterns: np.ndarray,
         vertices: np.ndarray,
         vertex_offsets: np.ndarray,
         facet_normals: np.ndarray,
-        facet_offsets_rhs: np.ndarray,
+        facet_rhs: np.ndarray,
         facet_sources: np.ndarray,
         facet_offsets: np.ndarray,
         neighbours: np.ndarray,
@@ -101,7 +102,6 @@ class RegionComplex:
         A: np.ndarray,
         b: np.ndarray,
         volumes: np.ndarray,
-        *,
         volume_exact: bool = True,
         volume_samples: int = 0,
         dropped_lower_dim: int = 0,
@@ -113,7 +113,7 @@ class RegionComplex:
         self.vertices_flat = vertices
         self.vertex_offsets = vertex_offsets
         self.facet_normals_flat = facet_normals
-        self.facet_rhs_flat = facet_offsets_rhs
+        self.facet_rhs_flat = facet_rhs
         self.facet_sources_flat = facet_sources
         self.facet_offsets = facet_offsets
         self.neighbours_flat = neighbours
@@ -248,15 +248,17 @@ class RegionComplex:
             "regions": regions,
         }
 
-    _ARRAYS = (
-        "patterns", "vertices_flat", "vertex_offsets", "facet_normals_flat", "facet_rhs_flat",
-        "facet_sources_flat", "facet_offsets", "neighbours_flat", "interior_points", "radii", "A", "b",
-        "volumes",
-    )
+    #: Constructor keyword → attribute, for every array of the complex (what ``save`` writes).
+    _ARRAYS = {
+        "patterns": "patterns", "vertices": "vertices_flat", "vertex_offsets": "vertex_offsets",
+        "facet_normals": "facet_normals_flat", "facet_rhs": "facet_rhs_flat", "facet_sources": "facet_sources_flat",
+        "facet_offsets": "facet_offsets", "neighbours": "neighbours_flat", "interior_points": "interior_points",
+        "radii": "radii", "A": "A", "b": "b", "volumes": "volumes",
+    }
 
     def save(self, path: str | Path) -> None:
         """Save to ``.npz`` (no pickle): the net's layers, the box and every array of the complex."""
-        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        arrays = {name: getattr(self, name) for name in self._ARRAYS.values()}
         for i, (W, b) in enumerate(self.net.layers):
             arrays[f"W{i}"] = W.toarray() if hasattr(W, "toarray") else np.asarray(W)
             arrays[f"b{i}"] = b
@@ -287,14 +289,10 @@ class RegionComplex:
                                       meta["layers"] - 1, str(path))
             net = ReluNet([data[f"W{i}"] for i in range(meta["layers"])], [data[f"b{i}"] for i in range(meta["layers"])],
                           relu_masks=masks)
-            arrays = {name: data[name] for name in cls._ARRAYS}
+            arrays = {keyword: data[name] for keyword, name in cls._ARRAYS.items()}
             box = Box(data["box_lo"], data["box_hi"])
         return cls(
-            net, box,
-            arrays["patterns"], arrays["vertices_flat"], arrays["vertex_offsets"],
-            arrays["facet_normals_flat"], arrays["facet_rhs_flat"], arrays["facet_sources_flat"],
-            arrays["facet_offsets"], arrays["neighbours_flat"], arrays["interior_points"],
-            arrays["radii"], arrays["A"], arrays["b"], arrays["volumes"],
+            net, box, **arrays,
             volume_exact=meta["volume_exact"], volume_samples=meta["volume_samples"],
             dropped_lower_dim=meta["dropped_lower_dim"], seconds=meta["seconds"],
         )
