@@ -1,0 +1,264 @@
+"""The region tree as independent pieces of work: subtrees of chunks, explored depth-first.
+
+The enumeration is a tree: the box → the regions after hidden layer 1 → … → the final regions. A
+node of the tree is a *chunk* (regions/chunk.py): up to ``chunk_size`` consecutive children of one
+chunk of the layer above. Splitting a chunk by the next layer's neurons (:func:`split_chunk`) gives
+its children, cut into chunks in order; a chunk after the last hidden layer is *finished*
+(:func:`finish_chunk`: output maps, volumes, interior points).
+
+A chunk's **path** is the index of the chunk at each level from the root, so the final chunks in
+lexicographic order of their paths are the depth-first order of the tree. Every chunk's computation
+depends only on the chunk itself, so any set of disjoint subtrees covering the tree, explored
+anywhere in any order and put back in path order, gives bitwise the same regions as one depth-first
+walk: this is what lets a cluster enumerate the regions (regions/schedule.py) and a checkpoint keep
+finished subtrees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from quasieq import tolerances
+from quasieq.box import Box
+from quasieq.errors import QuasieqError
+from quasieq.net import ReluNet
+from quasieq.regions.chunk import Chunk, FinishedChunk
+from quasieq.regions.polytope import region_facts
+from quasieq.regions.splitting import pre_activation_maps, split_layer
+
+ProgressFn = Callable[[int, float], None]
+
+Path = tuple[int, ...]
+
+
+class EngineNet(NamedTuple):
+    """The net and box as the splitter reads them: dense float64 layers and the tolerances at the
+    box's scale s (tolerances.ON_HYPERPLANE·s, tolerances.SLIVER·s)."""
+
+    hidden: list[tuple[np.ndarray, np.ndarray]]  # (W_l, b_l) of every hidden layer
+    W_out: np.ndarray
+    b_out: np.ndarray
+    hyperplane_ids: list[np.ndarray]  # per hidden layer, each unit's global hyperplane id (-1: linear unit)
+    relu_masks: list[np.ndarray]  # per hidden layer, which units are ReLUs (their bits make the pattern)
+    relu_units: int
+    box: Box
+    tol: float
+    sliver: float
+
+    @classmethod
+    def of(cls, net: ReluNet, box: Box) -> EngineNet:
+        layers = [(W.toarray() if sp.issparse(W) else np.ascontiguousarray(W), b) for W, b in net.layers]
+        return cls(
+            hidden=layers[:-1], W_out=layers[-1][0], b_out=layers[-1][1],
+            hyperplane_ids=_hyperplane_ids(net, box.dim), relu_masks=list(net.relu_masks), relu_units=net.relu_units,
+            box=box, tol=tolerances.ON_HYPERPLANE * box.scale, sliver=tolerances.SLIVER * box.scale,
+        )
+
+    @property
+    def words(self) -> int:
+        """uint64 words per incidence bitset (one bit per box face and per ReLU unit)."""
+        return (2 * self.box.dim + self.relu_units + 63) // 64
+
+
+def _hyperplane_ids(net: ReluNet, dim: int) -> list[np.ndarray]:
+    """Per hidden layer, each unit's global hyperplane id: 2·D + its index among the net's ReLU units
+    (layers concatenated; the box faces are 0 … 2D − 1), or -1 for a linear unit, which bounds no region."""
+    out, first = [], 2 * dim
+    for mask in net.relu_masks:
+        ids = np.full(mask.shape[0], -1, dtype=np.int64)
+        ids[mask] = first + np.arange(np.count_nonzero(mask))
+        out.append(ids)
+        first += int(np.count_nonzero(mask))
+    return out
+
+
+def root_chunk(engine: EngineNet) -> Chunk:
+    """The box as the initial region: its vertices with incidence and its 2D facets (n·x ≤ c), as the
+    one child of a virtual identity layer (input a(x) = x: parent maps Z = I, z0 = 0, all bits on)."""
+    box = engine.box
+    D = box.dim
+    V = box.vertices()
+    if D == 2:  # the 2-D splitter keeps polygons in cyclic order
+        V = V[[0, 1, 3, 2]]
+    inc = np.zeros((V.shape[0], engine.words), dtype=np.uint64)
+    for i in range(D):
+        for v in range(V.shape[0]):
+            face = 2 * i if V[v, i] == box.lo[i] else 2 * i + 1
+            inc[v, face >> 6] |= np.uint64(1) << np.uint64(face & 63)
+    normals = np.zeros((2 * D, D))
+    rhs = np.empty(2 * D)
+    for i in range(D):
+        normals[2 * i, i], rhs[2 * i] = -1.0, -box.lo[i]
+        normals[2 * i + 1, i], rhs[2 * i + 1] = 1.0, box.hi[i]
+    return Chunk(
+        vertices=V, incidence=inc, vertex_indptr=np.array([0, V.shape[0]]),
+        constraint_ids=np.arange(2 * D, dtype=np.int64), constraint_normals=normals, constraint_rhs=rhs,
+        constraint_indptr=np.array([0, 2 * D]), parent_Z=np.eye(D)[None], parent_z0=np.zeros((1, D)),
+        parent=np.zeros(1, dtype=np.int64), bits=np.ones((1, D), dtype=bool), patterns=np.zeros((1, 0), dtype=bool),
+    )
+
+
+def source_codes(ids: np.ndarray, dim: int) -> np.ndarray:
+    """Global hyperplane ids → RegionComplex source codes (ReLU unit k ≥ 0; box faces negative)."""
+    return np.where(ids < 2 * dim, -(ids + 1), ids - 2 * dim)
+
+
+def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tuple[Chunk, int]:
+    """Split every region of ``chunk`` by the neurons of hidden layer ``layer``: the children (their
+    patterns extended by this layer's bits; parents' maps = this layer's pre-activation maps on the
+    chunk's regions) and the number of slivers dropped. Stops early once more than ``budget``
+    children exist (the caller raises)."""
+    W, b = engine.hidden[layer]
+    packed, Z, z0, n_dropped = split_layer(
+        chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
+        chunk.constraint_rhs, chunk.constraint_indptr, chunk.parent_Z, chunk.parent_z0, chunk.parent, chunk.bits,
+        W, b, engine.hyperplane_ids[layer], engine.tol, engine.sliver, tolerances.FLAT_GRADIENT,
+        tolerances.PATTERN_ROUNDING, budget,
+    )
+    V, inc, voff, ids, normals, rhs, coff, parent, bits = packed
+    children = Chunk(
+        vertices=V, incidence=inc, vertex_indptr=voff, constraint_ids=ids, constraint_normals=normals,
+        constraint_rhs=rhs, constraint_indptr=coff, parent_Z=Z, parent_z0=z0, parent=parent, bits=bits,
+        patterns=np.concatenate((chunk.patterns[parent], bits[:, engine.relu_masks[layer]]), axis=1),
+    )
+    return children, n_dropped
+
+
+def concat_csr(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate CSR offset arrays (each starting at 0)."""
+    out, base = [np.zeros(1, dtype=np.int64)], 0
+    for p in parts:
+        out.append(p[1:] + base)
+        base += int(p[-1])
+    return np.concatenate(out)
+
+
+def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
+    """A final chunk reduced to what the complex keeps: the output map A = W_L·A_in, b = W_L·c_in + b_L
+    (splitting.pre_activation_maps with the output layer) replaces the last layer's input maps, volumes
+    and centres are computed, and the incidence bitsets are dropped — so memory stays linear in the
+    region count with a small constant. Regions whose interior point is within ON_HYPERPLANE·s of a
+    facet are slivers at the tolerance scale (their pattern is not resolvable in float64): they are
+    dropped and counted. Returns the reduced chunk and the number of regions dropped."""
+    dim = engine.box.dim
+    exact = dim <= tolerances.EXACT_VOLUME_MAX_DIM
+    volumes, centres, radii, facet_centres = region_facts(
+        chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
+        chunk.constraint_rhs, chunk.constraint_indptr, exact,
+    )
+    keep = radii > tolerances.ON_HYPERPLANE * engine.box.scale
+    vrows = np.repeat(keep, np.diff(chunk.vertex_indptr))
+    crows = np.repeat(keep, np.diff(chunk.constraint_indptr))
+    A, b = pre_activation_maps(chunk.parent_Z, chunk.parent_z0, chunk.parent[keep], chunk.bits[keep],
+                               engine.W_out, engine.b_out)
+    reduced = FinishedChunk(
+        vertices=chunk.vertices[vrows],
+        vertex_indptr=np.concatenate(([0], np.cumsum(np.diff(chunk.vertex_indptr)[keep]))),
+        facet_sources=source_codes(chunk.constraint_ids[crows], dim),
+        facet_normals=chunk.constraint_normals[crows],
+        facet_rhs=chunk.constraint_rhs[crows],
+        facet_indptr=np.concatenate(([0], np.cumsum(np.diff(chunk.constraint_indptr)[keep]))),
+        facet_centres=facet_centres[crows],
+        A=A, b=b, patterns=chunk.patterns[keep], volumes=volumes[keep], interior_points=centres[keep],
+        radii=radii[keep],
+    )
+    return reduced, int(np.count_nonzero(~keep))
+
+
+def concat_finished(parts: list[FinishedChunk]) -> FinishedChunk:
+    """Finished chunks one after the other, as one (CSR offsets rebased)."""
+    if len(parts) == 1:
+        return parts[0]
+    return FinishedChunk(**{
+        field: concat_csr([getattr(p, field) for p in parts]) if field.endswith("_indptr")
+        else np.concatenate([getattr(p, field) for p in parts])
+        for field in FinishedChunk._fields
+    })
+
+
+def empty_finished(engine: EngineNet) -> FinishedChunk:
+    """A finished chunk of no regions (a subtree whose regions were all dropped)."""
+    D, K = engine.box.dim, engine.W_out.shape[0]
+    neurons = engine.relu_units
+    indptr = np.zeros(1, dtype=np.int64)
+    return FinishedChunk(
+        vertices=np.empty((0, D)), vertex_indptr=indptr, facet_sources=np.empty(0, dtype=np.int64),
+        facet_normals=np.empty((0, D)), facet_rhs=np.empty(0), facet_indptr=indptr, facet_centres=np.empty((0, D)),
+        A=np.empty((0, K, D)), b=np.empty((0, K)), patterns=np.empty((0, neurons), dtype=bool), volumes=np.empty(0),
+        interior_points=np.empty((0, D)), radii=np.empty(0),
+    )
+
+
+class Subtree(NamedTuple):
+    """A chunk and everything below it in the region tree: one independent piece of work."""
+
+    path: Path  # index of the chunk at each level from the root (the canonical order key)
+    layer: int  # the hidden layer that splits the chunk next (== hidden layers: the chunk is final)
+    chunk: Chunk
+    share: float  # the fraction of the tree's final chunks it stands for (for progress), estimated
+
+
+class Explored(NamedTuple):
+    """A subtree explored to the end: its final regions in depth-first order."""
+
+    path: Path
+    regions: FinishedChunk
+    dropped: int  # lower-dimensional cells and slivers dropped inside the subtree
+    chunks: int  # final chunks finished
+
+
+def explore(
+    engine: EngineNet,
+    subtree: Subtree,
+    *,
+    chunk_size: int,
+    limit: int,
+    progress: ProgressFn | None = None,
+) -> Explored:
+    """Every final region below ``subtree``, depth-first (children in order). Raises QuasieqError as
+    soon as more than ``limit`` regions are certain in this subtree. ``progress(found, share_done)``
+    is called per finished chunk."""
+    finished: list[FinishedChunk] = []
+    found = dropped = 0
+    done_share = 0.0
+    stack = [subtree]
+    pending = subtree.chunk.size
+    while stack:
+        node = stack.pop()
+        pending -= node.chunk.size
+        if node.layer == len(engine.hidden):
+            reduced, n_thin = finish_chunk(node.chunk, engine)
+            finished.append(reduced)
+            dropped += n_thin
+            found += node.chunk.size - n_thin
+            done_share += node.share
+            if progress is not None:
+                progress(found, done_share)
+            continue
+        budget = limit - found - pending
+        children, n_dropped = split_chunk(node.chunk, engine, node.layer, budget)
+        dropped += n_dropped
+        if children.size > budget:
+            raise QuasieqError(
+                f"more than {limit} regions (at least {found + pending + children.size} found); "
+                "raise max_regions or shrink the box"
+            )
+        below = sub_subtrees(node, children, chunk_size)
+        stack.extend(reversed(below))
+        pending += children.size
+    regions = concat_finished(finished) if finished else empty_finished(engine)
+    return Explored(path=subtree.path, regions=regions, dropped=dropped, chunks=len(finished))
+
+
+def sub_subtrees(node: Subtree, children: Chunk, chunk_size: int) -> list[Subtree]:
+    """The children of ``node``'s chunk cut into chunks of ``chunk_size``, in order, as subtrees."""
+    n = children.size
+    return [
+        Subtree(path=(*node.path, i), layer=node.layer + 1, chunk=children.rows(s, min(s + chunk_size, n)),
+                share=node.share * (min(s + chunk_size, n) - s) / max(n, 1))
+        for i, s in enumerate(range(0, n, chunk_size))
+    ]
