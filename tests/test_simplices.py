@@ -148,8 +148,9 @@ def _polygon_complex(V: np.ndarray, box: qe.Box) -> RegionComplex:
     return RegionComplex(
         net, box, patterns=np.zeros((1, 0), dtype=bool), vertices=V, vertex_offsets=np.array([0, n]),
         facet_normals=normals, facet_rhs=np.einsum("fd,fd->f", normals, V), facet_sources=-np.ones(n, dtype=int),
-        facet_offsets=np.array([0, n]), neighbours=-np.ones(n, dtype=int), interior_points=V.mean(axis=0, keepdims=True),
-        radii=np.array([0.1]), A=np.array([[[2.0, -1.0]]]), b=np.array([[0.5]]), volumes=np.array([ConvexHull(V).volume]),
+        facet_offsets=np.array([0, n]), neighbours=-np.ones(n, dtype=int),
+        interior_points=V.mean(axis=0, keepdims=True), radii=np.array([0.1]), A=np.array([[[2.0, -1.0]]]),
+        b=np.array([[0.5]]), volumes=np.array([ConvexHull(V).volume]),
     )
 
 
