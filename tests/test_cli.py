@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 import quasieq as qe
 from conftest import random_net
-from quasieq.cli import EXIT_BAD_INPUT, app, staged_outputs
+from quasieq.cli import EXIT_BAD_INPUT, app
+from quasieq.io.outputs import staged_outputs
 
 runner = CliRunner()
 

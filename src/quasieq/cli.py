@@ -9,7 +9,7 @@ Conventions every subcommand follows (each reuses the helpers below rather than 
   exits 2, without a traceback. Commands only *raise* :class:`~quasieq.errors.QuasieqError`; the
   application's group (:class:`_QuasieqGroup`) turns it into that line, in one place.
 * Options are validated before any work; output files are written to temporary names beside their
-  targets and renamed only once every output is complete (:func:`staged_outputs`), so a failed run
+  targets and renamed only once every output is complete (:func:`~quasieq.io.outputs.staged_outputs`), so a failed run
   leaves no partial file behind.
 * Long work shows a rich progress bar (or a spinner for steps without a known length) only when
   stdout is a terminal; on a pipe nothing but the summary is printed.
@@ -23,13 +23,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -40,11 +35,37 @@ from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup
 
 from quasieq.box import Box
-from quasieq.console import make_console
+from quasieq.console import (
+    Steps,
+    bound_text,
+    enumerate_regions,
+    key_value_table,
+    make_console,
+    measure_text,
+    numbers,
+    one_line,
+)
+from quasieq.construct.transform import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
 from quasieq.errors import QuasieqError
 from quasieq.experiments_cli import experiment_app
+from quasieq.io import load, save
+from quasieq.io.outputs import staged_outputs, write_json
 from quasieq.net import ReluNet
+from quasieq.pipeline import (
+    SIZE_FACTS,
+    Certificate,
+    build_form,
+    certify,
+    checked_measure,
+    form_simplices,
+    size_facts,
+    table1_sizes,
+    transform_json,
+)
 from quasieq.quadratic_cli import quadratic_app
+from quasieq.regions import RegionComplex
+from quasieq.verify import EquivalenceReport, compare
+from quasieq.verify.data import DataAgreement, data_agreement, load_dataset
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -54,13 +75,9 @@ EXIT_BAD_INPUT = 2
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
-def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
-
-
 def fail(message: str) -> None:
     """Print ``error: message`` as one line on stderr and exit with :data:`EXIT_BAD_INPUT`."""
-    sys.stderr.write(f"error: {_one_line(message)}\n")
+    sys.stderr.write(f"error: {one_line(message)}\n")
     sys.stderr.flush()
     sys.exit(EXIT_BAD_INPUT)
 
@@ -138,8 +155,6 @@ def load_model(path: Path) -> ReluNet:
     The check for a missing file comes first so the message names the path; anything the reader raises
     on a corrupt file (protobuf, zip or numpy errors) is reported as "cannot read" with its reason.
     """
-    from quasieq.io import load
-
     if not path.exists():
         raise QuasieqError(f"{path}: no such model file")
     if not path.is_file():
@@ -197,103 +212,19 @@ def output_path(path: Path | None, option: str, suffixes: tuple[str, ...] | None
     return path
 
 
-@contextmanager
-def staged_outputs() -> Iterator[Callable[[Path], Path]]:
-    """All-or-nothing file output.
-
-    Yields ``stage(path) -> temporary path``: write each output to the temporary path it returns (same
-    folder and suffix as ``path``, so writers that infer the format from the suffix still work). When
-    the block ends normally every temporary file is renamed onto its target (an atomic rename within a
-    folder); when it raises, every temporary file is removed and no target is touched.
-    """
-    staged: list[tuple[Path, Path]] = []
-    umask = os.umask(0)
-    os.umask(umask)
-
-    def stage(path: Path) -> Path:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; give the target the usual permissions
-        os.close(fd)
-        staged.append((Path(tmp), path))
-        return Path(tmp)
-
-    try:
-        yield stage
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    for tmp, target in staged:
-        os.replace(tmp, target)
-
-
 def plottable(net: ReluNet, option: str = "--plot") -> None:
     """Refuse (before any work) to plot nets whose input dimension is not 1 or 2."""
     if net.in_dim not in (1, 2):
         raise QuasieqError(f"{option}: only inputs of dimension 1 or 2 can be drawn, this net takes {net.in_dim}")
 
 
-def enumerate_regions(net: ReluNet, box: Box, console: Console, max_regions: int | None = None):
-    """``qe.regions`` with a progress bar (regions found, rate, elapsed) when stdout is a terminal.
-
-    Returns ``(complex, seconds)`` with the wall-clock seconds of the enumeration itself.
-    """
-    from quasieq.regions import regions
-
-    if not console.is_terminal:
-        start = time.perf_counter()
-        cx = regions(net, box, max_regions=max_regions)
-        return cx, time.perf_counter() - start
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn("[bold]regions"),
-        BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
-        TextColumn("{task.fields[found]:>9,d} found"),
-        TextColumn("{task.fields[rate]:>10,.0f}/s"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("regions", total=1.0, found=0, rate=0.0)
-        start = time.perf_counter()
-
-        def progress(found: int, fraction: float) -> None:
-            elapsed = max(time.perf_counter() - start, 1e-9)
-            bar.update(task, completed=fraction, found=int(found), rate=found / elapsed)
-
-        cx = regions(net, box, max_regions=max_regions, progress=progress)
-        return cx, time.perf_counter() - start
-
-
-def key_value_table(title: str, rows: list[tuple[str, str]]) -> Table:
-    """A two-column rich table (the summary format every command prints)."""
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("quantity", style="bold")
-    table.add_column("value", justify="right")
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
-
-
-def architecture(net: ReluNet) -> str:
-    """``D-w_1-...-w_L-K``, e.g. ``2-16-16-1``."""
-    return "-".join(str(n) for n in (net.in_dim, *net.widths, net.out_dim))
-
-
-def _numbers(values, shown: int = 6) -> str:
-    text = ", ".join(f"{v:g}" for v in values[:shown])
-    return f"[{text}{', ...' if len(values) > shown else ''}]"
-
-
-def region_rows(cx, seconds: float) -> list[tuple[str, str]]:
+def region_rows(cx: RegionComplex, seconds: float) -> list[tuple[str, str]]:
     """Summary rows of a region complex: count, dropped cells, radius, volumes, time, rate."""
     box_volume = cx.box.volume
     volume_note = "" if cx.volume_exact else f" (Monte Carlo, {cx.volume_samples} samples)"
     return [
-        ("box lo", _numbers(cx.box.lo)),
-        ("box hi", _numbers(cx.box.hi)),
+        ("box lo", numbers(cx.box.lo)),
+        ("box hi", numbers(cx.box.hi)),
         ("regions", f"{len(cx):,d}"),
         ("dropped lower-dim cells", f"{cx.dropped_lower_dim:,d}"),
         ("min radius", f"{cx.min_radius:.3g}"),
@@ -303,15 +234,6 @@ def region_rows(cx, seconds: float) -> list[tuple[str, str]]:
         ("seconds", f"{seconds:.3f}"),
         ("regions/s", f"{len(cx) / max(seconds, 1e-9):,.0f}"),
     ]
-
-
-def write_json(doc: dict, path: Path) -> None:
-    path.write_text(json.dumps(doc))
-
-
-def step(console: Console, text: str):
-    """A rich spinner showing ``text`` while a step of unknown length runs; nothing off a terminal."""
-    return console.status(text) if console.is_terminal else nullcontext()
 
 
 def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
@@ -333,111 +255,13 @@ MODEL_SUFFIXES = (".onnx", ".npz")
 DTYPES = ("float32", "float64")
 
 
-def build_form(form: str, net: ReluNet, box: Box, delta: float, console: Console, *, cx=None, **options) -> ReluNet:
-    """``qe.to_wide`` / ``qe.to_deep`` (``options``: method, task, max_simplices) behind a spinner,
-    reusing the region complex ``cx`` of (net, box) where the method can (``demorgan`` refines the
-    regions by the argmax itself).
-
-    Warnings the construction raises (e.g. the paper method's rounding amplification) are printed as
-    one ``warning: ...`` line each on stderr.
-    """
-    from quasieq.construct import to_deep, to_wide
-
-    if options.get("method") != "demorgan":
-        options["cx"] = cx
-    with step(console, f"building the {form} form"), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        built = (to_wide if form == "wide" else to_deep)(net, box, delta, **options)
-    for warning in caught:
-        sys.stderr.write(f"warning: {_one_line(str(warning.message))}\n")
-    return built
-
-
-def certify(net: ReluNet, built: ReluNet, box: Box, console: Console, *, samples: int, tol: float | None,
-            seed: int, task: str):
-    """The Monte-Carlo reports of ``built`` against ``net``: float64 (``qe.compare``) and its float32 ONNX
-    export run in ONNX Runtime (``verify.float32_report``), on the same points and the same tolerance.
-
-    For classification both nets are compared as K ≥ 2 class scores (``demorgan.as_scores``: a single
-    logit h becomes (0, h), same label), so a single-logit source meets its rebuilt classifier.
-    """
-    from quasieq.construct.demorgan import as_scores
-    from quasieq.verify import compare, float32_report
-
-    if task == "classification":
-        net, built = as_scores(net), as_scores(built)
-    with step(console, f"comparing on {samples:,d} points (float64)"):
-        report = compare(net, built, box, samples=samples, tol=tol, seed=seed, task=task)
-    with step(console, f"comparing the float32 ONNX export on {samples:,d} points"):
-        report32 = float32_report(net, built, box, samples=samples, tol=report.tolerance, seed=seed, task=task)
-    return report, report32
-
-
-def checked_measure(report, task: str) -> float:
-    """The measure the δ check reads: where the outputs differ by more than the tolerance (regression),
-    where the labels differ (classification)."""
-    return report.label_disagreement_measure if task == "classification" else report.disagreement_measure
-
-
-def measure_text(report) -> str:
-    """``m [lo, hi]`` (Monte Carlo, 95% Clopper–Pearson) or ``m (exact)``."""
-    if report.ci95 is None:
-        return f"{report.disagreement_measure:.3g} (exact)"
-    lo, hi = report.ci95
-    return f"{report.disagreement_measure:.3g} [{lo:.3g}, {hi:.3g}]"
-
-
-def bound_text(built: ReluNet) -> str:
-    bound = built.provenance.error_bound
-    return "none" if bound is None else f"{bound:.3g}"
-
-
-#: Size facts of a construction's provenance shown by wide/deep: simplices M for the quasi forms;
-#: pieces q, affine functions k, Σ|S_i| and Chen, Garudadri and Rao's neuron count for the exact forms.
-SIZE_FACTS = {
-    "simplices": "simplices M",
-    "pieces": "pieces q",
-    "affine_functions": "affine functions k",
-    "sum_term_sizes": "Σ|S_i|",
-    "chen_garudadri_rao_neurons": "Chen et al. neurons 3qk + 3q",
-}
-
-
-def size_facts(built: ReluNet) -> dict[str, int]:
-    return {key: int(built.provenance.details[key]) for key in SIZE_FACTS if key in built.provenance.details}
-
-
-def transform_json(form: str, built: ReluNet, report, report32) -> dict:
-    """The ``wide|deep --json`` document (DESIGN.md keys; ``form`` added; exact forms give ``pieces``
-    and friends instead of ``simplices`` and ``table1`` null)."""
-    p = built.provenance
-    table1 = p.details.get("table1")
-    return {
-        "schema_version": 1,
-        "form": form,
-        "method": p.method,
-        "task": p.task,
-        "delta": p.delta,
-        **size_facts(built),
-        "width": built.width,
-        "hidden_layers": built.hidden_layers,
-        "depth": built.depth,
-        "neurons": built.neurons,
-        "parameters": built.parameters,
-        "max_abs_weight": built.max_abs_weight(),
-        "error_bound": p.error_bound,
-        "table1": None if table1 is None else {"width": int(table1["width"]), "depth": int(table1["depth"])},
-        "report": report.to_json(),
-        "report_float32": report32.to_json(),
-    }
-
-
-def transform_rows(net: ReluNet, built: ReluNet, report, report32, seconds: float) -> list[tuple[str, str]]:
+def transform_rows(net: ReluNet, built: ReluNet, certificate: Certificate, seconds: float) -> list[tuple[str, str]]:
     """Summary rows of a built form: sizes beside Table 1's, the bound, the measured measures."""
     p = built.provenance
-    table1 = p.details.get("table1")
+    report, report32 = certificate
+    table1 = table1_sizes(built)
     rows = [
-        ("original", architecture(net)),
+        ("original", net.architecture),
         ("method", p.method),
         ("task", p.task),
         ("delta", f"{p.delta:g}"),
@@ -448,7 +272,8 @@ def transform_rows(net: ReluNet, built: ReluNet, report, report32, seconds: floa
         ("neurons", f"{built.neurons:,d}"),
         ("parameters", f"{built.parameters:,d}"),
         ("max |weight|", f"{built.max_abs_weight():.3g}"),
-        *([] if table1 is None else [("Table 1 width", f"{int(table1['width']):,d}"), ("Table 1 depth", f"{int(table1['depth']):,d}")]),
+        *([] if table1 is None else [("Table 1 width", f"{table1['width']:,d}"),
+                                     ("Table 1 depth", f"{table1['depth']:,d}")]),
         ("error bound", bound_text(built)),
         ("measured measure [95% CI]", measure_text(report)),
         ("float32 ONNX measure [95% CI]", measure_text(report32)),
@@ -467,28 +292,28 @@ def transform_rows(net: ReluNet, built: ReluNet, report, report32, seconds: floa
     return rows
 
 
-def draw_form(form: str, net: ReluNet, built: ReluNet, cx, tol: float, path: Path, console: Console, **options) -> None:
+def draw_form(form: str, net: ReluNet, built: ReluNet, cx: RegionComplex, tol: float, path: Path, steps: Steps,
+              **options) -> None:
     """The ``wide|deep --plot`` picture. D = 1: the original and both exact forms on one axis (the other
-    form is built from the same regions, ``options`` as in :func:`build_form`). D = 2: the simplices
-    the form was built on, over the regions, beside the built form's error set (|a − b| > ``tol``, or
-    different labels for classification)."""
-    from quasieq.viz import plot_transform, plot_univariate
-
+    form is built from the same regions, ``options`` as in :func:`~quasieq.pipeline.build_form`). D = 2:
+    the simplices the form was built on, over the regions, beside the built form's error set
+    (|a − b| > ``tol``, or different labels for classification)."""
     if net.in_dim == 1:
         other = "deep" if form == "wide" else "wide"
-        forms = {form: built, other: build_form(other, net, cx.box, built.provenance.delta, console, cx=cx, **options)}
-        plot_univariate(net, {name: forms[name] for name in ("wide", "deep")}, cx.box, path)
+        forms = {form: built, other: build_form(other, net, cx.box, built.provenance.delta, cx=cx, step=steps,
+                                                **options)}
+        viz().plot_univariate(net, {name: forms[name] for name in ("wide", "deep")}, cx.box, path)
         return
-    with step(console, "drawing the simplices and the error set"):
-        if built.provenance.method == "demorgan":
-            from quasieq.construct.demorgan import label_regions
+    with steps("drawing the simplices and the error set"):
+        simplices = form_simplices(net, built, cx)
+        viz().plot_transform(cx, simplices, net, built, path, tol, task=built.provenance.task)
 
-            simplices = label_regions(net, cx.box, merge=True).simplices
-        else:
-            from quasieq.geometry import triangulate
 
-            simplices = triangulate(cx, merge=True)
-        plot_transform(cx, simplices, net, built, path, tol, task=built.provenance.task)
+def viz():
+    """The plotting module, imported on first use: matplotlib is only loaded by commands that draw."""
+    import quasieq.viz  # heavy (matplotlib): lazy
+
+    return quasieq.viz
 
 
 # ----- commands -------------------------------------------------------------------------------------
@@ -497,7 +322,7 @@ def info(model: ModelArg) -> None:
     """Layers, widths, depth, neurons (ReLU and linear units apart) and parameters of MODEL."""
     net = load_model(model)
     console = make_console()
-    layers = Table(title=f"{model.name}: {architecture(net)}", title_justify="left")
+    layers = Table(title=f"{model.name}: {net.architecture}", title_justify="left")
     for column in ("layer", "kind", "W shape (out, in)", "parameters"):
         layers.add_column(column, justify="left" if column == "kind" else "right")
     last = len(net.layers) - 1
@@ -530,10 +355,17 @@ def info(model: ModelArg) -> None:
     )
 
 
+def print_paths(console: Console, paths: dict[str, Path | None]) -> None:
+    """``label: path`` for every output written."""
+    for label, path in paths.items():
+        if path is not None:
+            console.print(f"{label}: {path}")
+
+
 @app.command("regions")
 def regions_command(
     model: ModelArg,
-    box: BoxOpt = None,
+    cube: BoxOpt = None,
     bounds: BoundsOpt = None,
     json_path: JsonOpt = None,
     plot: PlotOpt = None,
@@ -541,25 +373,21 @@ def regions_command(
 ) -> None:
     """Enumerate the exact linear regions of MODEL on a box (--box LO HI or --bounds FILE.json)."""
     net = load_model(model)
-    domain = resolve_box(net, box, bounds)
+    box = resolve_box(net, cube, bounds)
     json_path = output_path(json_path, "--json")
     plot = output_path(plot, "--plot", PLOT_SUFFIXES)
     if plot is not None:
         plottable(net)
 
     console = make_console()
-    cx, seconds = enumerate_regions(net, domain, console, max_regions)
+    cx, seconds = enumerate_regions(net, box, console, max_regions)
     with staged_outputs() as stage:
         if json_path is not None:
             write_json(cx.to_json(), stage(json_path))
         if plot is not None:
-            from quasieq.viz import plot_regions
-
-            plot_regions(cx, stage(plot))
-    console.print(key_value_table(f"{model.name}: {architecture(net)}", region_rows(cx, seconds)))
-    for label, path in (("json", json_path), ("plot", plot)):
-        if path is not None:
-            console.print(f"{label}: {path}")
+            viz().plot_regions(cx, stage(plot))
+    console.print(key_value_table(f"{model.name}: {net.architecture}", region_rows(cx, seconds)))
+    print_paths(console, {"json": json_path, "plot": plot})
 
 
 DeltaOpt = Annotated[
@@ -567,28 +395,57 @@ DeltaOpt = Annotated[
 ]
 MethodOpt = Annotated[
     str | None,
-    typer.Option("--method", metavar="compact|paper|logits|demorgan",
+    typer.Option("--method", metavar="|".join(METHODS),
                  help="Construction for inputs of dimension ≥ 2 (default: compact; demorgan for classification)."),
 ]
 TaskOpt = Annotated[
-    str, typer.Option("--task", metavar="regression|classification", help="What must agree: outputs or labels.")
+    str, typer.Option("--task", metavar="|".join(TASKS), help="What must agree: outputs or labels.")
 ]
 ModelOutOpt = Annotated[
     Path | None, typer.Option("--out", metavar="FILE.onnx", help="Write the built network (.onnx or .npz).")
 ]
 DtypeOpt = Annotated[
-    str | None, typer.Option("--dtype", metavar="float32|float64", help="ONNX weight precision (default float32).")
+    str | None, typer.Option("--dtype", metavar="|".join(DTYPES), help="ONNX weight precision (default float32).")
 ]
 MaxSimplicesOpt = Annotated[
     int | None,
-    typer.Option("--max-simplices", metavar="N", min=1, help="Stop with exit code 2 when more than N simplices are needed."),
+    typer.Option("--max-simplices", metavar="N", min=1,
+                 help="Stop with exit code 2 when more than N simplices are needed."),
 ]
+
+
+def transform_method(method: str | None, task: str) -> str:
+    """``--method`` checked against ``--task`` (the default follows the task)."""
+    choice(task, TASKS, "--task")
+    method = default_method(task) if method is None else choice(method, METHODS, "--method")
+    if method in CLASSIFICATION_METHODS and task != "classification":
+        raise QuasieqError(f"--method {method} builds classifiers: add --task classification")
+    return method
+
+
+def model_output(out: Path | None, dtype: str | None) -> Path | None:
+    """``--out`` and ``--dtype`` checked together: a dtype needs an output, and .npz files hold float64."""
+    out = output_path(out, "--out", MODEL_SUFFIXES)
+    if dtype is not None:
+        choice(dtype, DTYPES, "--dtype")
+        if out is None or (out.suffix.lower() == ".npz" and dtype != "float64"):
+            raise QuasieqError(f"--dtype {dtype} applies to an --out FILE.onnx (.npz files hold float64)")
+    return out
+
+
+def print_delta_check(console: Console, measured: float, delta: float, task: str) -> bool:
+    """Print the δ check's verdict line; True when it passed."""
+    passed = measured <= delta
+    what = "label disagreement measure" if task == "classification" else "disagreement measure"
+    console.print(f"check: measured {what} {measured:.3g} {'≤' if passed else '>'} δ = {delta:g}: "
+                  f"{'passed' if passed else 'FAILED'}")
+    return passed
 
 
 def transform_command(
     ctx: typer.Context,
     model: ModelArg,
-    box: BoxOpt = None,
+    cube: BoxOpt = None,
     bounds: BoundsOpt = None,
     delta: DeltaOpt = 1e-3,
     method: MethodOpt = None,
@@ -608,50 +465,35 @@ def transform_command(
     measured disagreement measure (float64 and float32 ONNX export); exits 1 when the measured measure
     exceeds δ.
     """
-    from quasieq.construct.transform import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
-    from quasieq.io import save
-
     form = ctx.info_name
     net = load_model(model)
-    domain = resolve_box(net, box, bounds)
+    box = resolve_box(net, cube, bounds)
     positive_delta(delta)
-    choice(task, TASKS, "--task")
-    method = default_method(task) if method is None else choice(method, METHODS, "--method")
-    if method in CLASSIFICATION_METHODS and task != "classification":
-        raise QuasieqError(f"--method {method} builds classifiers: add --task classification")
-    out = output_path(out, "--out", MODEL_SUFFIXES)
-    if dtype is not None:
-        choice(dtype, DTYPES, "--dtype")
-        if out is None or (out.suffix.lower() == ".npz" and dtype != "float64"):
-            raise QuasieqError(f"--dtype {dtype} applies to an --out FILE.onnx (.npz files hold float64)")
+    method = transform_method(method, task)
+    out = model_output(out, dtype)
     json_path = output_path(json_path, "--json")
     plot = output_path(plot, "--plot", PLOT_SUFFIXES)
     if plot is not None:
         plottable(net)
 
     console = make_console()
-    cx, region_seconds = enumerate_regions(net, domain, console)
+    steps = Steps(console)
+    cx, region_seconds = enumerate_regions(net, box, console)
     options = {"method": method, "task": task, "max_simplices": max_simplices}
     start = time.perf_counter()
-    built = build_form(form, net, domain, delta, console, cx=cx, **options)
+    built = build_form(form, net, box, delta, cx=cx, step=steps, **options)
     seconds = region_seconds + time.perf_counter() - start
-    report, report32 = certify(net, built, domain, console, samples=samples, tol=tol, seed=seed, task=task)
+    certificate = certify(net, built, box, samples=samples, tol=tol, seed=seed, task=task, step=steps)
     with staged_outputs() as stage:
         if out is not None:
             save(built, stage(out), dtype=dtype)
         if json_path is not None:
-            write_json(transform_json(form, built, report, report32), stage(json_path))
+            write_json(transform_json(form, built, certificate), stage(json_path))
         if plot is not None:
-            draw_form(form, net, built, cx, report.tolerance, stage(plot), console, **options)
-    console.print(key_value_table(f"{model.name} → {form}", transform_rows(net, built, report, report32, seconds)))
-    measured = checked_measure(report, task)
-    passed = measured <= delta
-    what = "label disagreement measure" if task == "classification" else "disagreement measure"
-    console.print(f"check: measured {what} {measured:.3g} {'≤' if passed else '>'} δ = {delta:g}: "
-                  f"{'passed' if passed else 'FAILED'}")
-    for label, path in (("model", out), ("json", json_path), ("plot", plot)):
-        if path is not None:
-            console.print(f"{label}: {path}")
+            draw_form(form, net, built, cx, certificate.report.tolerance, stage(plot), steps, **options)
+    console.print(key_value_table(f"{model.name} → {form}", transform_rows(net, built, certificate, seconds)))
+    passed = print_delta_check(console, checked_measure(certificate.report, task), delta, task)
+    print_paths(console, {"model": out, "json": json_path, "plot": plot})
     if not passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
@@ -662,11 +504,55 @@ app.command("deep", help="Rebuild MODEL deep and narrow on a box (--box LO HI or
             "certificate; exit 1 when the measured disagreement exceeds --delta.")(transform_command)
 
 
+# ----- compare --------------------------------------------------------------------------------------
+def same_shape(a: Path, net_a: ReluNet, b: Path, net_b: ReluNet) -> None:
+    """Refuse to compare nets with different input or output dimensions."""
+    if (net_a.in_dim, net_a.out_dim) != (net_b.in_dim, net_b.out_dim):
+        raise QuasieqError(
+            f"{a.name} maps {net_a.in_dim} → {net_a.out_dim} but {b.name} maps {net_b.in_dim} → {net_b.out_dim}: "
+            "only nets with the same input and output dimensions can be compared"
+        )
+
+
+def compare_rows(a: Path, net_a: ReluNet, b: Path, net_b: ReluNet, box: Box, report: EquivalenceReport,
+                 agreement: DataAgreement | None, data: Path | None, seconds: float) -> list[tuple[str, str]]:
+    """Summary rows of ``compare``: the nets, the measure with its interval, the data agreement."""
+    exact = report.ci95 is None
+    rows = [
+        ("A", f"{a.name}: {net_a.architecture}"),
+        ("B", f"{b.name}: {net_b.architecture}"),
+        ("method", report.method),
+        ("disagreement measure [95% CI]", measure_text(report)),
+        ("disagreement fraction", f"{report.disagreement_fraction:.3g}"),
+        ("box volume", f"{box.volume:.6g}"),
+        ("sup error", f"{report.sup_error:.3g}"),
+        ("tolerance", f"{report.tolerance:.3g}"),
+        ("cells" if exact else "samples", f"{report.cells if exact else report.samples:,d}"),
+        ("witness", numbers(report.witness)),
+        ("seconds", f"{seconds:.3f}"),
+    ]
+    if agreement is not None and data is not None:
+        rows.append((f"label agreement on {data.name} [95% CI of disagreement]",
+                     f"{agreement.agreement:.4f} ({agreement.disagreements} of {agreement.samples}) "
+                     f"[{agreement.ci95[0]:.3g}, {agreement.ci95[1]:.3g}]"))
+    return rows
+
+
+def print_measure_check(console: Console, report: EquivalenceReport, max_measure: float) -> bool:
+    """Print the ``--max-measure`` verdict on the measure's upper 95% limit (the exact measure when
+    exact); True when it passed."""
+    upper = report.disagreement_measure if report.ci95 is None else report.ci95[1]
+    passed = upper <= max_measure
+    console.print(f"check: measure upper limit {upper:.3g} {'≤' if passed else '>'} --max-measure {max_measure:g}: "
+                  f"{'passed' if passed else 'FAILED'}")
+    return passed
+
+
 @app.command("compare")
 def compare_command(
     a: Annotated[Path, typer.Argument(metavar="A", help="First model file (.onnx or .npz).")],
     b: Annotated[Path, typer.Argument(metavar="B", help="Second model file (.onnx or .npz).")],
-    box: BoxOpt = None,
+    cube: BoxOpt = None,
     bounds: BoundsOpt = None,
     samples: SamplesOpt = 100_000,
     tol: TolOpt = None,
@@ -677,74 +563,47 @@ def compare_command(
         typer.Option("--max-measure", metavar="M", min=0.0,
                      help="Exit 1 when the disagreement measure's upper 95% limit exceeds M."),
     ] = None,
-    exact: Annotated[bool, typer.Option("--exact", help="Exact measure from both nets' regions instead of sampling.")] = False,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Exact measure from both nets' regions instead of sampling.")
+    ] = False,
     data: Annotated[
         Path | None,
-        typer.Option("--data", metavar="FILE", help="Also the label agreement on a data set (.npz with X[, y] or .csv, label last)."),
+        typer.Option("--data", metavar="FILE",
+                     help="Also the label agreement on a data set (.npz with X[, y] or .csv, label last)."),
     ] = None,
 ) -> None:
     """Measure where A and B disagree (|A - B| > tol) on a box: Monte Carlo with a 95% interval, or exact;
     with --data, also how often their labels (argmax; [h > 0] for one logit) agree on the data."""
-    from quasieq.verify import compare
-    from quasieq.verify.data import data_agreement, load_dataset
-
     net_a, net_b = load_model(a), load_model(b)
-    if (net_a.in_dim, net_a.out_dim) != (net_b.in_dim, net_b.out_dim):
-        raise QuasieqError(
-            f"{a.name} maps {net_a.in_dim} → {net_a.out_dim} but {b.name} maps {net_b.in_dim} → {net_b.out_dim}: "
-            "only nets with the same input and output dimensions can be compared"
-        )
-    domain = resolve_box(net_a, box, bounds)
+    same_shape(a, net_a, b, net_b)
+    box = resolve_box(net_a, cube, bounds)
     json_path = output_path(json_path, "--json")
     dataset = None if data is None else load_dataset(data)
 
     console = make_console()
     start = time.perf_counter()
-    with step(console, "comparing exactly" if exact else f"comparing on {samples:,d} points"):
+    with Steps(console)("comparing exactly" if exact else f"comparing on {samples:,d} points"):
         if exact:
-            report = compare(net_a, net_b, domain, tol=tol, exact=True)
+            report = compare(net_a, net_b, box, tol=tol, exact=True)
         else:
-            report = compare(net_a, net_b, domain, samples=samples, tol=tol, seed=seed)
-        agreement = None if dataset is None else data_agreement(net_a, net_b, dataset[0], dataset[1], box=domain)
+            report = compare(net_a, net_b, box, samples=samples, tol=tol, seed=seed)
+        agreement = None if dataset is None else data_agreement(net_a, net_b, dataset[0], dataset[1], box=box)
     seconds = time.perf_counter() - start
     document = report.to_json() if agreement is None else {**report.to_json(), "data": agreement.to_json()}
     with staged_outputs() as stage:
         if json_path is not None:
             write_json(document, stage(json_path))
-    rows = [
-        ("A", f"{a.name}: {architecture(net_a)}"),
-        ("B", f"{b.name}: {architecture(net_b)}"),
-        ("method", report.method),
-        ("disagreement measure [95% CI]", measure_text(report)),
-        ("disagreement fraction", f"{report.disagreement_fraction:.3g}"),
-        ("box volume", f"{domain.volume:.6g}"),
-        ("sup error", f"{report.sup_error:.3g}"),
-        ("tolerance", f"{report.tolerance:.3g}"),
-        ("cells" if exact else "samples", f"{report.cells if exact else report.samples:,d}"),
-        ("witness", _numbers(report.witness)),
-        ("seconds", f"{seconds:.3f}"),
-    ]
-    if agreement is not None:
-        rows.append((f"label agreement on {data.name} [95% CI of disagreement]",
-                     f"{agreement.agreement:.4f} ({agreement.disagreements} of {agreement.samples}) "
-                     f"[{agreement.ci95[0]:.3g}, {agreement.ci95[1]:.3g}]"))
-    console.print(key_value_table("compare", rows))
-    if json_path is not None:
-        console.print(f"json: {json_path}")
-    if max_measure is not None:
-        upper = report.disagreement_measure if report.ci95 is None else report.ci95[1]
-        passed = upper <= max_measure
-        console.print(f"check: measure upper limit {upper:.3g} {'≤' if passed else '>'} --max-measure {max_measure:g}: "
-                      f"{'passed' if passed else 'FAILED'}")
-        if not passed:
-            raise typer.Exit(EXIT_CHECK_FAILED)
+    console.print(key_value_table("compare", compare_rows(a, net_a, b, net_b, box, report, agreement, data, seconds)))
+    print_paths(console, {"json": json_path})
+    if max_measure is not None and not print_measure_check(console, report, max_measure):
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the plots, JSON and ONNX models.")] = Path(
-        "quasieq-demo"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Folder for the plots, JSON and ONNX models.")
+    ] = Path("quasieq-demo"),
     samples: Annotated[
         int | None,
         typer.Option("--samples", metavar="N", min=1,
@@ -753,7 +612,7 @@ def demo(
 ) -> None:
     """Train a small ReLU net on a 2-D target, enumerate its regions, rebuild it wide and deep (compact
     and paper methods), certify each form, and write plots, JSON and ONNX models."""
-    from quasieq.demo import RebuildSetup, run_demo
+    from quasieq.demo import RebuildSetup, run_demo  # heavy (torch, matplotlib, scikit-learn): lazy
 
     if out.exists() and not out.is_dir():
         raise QuasieqError(f"--out {out}: exists and is not a folder")

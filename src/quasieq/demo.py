@@ -36,19 +36,10 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from quasieq.box import Box
-from quasieq.cli import (
-    architecture,
-    bound_text,
-    build_form,
-    certify,
-    enumerate_regions,
-    key_value_table,
-    staged_outputs,
-    step,
-    transform_json,
-    write_json,
-)
+from quasieq.console import Steps, bound_text, enumerate_regions, key_value_table
+from quasieq.io.outputs import staged_outputs, write_json
 from quasieq.net import ReluNet
+from quasieq.pipeline import Certificate, build_form, certify, transform_json
 from quasieq.regions import RegionComplex
 from quasieq.report import Image, Section, Table, render_report
 from quasieq.verify import EquivalenceReport
@@ -262,14 +253,15 @@ def analyse(module, console: Console) -> tuple[ReluNet, RegionComplex, float]:
 
 def rebuild(net: ReluNet, cx: RegionComplex, console: Console, setup: RebuildSetup = RebuildSetup()) -> list[Rebuilt]:
     """Every (form, method) of ``setup``, built from the regions ``cx`` and certified against ``net``."""
+    steps = Steps(console)
     out = []
     for method in setup.methods:
         for form in setup.forms:
             start = time.perf_counter()
-            built = build_form(form, net, cx.box, setup.delta, console, method=method, cx=cx)
+            built = build_form(form, net, cx.box, setup.delta, method=method, cx=cx, step=steps)
             seconds = time.perf_counter() - start
-            report, report32 = certify(net, built, cx.box, console, samples=setup.samples(method), tol=None,
-                                       seed=setup.seed, task="regression")
+            report, report32 = certify(net, built, cx.box, samples=setup.samples(method), seed=setup.seed,
+                                       step=steps)
             out.append(Rebuilt(form, method, built, report, report32, seconds))
     return out
 
@@ -285,12 +277,13 @@ def exact_forms(net: ReluNet, cx: RegionComplex, console: Console, delta: float,
     ``delta`` is only recorded: the lattice forms have no error budget."""
     from quasieq.verify import compare
 
+    steps = Steps(console)
     out = []
     for form in ("wide", "deep"):
         start = time.perf_counter()
-        built = build_form(form, net, cx.box, delta, console, method="exact", cx=cx)
+        built = build_form(form, net, cx.box, delta, method="exact", cx=cx, step=steps)
         seconds = time.perf_counter() - start
-        with step(console, f"exact check of the {form} lattice form"):
+        with steps(f"exact check of the {form} lattice form"):
             report = (compare(net, built, cx.box, exact=True) if samples is None
                       else compare(net, built, cx.box, samples=samples))
         out.append(ExactForm(form, built, report, seconds, time.perf_counter() - start - seconds))
@@ -333,13 +326,14 @@ def classifier_forms(net: ReluNet, box: Box, delta: float, X_test: np.ndarray, y
     from quasieq.verify.data import data_agreement
 
     start = time.perf_counter()
-    with step(console, "label regions and the De Morgan forms"):
+    steps = Steps(console)
+    with steps("label regions and the De Morgan forms"):
         rules = label_regions(net, box)
         forms = {"wide": demorgan_wide(rules, delta), "deep": demorgan_deep(rules, delta)}
     seconds = time.perf_counter() - start
     reports, accuracy = {}, {}
     for name, form in forms.items():
-        with step(console, f"comparing the {name} De Morgan form on {samples:,d} points"):
+        with steps(f"comparing the {name} De Morgan form on {samples:,d} points"):
             reports[name] = compare(as_scores(net), form, box, samples=samples, seed=seed, task="classification")
         agreement = data_agreement(net, form, X_test, y_test, box=box)
         accuracy["original"], accuracy[name] = agreement.accuracy_a, agreement.accuracy_b
@@ -450,8 +444,8 @@ def write_outputs(out_dir: Path, result: DemoResult) -> dict[str, Path]:
         for r in result.rebuilt:
             save(r.net, put(r.name, f"{r.name}.onnx"))
         if result.rebuilt:
-            doc = {"schema_version": 1, "box": cx.box.to_dict(),
-                   "forms": [transform_json(r.form, r.net, r.report, r.report_float32) for r in result.rebuilt]}
+            forms = [transform_json(r.form, r.net, Certificate(r.report, r.report_float32)) for r in result.rebuilt]
+            doc = {"schema_version": 1, "box": cx.box.to_dict(), "forms": forms}
             write_json(doc, put("transforms json", "transforms.json"))
             first = result.rebuilt[0]
             plot_transform(cx, triangulate(cx, merge=True), result.net, first.net, put("transforms plot", "transforms.png"),
@@ -496,7 +490,7 @@ def forms_report_tables(result: DemoResult) -> tuple[Table, Table]:
         lo, hi = r.report.ci95
         certificates.append((r.form, r.method, bound_text(net), f"{r.report.disagreement_measure:.3g}",
                              f"[{lo:.2g}, {hi:.2g}]", f"{r.report_float32.disagreement_measure:.3g}"))
-    arch = architecture(result.net)
+    arch = result.net.architecture
     return (
         Table(f"wide and deep forms of the {arch} net: sizes",
               ("form", "method", "width", "hidden layers", "depth", "parameters", "M", "max |w|"), tuple(sizes)),
@@ -520,7 +514,7 @@ def exact_table(result: DemoResult) -> Table:
                      f"{int(d['pieces']):,d}", f"{int(d['affine_functions']):,d}", f"{e.report.sup_error:.2g}",
                      f"{e.report.disagreement_measure:.3g}", e.report.method,
                      "—" if e.report.cells is None else f"{e.report.cells:,d}", f"{e.check_seconds:.1f}"))
-    return Table(f"exact (lattice) forms of the {architecture(result.net)} net",
+    return Table(f"exact (lattice) forms of the {result.net.architecture} net",
                  ("form", "width", "hidden layers", "parameters", "pieces q", "affine k", "sup error",
                   "measure", "check", "cells", "check s"), tuple(rows))
 
@@ -528,7 +522,7 @@ def exact_table(result: DemoResult) -> Table:
 def classifier_tables(c: ClassifierResult) -> tuple[Table, Table]:
     """The classifier's summary (data, box, δ, rules) and one row per net: sizes, analytic bound,
     label-disagreement measure with its 95% interval, held-out accuracy."""
-    arch = architecture(c.net)
+    arch = c.net.architecture
     summary_rows = (
         ("data", f"make_moons, {len(c.y_test):,d} held-out points"),
         ("net", arch),
@@ -579,7 +573,7 @@ def summary(result: DemoResult, setup: TrainingSetup) -> list[tuple[str, str]]:
     cx = result.complex
     box_volume = cx.box.volume
     return [
-        ("architecture", architecture(result.net)),
+        ("architecture", result.net.architecture),
         ("target", "exp(-3|x|^2) + x0*x1/2 on [-1, 1]^2"),
         ("training", f"{setup.samples} points, {setup.steps} full-batch Adam steps, seed {setup.seed}"),
         ("training MSE", f"{result.mse:.3e}"),
@@ -621,7 +615,7 @@ def report_sections(result: DemoResult, staged: dict[str, Path], paths: dict[str
     key_values = Table("quasieq demo", ("quantity", "value"), tuple(summary(result, result.setup)))
     sections = [Section(
         "A regression net and its linear regions",
-        (f"A {architecture(result.net)} ReLU net is trained on exp(-3|x|²) + x0·x1/2 over [-1, 1]², imported "
+        (f"A {result.net.architecture} ReLU net is trained on exp(-3|x|²) + x0·x1/2 over [-1, 1]², imported "
          "into quasieq and its exact linear regions on the box are enumerated: the net is affine on each.",),
         (key_values,),
         (Image(f"{len(cx):,d} linear regions", staged["plot"]),) if "plot" in staged else (),

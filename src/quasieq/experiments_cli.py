@@ -23,6 +23,7 @@ from rich.progress import Progress
 from quasieq.console import make_console
 from quasieq.errors import QuasieqError
 from quasieq.experiments import demorgan, robustness
+from quasieq.io.outputs import staged_outputs, write_json
 
 experiment_app = typer.Typer(
     name="experiment",
@@ -71,8 +72,6 @@ def _out_folder(out: Path) -> Path:
 
 
 def _write(out: Path, name: str, doc: dict, table: str, console: Console) -> None:
-    from quasieq.cli import staged_outputs, write_json  # imported here: quasieq.cli mounts this module
-
     with staged_outputs() as stage:
         write_json(doc, stage(out / f"{name}.json"))
         stage(out / f"{name}.md").write_text(table)

@@ -224,10 +224,14 @@ class ReluNet:
         units) of every hidden ReLU unit, in order; linear units have no name (they bound no region)."""
         return [f"L{layer + 1}.N{j}" for layer, m in enumerate(self._relu_masks) for j in np.flatnonzero(m)]
 
+    @property
+    def architecture(self) -> str:
+        """``D-w_1-...-w_L-K``, e.g. ``2-16-16-1``."""
+        return "-".join(str(n) for n in (self.in_dim, *self.widths, self.out_dim))
+
     def __repr__(self) -> str:
-        arch = "-".join(str(n) for n in (self.in_dim, *self.widths, self.out_dim))
         linear = f", linear_units={self.linear_units}" if self.has_linear_units else ""
-        return f"ReluNet({arch}, depth={self.depth}, parameters={self.parameters}{linear})"
+        return f"ReluNet({self.architecture}, depth={self.depth}, parameters={self.parameters}{linear})"
 
     # ----- evaluation --------------------------------------------------------------------------
     def _check_input(self, X: Any) -> np.ndarray:

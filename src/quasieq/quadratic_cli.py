@@ -26,6 +26,7 @@ from rich.table import Table
 import quasieq.quadratic as qq
 from quasieq.console import make_console
 from quasieq.errors import QuasieqError
+from quasieq.io.outputs import staged_outputs
 from quasieq.quadratic.deep import find_poles, zero_coefficients
 from quasieq.quadratic.polynomial import as_coefficients, as_domain, grid
 from quasieq.tolerances import QUADRATIC_FACTOR_RELATIVE
@@ -51,8 +52,6 @@ def _out_path(out: Path | None) -> Path | None:
 def _export(net, out: Path | None, console: Console) -> None:
     if out is None:
         return
-    from quasieq.cli import staged_outputs  # the main app imports this module: import its helper lazily
-
     with staged_outputs() as stage:
         qq.save_onnx(net, stage(out))
     console.print(f"wrote {out}")

@@ -108,13 +108,9 @@ def plot_regions(cx, path: str | Path, *, output: int = 0) -> Figure:
         _draw_regions_2d(ax, cx, output)
     else:
         _draw_graph_1d(ax, cx, output)
-    ax.set_title(f"{len(cx):,d} linear regions of a {_architecture(cx.net)} ReLU net")
+    ax.set_title(f"{len(cx):,d} linear regions of a {cx.net.architecture} ReLU net")
     save_figure(fig, path)
     return fig
-
-
-def _architecture(net) -> str:
-    return "-".join(str(n) for n in (net.in_dim, *net.widths, net.out_dim))
 
 
 def _sizes(net) -> str:

@@ -1,0 +1,133 @@
+"""Build, certify and describe a wide or deep form: the steps ``quasieq wide|deep`` and the demo share.
+
+    net, box ──regions──▶ cx ──build_form──▶ built ──certify──▶ Certificate ──transform_json──▶ JSON
+
+* :func:`build_form` — ``to_wide`` / ``to_deep`` reusing a region complex already computed;
+* :func:`certify` — the built form against the original by Monte Carlo, in float64 and through its
+  float32 ONNX export run in ONNX Runtime, on the same points and the same tolerance;
+* :func:`checked_measure` — the measure the δ check reads;
+* :func:`transform_json` — the ``wide|deep --json`` document (schema_version 1).
+
+Long steps are announced through an optional ``step(text)`` hook returning a context manager (the
+command line shows a spinner with it); the library itself prints nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import NamedTuple
+
+from quasieq.box import Box
+from quasieq.construct.demorgan import as_scores, label_regions
+from quasieq.construct.transform import default_method, to_deep, to_wide
+from quasieq.geometry import triangulate
+from quasieq.geometry.simplices import SimplexComplex
+from quasieq.net import ReluNet
+from quasieq.regions import RegionComplex
+from quasieq.verify import EquivalenceReport, compare, float32_report
+
+#: ``step(text)``: a context manager around a long step described by ``text``.
+StepHook = Callable[[str], AbstractContextManager]
+
+
+def quiet(text: str) -> AbstractContextManager:
+    """The default step hook: announces nothing."""
+    return nullcontext()
+
+
+def build_form(form: str, net: ReluNet, box: Box, delta: float, *, cx: RegionComplex | None = None,
+               method: str | None = None, task: str = "regression", max_simplices: int | None = None,
+               step: StepHook = quiet) -> ReluNet:
+    """``to_wide`` (``form="wide"``) or ``to_deep`` (``form="deep"``) of ``net`` on ``box``, reusing the
+    region complex ``cx`` of (net, box) where the method can (``demorgan`` refines the regions by the
+    argmax itself, so it is not given ``cx``)."""
+    method = default_method(task) if method is None else method
+    reused = None if method == "demorgan" else cx
+    with step(f"building the {form} form"):
+        return (to_wide if form == "wide" else to_deep)(net, box, delta, method=method, task=task,
+                                                        max_simplices=max_simplices, cx=reused)
+
+
+class Certificate(NamedTuple):
+    """A built form's Monte-Carlo reports against the original: float64, and its float32 ONNX export."""
+
+    report: EquivalenceReport
+    report_float32: EquivalenceReport
+
+
+def certify(net: ReluNet, built: ReluNet, box: Box, *, samples: int, tol: float | None = None, seed: int = 0,
+            task: str = "regression", step: StepHook = quiet) -> Certificate:
+    """The Monte-Carlo reports of ``built`` against ``net``: float64 (``compare``) and its float32 ONNX
+    export run in ONNX Runtime (``verify.float32_report``), on the same points and the same tolerance.
+
+    For classification both nets are compared as K ≥ 2 class scores (``demorgan.as_scores``: a single
+    logit h becomes (0, h), same label), so a single-logit source meets its rebuilt classifier.
+    """
+    if task == "classification":
+        net, built = as_scores(net), as_scores(built)
+    with step(f"comparing on {samples:,d} points (float64)"):
+        report = compare(net, built, box, samples=samples, tol=tol, seed=seed, task=task)
+    with step(f"comparing the float32 ONNX export on {samples:,d} points"):
+        report32 = float32_report(net, built, box, samples=samples, tol=report.tolerance, seed=seed, task=task)
+    return Certificate(report, report32)
+
+
+def checked_measure(report: EquivalenceReport, task: str) -> float:
+    """The measure the δ check reads: where the outputs differ by more than the tolerance (regression),
+    where the labels differ (classification)."""
+    return report.label_disagreement_measure if task == "classification" else report.disagreement_measure
+
+
+def form_simplices(net: ReluNet, built: ReluNet, cx: RegionComplex) -> SimplexComplex:
+    """The simplices ``built`` was made from: the label simplices for ``demorgan`` (regions refined by
+    the argmax), the merged triangulation of ``cx`` otherwise."""
+    if built.provenance is not None and built.provenance.method == "demorgan":
+        return label_regions(net, cx.box, merge=True).simplices
+    return triangulate(cx, merge=True)
+
+
+#: Size facts of a construction's provenance shown by wide/deep: simplices M for the quasi forms;
+#: pieces q, affine functions k, Σ|S_i| and Chen, Garudadri and Rao's neuron count for the exact forms.
+SIZE_FACTS = {
+    "simplices": "simplices M",
+    "pieces": "pieces q",
+    "affine_functions": "affine functions k",
+    "sum_term_sizes": "Σ|S_i|",
+    "chen_garudadri_rao_neurons": "Chen et al. neurons 3qk + 3q",
+}
+
+
+def size_facts(built: ReluNet) -> dict[str, int]:
+    """The :data:`SIZE_FACTS` its construction recorded, by JSON key."""
+    return {key: int(built.provenance.details[key]) for key in SIZE_FACTS if key in built.provenance.details}
+
+
+def table1_sizes(built: ReluNet) -> dict[str, int] | None:
+    """Table 1's width and depth for the same D and M, where the construction has them."""
+    table1 = built.provenance.details.get("table1")
+    return None if table1 is None else {"width": int(table1["width"]), "depth": int(table1["depth"])}
+
+
+def transform_json(form: str, built: ReluNet, certificate: Certificate) -> dict:
+    """The ``wide|deep --json`` document (keys in README.md; exact forms give ``pieces`` and friends instead of
+    ``simplices``, and ``table1`` null)."""
+    p = built.provenance
+    return {
+        "schema_version": 1,
+        "form": form,
+        "method": p.method,
+        "task": p.task,
+        "delta": p.delta,
+        **size_facts(built),
+        "width": built.width,
+        "hidden_layers": built.hidden_layers,
+        "depth": built.depth,
+        "neurons": built.neurons,
+        "parameters": built.parameters,
+        "max_abs_weight": built.max_abs_weight(),
+        "error_bound": p.error_bound,
+        "table1": table1_sizes(built),
+        "report": certificate.report.to_json(),
+        "report_float32": certificate.report_float32.to_json(),
+    }
