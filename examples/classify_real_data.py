@@ -24,7 +24,8 @@ from sklearn.model_selection import train_test_split
 
 import quasieq as qe
 from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
-from quasieq.verify.compare import class_labels, clopper_pearson
+from quasieq.net import class_labels
+from quasieq.verify.compare import clopper_pearson
 from quasieq.verify.data import data_agreement, data_box
 
 SEED = 0

@@ -16,7 +16,8 @@ from quasieq.construct.compact import DELTA_SHARE
 from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
 from quasieq.construct.intervals import intervals_deep, intervals_wide
 from quasieq.errors import QuasieqError
-from quasieq.verify.compare import class_labels, clopper_pearson
+from quasieq.net import class_labels
+from quasieq.verify.compare import clopper_pearson
 from quasieq.verify.data import check_in_box, data_agreement, data_box, load_dataset
 
 

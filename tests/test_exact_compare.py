@@ -21,8 +21,8 @@ import quasieq as qe
 from conftest import random_net
 from oracles import MIN_RADIUS, brute_force_regions, chebyshev, polytope_volume, seeded_relu_net
 from quasieq import tolerances
+from quasieq.net import class_labels
 from quasieq.verify import clopper_pearson, compare, exact_compare
-from quasieq.verify.compare import class_labels
 
 #: Relative agreement demanded between the exact measure and the LP/qhull oracle: both are sums of
 #: float64 simplex volumes, accurate to ~1e-13 relative each.

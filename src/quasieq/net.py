@@ -45,6 +45,12 @@ class Provenance:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def class_labels(Y: np.ndarray) -> np.ndarray:
+    """The class labels of outputs ``Y`` (N, K): argmax of K ≥ 2 scores (lowest index on ties), [h > 0]
+    for one logit h (the argmax of the scores (0, h) under the same tie rule)."""
+    return (Y[:, 0] > 0).astype(np.int64) if Y.shape[1] == 1 else Y.argmax(axis=1)
+
+
 def _as_weight(W: Any, layer: int) -> np.ndarray | sp.csr_matrix:
     if sp.issparse(W):
         if not (W.format == "csr" and W.dtype == np.float64):
@@ -280,6 +286,10 @@ class ReluNet:
         return self._affine(W, b, Z)
 
     __call__ = forward
+
+    def labels(self, X: Any) -> np.ndarray:
+        """The class label of each row of ``X`` (:func:`class_labels` of :meth:`forward`)."""
+        return class_labels(self.forward(X))
 
     def activation_pattern(self, X: Any, rounding_guard: float = 0.0) -> np.ndarray:
         """Boolean (N, relu_units): ReLU unit active at each point, layers concatenated (linear units

@@ -28,7 +28,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from quasieq.errors import QuasieqError
-from quasieq.verify.compare import chunk_size, class_labels
+from quasieq.net import class_labels
+from quasieq.verify.compare import chunk_size
 
 
 def convex_polygon(vertices: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 **Labels.** A net with K ≥ 2 outputs labels x by argmax_c h_c(x), ties going to the *lowest* index
 (numpy's argmax); a single-logit net labels x by [h(x) > 0], which is the argmax of the two scores
-(0, h) under the same tie rule (h = 0 gives class 0); ``verify.compare.class_labels`` implements both.
+(0, h) under the same tie rule (h = 0 gives class 0); ``ReluNet.labels`` (``net.class_labels`` on outputs) implements both.
 :func:`as_scores` makes that lift, so every
 classifier quasieq exports has K ≥ 2 scores whose argmax is the label.
 
@@ -66,7 +66,6 @@ from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import SimplexComplex, triangulate
 from quasieq.net import Provenance, ReluNet
 from quasieq.regions.enumerate import regions
-from quasieq.verify.compare import class_labels
 
 
 # ----- labels ----------------------------------------------------------------------------------
@@ -141,7 +140,7 @@ def label_regions(net: ReluNet, box: Box, *, merge: bool = True, max_regions: in
     scores = as_scores(net)
     K, D = scores.out_dim, box.dim
     cx = regions(_argmax_net(scores), box, max_regions=max_regions)
-    label = class_labels(scores.forward(cx.interior_points))
+    label = scores.labels(cx.interior_points)
     per_class = np.bincount(label, minlength=K)
     if np.count_nonzero(per_class) < 2:
         raise QuasieqError(

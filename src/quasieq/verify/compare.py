@@ -26,7 +26,8 @@ from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.io import save
-from quasieq.net import ReluNet
+from quasieq.net import ReluNet, class_labels
+from quasieq.verify.exact import exact_compare
 
 SCHEMA_VERSION = 1
 
@@ -93,11 +94,6 @@ def _outputs(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray, name: str) ->
     if Y.ndim != 2 or Y.shape[0] != len(X):
         raise QuasieqError(f"compare: {name} returned shape {Y.shape} for {len(X)} points; expected (N, K)")
     return Y
-
-
-def class_labels(Y: np.ndarray) -> np.ndarray:
-    """Class labels: argmax of K ≥ 2 scores (lowest index on ties), [h > 0] for one logit."""
-    return (Y[:, 0] > 0).astype(np.int64) if Y.shape[1] == 1 else Y.argmax(axis=1)
 
 
 def chunk_size(*nets) -> int:
@@ -188,7 +184,6 @@ def compare(
 
 def _exact_report(a: Any, b: Any, box: Box, tol: float | None, task: str) -> EquivalenceReport:
     """``compare(..., exact=True)``: the exact check's findings as an EquivalenceReport."""
-    from quasieq.verify.exact import exact_compare  # exact.py imports class_labels from this module
 
     found = exact_compare(a, b, box, tol=tol, task=task)
     volume = box.volume

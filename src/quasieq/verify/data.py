@@ -24,8 +24,8 @@ import numpy as np
 
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
-from quasieq.net import ReluNet
-from quasieq.verify.compare import chunk_size, class_labels, clopper_pearson
+from quasieq.net import ReluNet, class_labels
+from quasieq.verify.compare import chunk_size, clopper_pearson
 
 
 def _as_labels(y: Any, n: int, where: str) -> np.ndarray:

@@ -50,9 +50,8 @@ import scipy.sparse as sp
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
-from quasieq.net import ReluNet
+from quasieq.net import ReluNet, class_labels
 from quasieq.regions import RegionComplex, regions
-from quasieq.verify.compare import class_labels
 
 
 @dataclass(frozen=True)
