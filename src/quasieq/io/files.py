@@ -3,6 +3,8 @@
 =========================  ============================================================
 ``.onnx``                  :mod:`quasieq.io.onnx_io` (load and save; float32 or float64)
 ``.npz``                   :mod:`quasieq.io.npz_io` (load and save; float64)
+``.qtorch``                :mod:`quasieq.io.torch_state` (load and save; float64 or float32): the
+                           state dict of ``qe.to_torch(net)`` without pickle
 ``.pt .pth .pkl .ckpt …``  refused without being opened: unpickling runs arbitrary code
 =========================  ============================================================
 
@@ -21,10 +23,11 @@ from pathlib import Path
 from quasieq.errors import QuasieqError
 from quasieq.io.npz_io import read_npz, write_npz
 from quasieq.io.onnx_io import load_onnx, save_onnx
+from quasieq.io.torch_state import read_torch_state, write_torch_state
 from quasieq.net import ReluNet
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
-FORMATS = (".onnx", ".npz")
+FORMATS = (".onnx", ".npz", ".qtorch")
 
 
 def _suffix(path: Path) -> str:
@@ -36,12 +39,12 @@ def _suffix(path: Path) -> str:
             "or pass the module in Python with qe.from_torch(module)"
         )
     if suffix not in FORMATS:
-        raise QuasieqError(f"{path}: unknown model format '{suffix}'; quasieq reads and writes .onnx and .npz")
+        raise QuasieqError(f"{path}: unknown model format '{suffix}'; quasieq reads and writes .onnx, .npz and .qtorch")
     return suffix
 
 
 def load(path: str | os.PathLike) -> ReluNet:
-    """Read a ReluNet from ``.onnx`` or ``.npz``.
+    """Read a ReluNet from ``.onnx``, ``.npz`` or ``.qtorch``.
 
     >>> import quasieq as qe
     >>> net = qe.load("model.onnx")          # doctest: +SKIP
@@ -50,7 +53,8 @@ def load(path: str | os.PathLike) -> ReluNet:
     suffix = _suffix(path)
     if not path.is_file():
         raise QuasieqError(f"{path}: no such file")
-    return load_onnx(path) if suffix == ".onnx" else read_npz(path)
+    readers = {".onnx": load_onnx, ".npz": read_npz, ".qtorch": read_torch_state}
+    return readers[suffix](path)
 
 
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
@@ -71,7 +75,8 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def save(net: ReluNet, path: str | os.PathLike, dtype: str | None = None) -> None:
-    """Write ``net`` to ``.onnx`` (``dtype`` "float32", the default, or "float64") or ``.npz`` (float64).
+    """Write ``net`` to ``.onnx`` (``dtype`` "float32", the default, or "float64"), ``.npz`` (float64) or
+    ``.qtorch`` (``dtype`` "float64", the default, or "float32").
 
     >>> import numpy as np, quasieq as qe
     >>> qe.save(qe.ReluNet([np.eye(2), np.ones((1, 2))], [np.zeros(2), np.zeros(1)]), "net.onnx")  # doctest: +SKIP
@@ -87,6 +92,10 @@ def save(net: ReluNet, path: str | os.PathLike, dtype: str | None = None) -> Non
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as f:
                 write_npz(net, f)
+    elif suffix == ".qtorch":
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                write_torch_state(net, f, dtype or "float64")
     else:
         def write(tmp: Path) -> None:
             save_onnx(net, tmp, dtype or "float32")
