@@ -81,3 +81,81 @@ def test_bad_points_files(tmp_path, rng):
         read_slice_points(tmp_path / "wide.npy", "plane").apply(net)
     with pytest.raises(qe.QuasieqError, match="origin has 2 entries"):
         qe.slice(net, [0.0, 0.0], [[1.0, 0.0, 0.0]])
+
+
+# ----- the CLI ------------------------------------------------------------------------------------------
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from quasieq.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def five_d(tmp_path, rng):
+    net = random_net((5, 10, 6, 1), rng)
+    qe.save(net, tmp_path / "net.npz")
+    np.save(tmp_path / "plane.npy", rng.normal(size=(3, 5)))
+    np.save(tmp_path / "line.npy", rng.normal(size=(2, 5)))
+    return net, tmp_path
+
+
+def test_cli_regions_on_a_plane(five_d):
+    import json
+
+    net, tmp = five_d
+    result = _cli("regions", tmp / "net.npz", "--plane", tmp / "plane.npy", "--json", tmp / "r.json",
+                  "--plot", tmp / "r.png")
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp / "r.json").read_text())
+    plane = read_slice_points(tmp / "plane.npy", "plane")
+    assert doc["count"] == len(qe.regions(plane.apply(net), qe.Box.cube(2, 0.0, 1.0)))
+    assert doc["box"]["lo"] == [0.0, 0.0] and doc["box"]["hi"] == [1.0, 1.0]
+    assert doc["slice"]["kind"] == "plane" and doc["slice"]["source"] == "plane.npy"
+    np.testing.assert_allclose(doc["slice"]["points"], np.load(tmp / "plane.npy"))
+    # every region's map in (s, t) is the original net at x = p0 + s d1 + t d2
+    region = doc["regions"][0]
+    st = np.array(region["interior_point"])
+    expected = net.forward(plane.inputs(st))[0]
+    np.testing.assert_allclose(np.array(region["affine"]["A"]) @ st + region["affine"]["b"], expected, rtol=1e-9)
+    assert "plane through the 3 inputs of plane.npy" in " ".join(result.stdout.split())
+
+
+def test_cli_wide_on_a_line_and_compare_on_a_plane(five_d):
+    import json
+
+    net, tmp = five_d
+    result = _cli("wide", tmp / "net.npz", "--line", tmp / "line.npy", "--box", "-1", "2", "--json", tmp / "w.json",
+                  "--out", tmp / "w.npz", "--samples", "20000")
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp / "w.json").read_text())
+    assert doc["slice"]["kind"] == "line" and doc["report"]["disagreement_measure"] <= 1e-3
+    built = qe.load(tmp / "w.npz")
+    line = read_slice_points(tmp / "line.npy", "line")
+    s = np.linspace(-1, 2, 301)[:, None]
+    assert built.in_dim == 1
+    assert np.mean(np.abs(built.forward(s) - net.forward(line.inputs(s))) > 1e-6) < 0.01
+    other = qe.ReluNet(net.weights, [*net.biases[:-1], net.biases[-1] + 1.0])
+    qe.save(other, tmp / "other.npz")
+    result = _cli("compare", tmp / "net.npz", tmp / "other.npz", "--plane", tmp / "plane.npy", "--exact",
+                  "--json", tmp / "c.json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp / "c.json").read_text())
+    assert doc["slice"]["kind"] == "plane" and doc["disagreement_measure"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--plane", "plane.npy", "--line", "line.npy"], "give at most one of --plane and --line"),
+        (["--plane", "line.npy"], "a plane needs an array of 3 inputs"),
+        (["--line", "missing.npy"], "no such points file"),
+    ],
+)
+def test_cli_bad_slices(five_d, extra, message):
+    _, tmp = five_d
+    result = _cli("regions", tmp / "net.npz", *[tmp / e if e.endswith(".npy") else e for e in extra],
+                  "--json", tmp / "out.json")
+    assert result.exit_code == 2
+    assert message in result.output and not (tmp / "out.json").exists()

@@ -64,6 +64,7 @@ from quasieq.pipeline import (
 )
 from quasieq.quadratic_cli import quadratic_app
 from quasieq.regions import RegionComplex
+from quasieq.slices import Slice, default_slice_box, requested_slice
 from quasieq.verify import EquivalenceReport, compare
 from quasieq.verify.data import DataAgreement, data_agreement, load_dataset
 
@@ -142,6 +143,18 @@ TolOpt = Annotated[
     typer.Option("--tol", metavar="T", min=0.0,
                  help="Disagree means |a - b| > T (default 1e-6·max(1, output range of the first net)).")
 ]
+PlaneOpt = Annotated[
+    Path | None,
+    typer.Option("--plane", metavar="POINTS.npy",
+                 help="Work on the plane x = p0 + s(p1 - p0) + t(p2 - p0) through three model inputs (an array of "
+                      "shape (3, *input_shape)); (s, t) in [0, 1]^2 unless --box/--bounds say otherwise."),
+]
+LineOpt = Annotated[
+    Path | None,
+    typer.Option("--line", metavar="POINTS.npy",
+                 help="Work on the line x = p0 + s(p1 - p0) through two model inputs (shape (2, *input_shape)); "
+                      "s in [0, 1] unless --box/--bounds say otherwise."),
+]
 MaxRegionsOpt = Annotated[
     int | None,
     typer.Option("--max-regions", metavar="N", min=1, help="Stop with exit code 2 when more than N regions exist."),
@@ -189,13 +202,37 @@ def read_bounds(path: Path) -> Box:
         raise QuasieqError(f"{path}: {exc}") from None
 
 
-def resolve_box(net: ReluNet, box: tuple[float, float] | None, bounds: Path | None) -> Box:
-    """The box given by exactly one of ``--box LO HI`` and ``--bounds FILE``, checked against the net."""
+def resolve_box(net: ReluNet, box: tuple[float, float] | None, bounds: Path | None, default: Box | None = None) -> Box:
+    """The box given by exactly one of ``--box LO HI`` and ``--bounds FILE`` (or ``default`` when neither
+    is given and there is one), checked against the net."""
+    if box is None and bounds is None and default is not None:
+        return default
     if (box is None) == (bounds is None):
         raise QuasieqError("give exactly one of --box LO HI and --bounds FILE.json")
     result = read_bounds(bounds) if bounds is not None else Box.cube(net.in_dim, *box)
     result.check_net(net)
     return result
+
+
+def sliced(net: ReluNet, plane: Path | None, line: Path | None, cube: tuple[float, float] | None,
+           bounds: Path | None) -> tuple[ReluNet, Box, Slice | None]:
+    """``(net, box, cut)``: MODEL on the ``--plane``/``--line`` slice ``cut`` (the sliced net and the box of
+    slice coordinates, [0, 1]^k by default) or, without one, the net itself on its box and ``cut = None``."""
+    cut = requested_slice(plane, line)
+    if cut is None:
+        return net, resolve_box(net, cube, bounds), None
+    net = cut.apply(net)
+    return net, resolve_box(net, cube, bounds, default_slice_box(cut)), cut
+
+
+def on_slice(title: str, cut: Slice | None) -> str:
+    """A summary title naming the slice in use."""
+    return title if cut is None else f"{title} on the {cut.describe()}"
+
+
+def with_slice(doc: dict, cut: Slice | None) -> dict:
+    """A JSON document with the key ``slice`` (kind, source, points, origin, directions) when one is in use."""
+    return doc if cut is None else {**doc, "slice": cut.to_json()}
 
 
 def output_path(path: Path | None, option: str, suffixes: tuple[str, ...] | None = None) -> Path | None:
@@ -293,7 +330,7 @@ def transform_rows(net: ReluNet, built: ReluNet, certificate: Certificate, secon
 
 
 def draw_form(form: str, net: ReluNet, built: ReluNet, cx: RegionComplex, tol: float, path: Path, steps: Steps,
-              **options) -> None:
+              caption: str | None = None, **options) -> None:
     """The ``wide|deep --plot`` picture. D = 1: the original and both exact forms on one axis (the other
     form is built from the same regions, ``options`` as in :func:`~quasieq.pipeline.build_form`). D = 2:
     the simplices the form was built on, over the regions, beside the built form's error set
@@ -302,11 +339,11 @@ def draw_form(form: str, net: ReluNet, built: ReluNet, cx: RegionComplex, tol: f
         other = "deep" if form == "wide" else "wide"
         forms = {form: built, other: build_form(other, net, cx.box, built.provenance.delta, cx=cx, step=steps,
                                                 **options)}
-        viz().plot_univariate(net, {name: forms[name] for name in ("wide", "deep")}, cx.box, path)
+        viz().plot_univariate(net, {name: forms[name] for name in ("wide", "deep")}, cx.box, path, caption=caption)
         return
     with steps("drawing the simplices and the error set"):
         simplices = form_simplices(net, built, cx)
-        viz().plot_transform(cx, simplices, net, built, path, tol, task=built.provenance.task)
+        viz().plot_transform(cx, simplices, net, built, path, tol, task=built.provenance.task, caption=caption)
 
 
 def viz():
@@ -370,10 +407,12 @@ def regions_command(
     json_path: JsonOpt = None,
     plot: PlotOpt = None,
     max_regions: MaxRegionsOpt = None,
+    plane: PlaneOpt = None,
+    line: LineOpt = None,
 ) -> None:
-    """Enumerate the exact linear regions of MODEL on a box (--box LO HI or --bounds FILE.json)."""
-    net = load_model(model)
-    box = resolve_box(net, cube, bounds)
+    """Enumerate the exact linear regions of MODEL on a box (--box LO HI or --bounds FILE.json), or on a
+    plane or line through given inputs (--plane / --line POINTS.npy)."""
+    net, box, cut = sliced(load_model(model), plane, line, cube, bounds)
     json_path = output_path(json_path, "--json")
     plot = output_path(plot, "--plot", PLOT_SUFFIXES)
     if plot is not None:
@@ -383,10 +422,10 @@ def regions_command(
     cx, seconds = enumerate_regions(net, box, console, max_regions)
     with staged_outputs() as stage:
         if json_path is not None:
-            write_json(cx.to_json(), stage(json_path))
+            write_json(with_slice(cx.to_json(), cut), stage(json_path))
         if plot is not None:
-            viz().plot_regions(cx, stage(plot))
-    console.print(key_value_table(f"{model.name}: {net.architecture}", region_rows(cx, seconds)))
+            viz().plot_regions(cx, stage(plot), caption=None if cut is None else cut.describe())
+    console.print(key_value_table(on_slice(f"{model.name}: {net.architecture}", cut), region_rows(cx, seconds)))
     print_paths(console, {"json": json_path, "plot": plot})
 
 
@@ -458,6 +497,8 @@ def transform_command(
     seed: SeedOpt = 0,
     tol: TolOpt = None,
     max_simplices: MaxSimplicesOpt = None,
+    plane: PlaneOpt = None,
+    line: LineOpt = None,
 ) -> None:
     """Rebuild MODEL wide (``quasieq wide``) or deep (``quasieq deep``) on a box, and certify the result.
 
@@ -466,8 +507,7 @@ def transform_command(
     exceeds δ.
     """
     form = ctx.info_name
-    net = load_model(model)
-    box = resolve_box(net, cube, bounds)
+    net, box, cut = sliced(load_model(model), plane, line, cube, bounds)
     positive_delta(delta)
     method = transform_method(method, task)
     out = model_output(out, dtype)
@@ -488,10 +528,12 @@ def transform_command(
         if out is not None:
             save(built, stage(out), dtype=dtype)
         if json_path is not None:
-            write_json(transform_json(form, built, certificate), stage(json_path))
+            write_json(with_slice(transform_json(form, built, certificate), cut), stage(json_path))
         if plot is not None:
-            draw_form(form, net, built, cx, certificate.report.tolerance, stage(plot), steps, **options)
-    console.print(key_value_table(f"{model.name} → {form}", transform_rows(net, built, certificate, seconds)))
+            draw_form(form, net, built, cx, certificate.report.tolerance, stage(plot), steps,
+                      caption=None if cut is None else cut.describe(), **options)
+    console.print(key_value_table(on_slice(f"{model.name} → {form}", cut), transform_rows(net, built, certificate,
+                                                                                          seconds)))
     passed = print_delta_check(console, checked_measure(certificate.report, task), delta, task)
     print_paths(console, {"model": out, "json": json_path, "plot": plot})
     if not passed:
@@ -571,12 +613,18 @@ def compare_command(
         typer.Option("--data", metavar="FILE",
                      help="Also the label agreement on a data set (.npz with X[, y] or .csv, label last)."),
     ] = None,
+    plane: PlaneOpt = None,
+    line: LineOpt = None,
 ) -> None:
     """Measure where A and B disagree (|A - B| > tol) on a box: Monte Carlo with a 95% interval, or exact;
     with --data, also how often their labels (argmax; [h > 0] for one logit) agree on the data."""
     net_a, net_b = load_model(a), load_model(b)
     same_shape(a, net_a, b, net_b)
-    box = resolve_box(net_a, cube, bounds)
+    net_a, box, cut = sliced(net_a, plane, line, cube, bounds)
+    if cut is not None:
+        if data is not None:
+            raise QuasieqError("--data measures label agreement on the data's own inputs: drop --plane/--line")
+        net_b = cut.apply(net_b)
     json_path = output_path(json_path, "--json")
     dataset = None if data is None else load_dataset(data)
 
@@ -590,10 +638,12 @@ def compare_command(
         agreement = None if dataset is None else data_agreement(net_a, net_b, dataset[0], dataset[1], box=box)
     seconds = time.perf_counter() - start
     document = report.to_json() if agreement is None else {**report.to_json(), "data": agreement.to_json()}
+    document = with_slice(document, cut)
     with staged_outputs() as stage:
         if json_path is not None:
             write_json(document, stage(json_path))
-    console.print(key_value_table("compare", compare_rows(a, net_a, b, net_b, box, report, agreement, data, seconds)))
+    console.print(key_value_table(on_slice("compare", cut),
+                                  compare_rows(a, net_a, b, net_b, box, report, agreement, data, seconds)))
     print_paths(console, {"json": json_path})
     if max_measure is not None and not print_measure_check(console, report, max_measure):
         raise typer.Exit(EXIT_CHECK_FAILED)

@@ -153,3 +153,19 @@ def read_slice_points(path: Path, kind: str) -> Slice:
         return Slice.through(P, source=path.name)
     except QuasieqError as exc:
         raise QuasieqError(f"{path}: {exc}") from None
+
+
+def requested_slice(plane: Path | None, line: Path | None) -> Slice | None:
+    """The slice of the CLI's ``--plane POINTS.npy`` or ``--line POINTS.npy`` (at most one), or None."""
+    if plane is not None and line is not None:
+        raise QuasieqError("give at most one of --plane and --line")
+    if plane is not None:
+        return read_slice_points(plane, "plane")
+    return None if line is None else read_slice_points(line, "line")
+
+
+def default_slice_box(cut: Slice):
+    """The box of slice coordinates when none is given: [0, 1]^k (p0 at the origin, p_i at e_i)."""
+    from quasieq.box import Box
+
+    return Box.cube(cut.dim, 0.0, 1.0)

@@ -70,9 +70,12 @@ def new_figure(size: tuple[float, float] = (6.4, 5.2)) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> None:
-    """Write the figure; the format follows the file suffix (png, pdf, svg)."""
+def save_figure(fig: Figure, path: str | Path, dpi: int = 150, caption: str | None = None) -> None:
+    """Write the figure; the format follows the file suffix (png, pdf, svg). ``caption`` goes above
+    every panel (e.g. which slice of the input space is drawn)."""
     path = Path(path)
+    if caption:
+        fig.suptitle(caption, fontsize="medium")
     fig.savefig(path, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png", bbox_inches="tight")
 
 
@@ -94,7 +97,7 @@ def draw_polygons(
     return collection
 
 
-def plot_regions(cx, path: str | Path, *, output: int = 0) -> Figure:
+def plot_regions(cx, path: str | Path, *, output: int = 0, caption: str | None = None) -> Figure:
     """Draw the regions of ``cx`` into ``path``.
 
     D = 2: every region as a polygon coloured by its affine map of output ``output`` at the centroid,
@@ -110,7 +113,7 @@ def plot_regions(cx, path: str | Path, *, output: int = 0) -> Figure:
     else:
         _draw_graph_1d(ax, cx, output)
     ax.set_title(f"{len(cx):,d} linear regions of a {cx.net.architecture} ReLU net")
-    save_figure(fig, path)
+    save_figure(fig, path, caption=caption)
     return fig
 
 
@@ -249,13 +252,14 @@ def plot_error_set(original, constructed, box, path: str | Path, tol: float, *,
 
 
 def plot_transform(cx, simplices, original, constructed, path: str | Path, tol: float, *,
-                   resolution: int = ERROR_GRID_RESOLUTION, output: int = 0, task: str = "regression") -> Figure:
+                   resolution: int = ERROR_GRID_RESOLUTION, output: int = 0, task: str = "regression",
+                   caption: str | None = None) -> Figure:
     """Two panels: the simplices over the regions (left) and the constructed net's error set (right)."""
     fig = new_canvas((13.0, 5.4))
     left, right = fig.subplots(1, 2)
     draw_simplices(left, cx, simplices, output=output)
     draw_error_set(right, original, constructed, cx.box, tol, resolution, task=task)
-    save_figure(fig, path)
+    save_figure(fig, path, caption=caption)
     return fig
 
 
@@ -263,7 +267,8 @@ def plot_transform(cx, simplices, original, constructed, path: str | Path, tol: 
 _FORM_STYLES = ("--", ":", "-.")
 
 
-def plot_univariate(original, forms: dict, box, path: str | Path, *, output: int = 0, points: int = 2001) -> Figure:
+def plot_univariate(original, forms: dict, box, path: str | Path, *, output: int = 0, points: int = 2001,
+                    caption: str | None = None) -> Figure:
     """A 1-D net and its rebuilds on one axis, the original's breakpoints marked.
 
     Each curve is the net's forward pass on ``points`` equally spaced x in [lo, hi] together with the
@@ -294,7 +299,7 @@ def plot_univariate(original, forms: dict, box, path: str | Path, *, output: int
     ax.set_ylabel(f"output {output}")
     ax.set_title("a univariate ReLU net and its exact rebuilds (Theorem 9)")
     ax.legend(loc="best")
-    save_figure(fig, path)
+    save_figure(fig, path, caption=caption)
     return fig
 
 
