@@ -97,3 +97,11 @@ QUADRATIC_POLE_GUARD = 1e-6
 #: 1e-8 ≈ sqrt(u): the perturbation changes P by ε·Σ|x|^i while the units then carry ratios c_{i+1}/ε,
 #: whose rounding errors grow like u/ε; ε = sqrt(u)·max|p| balances the two at ~1e-8 relative.
 QUADRATIC_PERTURB_RELATIVE = 1e-8
+
+#: On load, the lowered net must match the source model (ONNX Runtime on the file, torch on the module)
+#: on random inputs: |ours − theirs| ≤ LOWERING_MATCH_RELATIVE · m, where m is the largest output of the
+#: *magnitude* pass (|W| and |b| applied to |x|), the scale that float32 rounding errors are relative to.
+#: Why 1e-5: float32 has unit roundoff 6e-8, and a source graph rounds once per op along chains of up to
+#: ~100 ops, in an association order that differs from our folded maps; 1e-5 covers that with margin
+#: while any real lowering error (a wrong index, sign or bias) is of the order of m itself.
+LOWERING_MATCH_RELATIVE = 1e-5

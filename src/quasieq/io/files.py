@@ -1,7 +1,7 @@
 """``load(path)`` and ``save(net, path)``: pick the format from the file extension, write atomically.
 
 =========================  ============================================================
-``.onnx``                  :mod:`quasieq.io.onnx_io` (load and save; float32 or float64)
+``.onnx``                  load: the compiler (:mod:`quasieq.frontend`); save: :mod:`quasieq.io.onnx_io`
 ``.npz``                   :mod:`quasieq.io.npz_io` (load and save; float64)
 ``.qtorch``                :mod:`quasieq.io.torch_state` (load and save; float64 or float32): the
                            state dict of ``qe.to_torch(net)`` without pickle
@@ -22,7 +22,9 @@ from pathlib import Path
 
 from quasieq.errors import QuasieqError
 from quasieq.io.npz_io import read_npz, write_npz
-from quasieq.io.onnx_io import load_onnx, save_onnx
+from quasieq.frontend.compiler import Lowered
+from quasieq.frontend.onnx_source import lower_onnx_file
+from quasieq.io.onnx_io import save_onnx
 from quasieq.io.torch_state import read_torch_state, write_torch_state
 from quasieq.net import ReluNet
 
@@ -43,18 +45,27 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def load(path: str | os.PathLike) -> ReluNet:
-    """Read a ReluNet from ``.onnx``, ``.npz`` or ``.qtorch``.
-
-    >>> import quasieq as qe
-    >>> net = qe.load("model.onnx")          # doctest: +SKIP
-    """
+def load_lowered(path: str | os.PathLike, task: str = "regression") -> Lowered:
+    """Read a model with what its lowering found: ``.onnx`` through the compiler (census, input shape,
+    notes), ``.npz`` and ``.qtorch`` as stored (no census)."""
     path = Path(path)
     suffix = _suffix(path)
     if not path.is_file():
         raise QuasieqError(f"{path}: no such file")
-    readers = {".onnx": load_onnx, ".npz": read_npz, ".qtorch": read_torch_state}
-    return readers[suffix](path)
+    if suffix == ".onnx":
+        return lower_onnx_file(path, task)
+    net = read_npz(path) if suffix == ".npz" else read_torch_state(path)
+    return Lowered(net, (net.in_dim,), None)
+
+
+def load(path: str | os.PathLike, task: str = "regression") -> ReluNet:
+    """Read a ReluNet from ``.onnx`` (lowered by the compiler; ``task="classification"`` drops a
+    trailing Softmax), ``.npz`` or ``.qtorch``.
+
+    >>> import quasieq as qe
+    >>> net = qe.load("model.onnx")          # doctest: +SKIP
+    """
+    return load_lowered(path, task).net
 
 
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:

@@ -1,0 +1,127 @@
+"""Constant folding: every node whose inputs are all constants is evaluated once, at load time.
+
+This covers ``Constant``, ``Cast`` / ``Transpose`` / ``DequantizeLinear`` of weights, and the shape
+subgraphs exporters emit (``Shape → Gather → Unsqueeze → Concat → Reshape``, ``ConstantOfShape`` …).
+Nodes are evaluated by ONNX's own reference implementation at the graph's opset, so folding follows
+the standard exactly.
+
+``Shape`` of a data tensor is a constant too, except for its batch entry when the batch is symbolic.
+That entry is carried *symbolically* by evaluating the subgraph twice, with the batch set to two
+different probe values: an entry equal in both evaluations does not depend on the batch; an entry equal
+to the probe in each is the batch size itself (a Reshape target ``[N, -1]``); anything else that varies
+(``N·C``, ``N / 2``) depends on the batch in a way the per-sample IR cannot express and is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator
+
+from quasieq.errors import QuasieqError
+from quasieq.frontend.graph import Node
+
+#: The two batch sizes a symbolic batch takes in the two evaluations (primes, so that they never equal
+#: a product of feature dimensions by accident).
+BATCH_PROBES = (7919, 7927)
+
+#: A folded entry that equals the batch size itself.
+BATCH = "N"
+
+RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
+                        "Bernoulli"})
+
+
+def _evaluate(node: Node, opset: int, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    """Run ``node`` alone through ONNX's reference evaluator at ``opset``."""
+    assert node.proto is not None
+    names = [f"in{k}" if t else "" for k, t in enumerate(node.inputs)]
+    proto = helper.make_node(node.op, names, [f"out{k}" for k in range(len(node.outputs))], name=node.name)
+    proto.attribute.extend(node.proto.attribute)
+    graph = helper.make_graph(
+        [proto], "fold",
+        [helper.make_tensor_value_info(n, TensorProto.UNDEFINED, None) for n in names if n],
+        [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in proto.output],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    feeds = {n: v for n, v in zip(names, inputs) if n}
+    try:
+        return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, feeds)]
+    except Exception as exc:  # the op refuses its constant operands
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise QuasieqError(f"{node.label}: cannot evaluate it on its constant inputs ({first[:160]})") from None
+
+
+class Constants:
+    """The graph's known constants: batch-independent ones, and batch-dependent ones as the pair of
+    their values at the two probe batch sizes (module docstring)."""
+
+    def __init__(self, initial: dict[str, np.ndarray], opset: int) -> None:
+        self._fixed: dict[str, np.ndarray] = dict(initial)
+        self._batched: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._opset = opset
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._fixed or name in self._batched
+
+    def get(self, name: str, label: str) -> np.ndarray:
+        """A batch-independent constant (a batch-dependent one is refused: the IR is per sample)."""
+        if name in self._batched:
+            raise QuasieqError(f"{label}: operand '{name}' depends on the batch size; the lowered net is per sample")
+        return self._fixed[name]
+
+    def optional(self, name: str, label: str) -> np.ndarray | None:
+        return None if not name else self.get(name, label)
+
+    def shape_entries(self, name: str, label: str) -> list[int | str]:
+        """A 1-D integer constant (a Reshape / Expand target) with :data:`BATCH` where it is the batch size."""
+        if name in self._fixed:
+            return [int(v) for v in np.asarray(self._fixed[name]).reshape(-1)]
+        a, b = (np.asarray(v).reshape(-1) for v in self._batched[name])
+        out: list[int | str] = []
+        for x, y in zip(a, b):
+            if x == y:
+                out.append(int(x))
+            elif (x, y) == BATCH_PROBES:
+                out.append(BATCH)
+            else:
+                raise QuasieqError(f"{label}: shape operand '{name}' depends on the batch size other than as the "
+                                   "batch dimension itself")
+        return out
+
+    def set_shape(self, node: Node, full_shape: tuple[int | None, ...]) -> None:
+        """``Shape`` (opset ≥ 15: with ``start``/``end``) of a data tensor of shape (batch, *features)."""
+        def entries(batch: int) -> np.ndarray:
+            dims = np.array([batch if d is None else d for d in full_shape], dtype=np.int64)
+            start, end = node.attrs.get("start", 0), node.attrs.get("end", None)
+            return dims[start:end]
+        if full_shape[0] is None and node.attrs.get("start", 0) == 0:
+            self._batched[node.outputs[0]] = (entries(BATCH_PROBES[0]), entries(BATCH_PROBES[1]))
+        else:
+            self._fixed[node.outputs[0]] = entries(1 if full_shape[0] is None else int(full_shape[0]))
+
+    def set(self, name: str, value: Any) -> None:
+        self._fixed[name] = np.asarray(value)
+
+    def fold(self, node: Node) -> bool:
+        """Evaluate ``node`` if all its inputs are constants; True when it was folded."""
+        if not all(t in self for t in node.inputs if t):
+            return False
+        if node.op in RANDOM_OPS:
+            raise QuasieqError(f"{node.label}: {node.op} draws random numbers; a lowered net is a fixed function")
+        batched = any(t in self._batched for t in node.inputs if t)
+        runs = []
+        for probe in range(2 if batched else 1):
+            feeds = [None if not t else self._batched[t][probe] if t in self._batched else self._fixed[t]
+                     for t in node.inputs]
+            runs.append(_evaluate(node, self._opset, feeds))
+        for k, name in enumerate(node.outputs):
+            if not name:
+                continue
+            if batched and not np.array_equal(runs[0][k], runs[1][k]):
+                self._batched[name] = (runs[0][k], runs[1][k])
+            else:
+                self._fixed[name] = runs[0][k]
+        return True

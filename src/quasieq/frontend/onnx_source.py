@@ -1,0 +1,69 @@
+"""ONNX models into the compiler: ``lower_onnx_file(path)`` and ``lower_onnx_model(model)``.
+
+The model is read into the graph form, lowered, and checked against ONNX Runtime running the same
+model (:mod:`quasieq.frontend.check`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto
+
+from quasieq.errors import QuasieqError
+from quasieq.frontend.check import check_lowering
+from quasieq.frontend.compiler import Lowered, lower_graph
+from quasieq.frontend.graph import graph_from_onnx
+
+_NUMPY_TYPES = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16}
+
+
+def _runtime_reference(model: onnx.ModelProto, path: Path | None, label: str):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        source = str(path) if path is not None else model.SerializeToString()
+        session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise QuasieqError(f"{label}: ONNX Runtime cannot load the model to check the lowering ({first[:200]})") from None
+    name = session.get_inputs()[0].name
+
+    def run(X: np.ndarray) -> np.ndarray:
+        try:
+            return session.run(None, {name: X})[0]
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise QuasieqError(f"{label}: ONNX Runtime cannot run the model to check the lowering ({first[:200]})") \
+                from None
+    return run
+
+
+def lower_onnx_model(model: onnx.ModelProto, label: str, task: str = "regression", check: bool = True,
+                     path: Path | None = None) -> Lowered:
+    """Lower an in-memory ONNX model; with ``check``, compare it with ONNX Runtime on random inputs."""
+    graph = graph_from_onnx(model, label)
+    lowered = lower_graph(graph, task)
+    if check:
+        dtype = _NUMPY_TYPES.get(graph.input_dtype)
+        if dtype is None:
+            raise QuasieqError(f"{label}: input '{graph.input}' has element type "
+                               f"{TensorProto.DataType.Name(graph.input_dtype)}; quasieq lowers float inputs")
+        check_lowering(lowered.net, lowered.input_shape, _runtime_reference(model, path, label), dtype, graph.batch,
+                       label, "ONNX Runtime", "this is a quasieq bug, please report it with the model",
+                       lowered.census.dropped if lowered.census else ())
+    return lowered
+
+
+def lower_onnx_file(path: str | Path, task: str = "regression", check: bool = True) -> Lowered:
+    """Read and lower the ONNX file ``path`` (see :func:`lower_onnx_model`)."""
+    path = Path(path)
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf decode errors, missing external data ...
+        raise QuasieqError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    return lower_onnx_model(model, str(path), task, check, path)

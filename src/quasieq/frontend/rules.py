@@ -1,0 +1,88 @@
+"""The op lowering rules registry: one function per ONNX op, ``rule(node, ctx) -> output Value``.
+
+A rule reads its data inputs as :class:`~quasieq.frontend.affine.Value` (affine in the current source)
+and its constant operands as numpy arrays through the :class:`Context`, and returns its output either
+as an affine function of its inputs (the run merges) or through ``ctx.stage`` (a piecewise-linear stage,
+:mod:`quasieq.frontend.emit`). The rules live in :mod:`~quasieq.frontend.ops_affine`,
+:mod:`~quasieq.frontend.ops_index` and :mod:`~quasieq.frontend.ops_piecewise`; ops that are not
+piecewise linear are listed in :data:`NOT_PIECEWISE_LINEAR` so their refusal says why.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+
+from quasieq.errors import QuasieqError
+from quasieq.frontend.affine import Value
+from quasieq.frontend.emit import Stage
+from quasieq.frontend.graph import Node
+
+
+class Context(Protocol):
+    """What a rule may ask the compiler (implemented by :class:`quasieq.frontend.compiler.Compiler`)."""
+
+    source: int
+    source_dim: int
+    batch: int | None
+
+    def is_data(self, name: str) -> bool: ...
+
+    def data(self, name: str) -> Value: ...
+
+    def const(self, name: str, label: str) -> np.ndarray: ...
+
+    def optional_const(self, name: str, label: str) -> np.ndarray | None: ...
+
+    def shape_entries(self, name: str, label: str) -> list[int | str]: ...
+
+    def stage(self, stage: Stage) -> Value: ...
+
+
+Rule = Callable[[Node, Context], Value]
+
+RULES: dict[str, Rule] = {}
+
+#: Ops that are not piecewise linear (or not functions of the input alone): refused with this reason.
+NOT_PIECEWISE_LINEAR = frozenset({
+    "Sigmoid", "Tanh", "Exp", "Log", "Softplus", "Softsign", "Elu", "Selu", "Celu", "Gelu", "Erf", "Mish",
+    "HardSwish", "Sqrt", "Pow", "Reciprocal", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh",
+    "Asinh", "Acosh", "Atanh", "Floor", "Ceil", "Round", "Sign", "ThresholdedRelu", "LRN",
+    "LayerNormalization", "InstanceNormalization", "GroupNormalization", "LpNormalization",
+    "MeanVarianceNormalization", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+    "ReduceSumSquare", "LogSoftmax", "Softmax", "Hardmax", "ArgMax", "ArgMin", "Einsum",
+})
+#: Ops whose output shape depends on the data (or that branch on it).
+DATA_DEPENDENT = frozenset({"NonZero", "Unique", "Compress", "TopK", "If", "Loop", "Scan", "Where",
+                            "NonMaxSuppression", "Resize", "Upsample", "RoiAlign", "GatherND", "ScatterND",
+                            "ScatterElements", "GatherElements"})
+
+
+def rule(*ops: str) -> Callable[[Rule], Rule]:
+    """Register the decorated function as the lowering of ``ops``."""
+    def register(fn: Rule) -> Rule:
+        for op in ops:
+            RULES[op] = fn
+        return fn
+    return register
+
+
+def refusal(node: Node) -> QuasieqError:
+    """The one-line refusal of an op that has no rule."""
+    if node.op in NOT_PIECEWISE_LINEAR:
+        why = f"{node.op} is not piecewise linear, so the network has no exact linear regions"
+    elif node.op in DATA_DEPENDENT:
+        why = f"{node.op} has a data-dependent shape or control flow; quasieq lowers static graphs"
+    else:
+        why = f"unsupported op; quasieq lowers {', '.join(sorted(RULES))}"
+    return QuasieqError(f"{node.label}: {why}")
+
+
+def feature_axis(axis: int, rank: int, label: str) -> int:
+    """A per-sample axis from an ONNX axis of a rank-``rank`` batched tensor (the batch axis is refused)."""
+    a = axis + rank if axis < 0 else axis
+    if not 1 <= a < rank:
+        raise QuasieqError(f"{label}: axis {axis} of a rank-{rank} tensor is the batch axis or out of range; "
+                           "quasieq never mixes samples")
+    return a - 1
