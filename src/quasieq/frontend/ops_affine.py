@@ -369,6 +369,9 @@ def batch_normalization(node: Node, ctx: Context) -> Value:
         raise QuasieqError(f"{node.label}: BatchNormalization in training mode; export the model in eval mode")
     x = ctx.data(node.inputs[0])
     gamma, beta, mean, var = (ctx.const(t, node.label).astype(np.float64).reshape(-1) for t in node.inputs[1:5])
+    for what, values in (("scale", gamma), ("bias", beta), ("mean", mean), ("variance", var)):
+        if not np.all(np.isfinite(values)):
+            raise QuasieqError(f"{node.label}: {what} holds non-finite values (nan or inf)")
     s = gamma / np.sqrt(var + float(node.attrs.get("epsilon", 1e-5)))
     C = x.shape[0]
     if s.size != C:
