@@ -57,7 +57,7 @@ def mlp_with_extras(arch: tuple[int, ...], seed: int, dtype: torch.dtype) -> nn.
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     blocks: list[nn.Module] = [nn.Flatten()]
-    for i, (a, b) in enumerate(zip(arch[:-1], arch[1:])):
+    for i, (a, b) in enumerate(zip(arch[:-1], arch[1:], strict=False)):
         bn = nn.BatchNorm1d(b)
         randomise_batchnorm(bn, gen)
         block = [nn.Linear(a, b), bn]
@@ -334,7 +334,7 @@ def test_npz_round_trip_is_exact(tmp_path, rng):
     with np.load(path, allow_pickle=False) as z:
         assert {"W0", "b0", "W1_data", "W1_indptr", "W2"} <= set(z.files) and z["W0"].shape == (6, 3)
     assert sp.issparse(back.weights[1]) and not sp.issparse(back.weights[0])
-    for (W, b), (V, c) in zip(net.layers, back.layers):
+    for (W, b), (V, c) in zip(net.layers, back.layers, strict=False):
         assert abs(sp.csr_matrix(W) - sp.csr_matrix(V)).max() == 0 and np.array_equal(b, c)
 
 

@@ -14,8 +14,9 @@ cheap (:func:`quasieq.sparsity.prefer_dense`) — a convolution on a 3×32×32 i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -84,7 +85,7 @@ class Value:
     c: np.ndarray
 
     @staticmethod
-    def identity(source: int, shape: tuple[int, ...]) -> "Value":
+    def identity(source: int, shape: tuple[int, ...]) -> Value:
         n = int(np.prod(shape, dtype=np.int64))
         return Value(source, tuple(shape), sp.identity(n, format="csr"), np.zeros(n))
 
@@ -92,11 +93,11 @@ class Value:
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
-    def reshape(self, shape: Sequence[int]) -> "Value":
+    def reshape(self, shape: Sequence[int]) -> Value:
         """The same flattened vector read with another per-sample shape."""
         return Value(self.source, tuple(int(s) for s in shape), self.A, self.c)
 
-    def linear(self, W: Any, shape: Sequence[int], label: str, bias: Any = None) -> "Value":
+    def linear(self, W: Any, shape: Sequence[int], label: str, bias: Any = None) -> Value:
         """t' = W t + b: (W A, W c + b)."""
         _check_finite(label, "weight", W)
         if W.shape[1] != self.size:
@@ -108,20 +109,20 @@ class Value:
             c = c + bias
         return Value(self.source, tuple(int(s) for s in shape), compose(W, self.A, label), c)
 
-    def scale(self, m: Any, label: str) -> "Value":
+    def scale(self, m: Any, label: str) -> Value:
         """Elementwise t' = m ⊙ t (m broadcast to the flattened tensor): the diagonal map diag(m)."""
         m = np.broadcast_to(np.asarray(m, dtype=np.float64).reshape(-1), (self.size,))
         _check_finite(label, "constant", m)
         A = sp.diags(m, format="csr") @ self.A if sp.issparse(self.A) else m[:, None] * self.A
         return Value(self.source, self.shape, A, m * self.c)
 
-    def shift(self, k: Any, label: str) -> "Value":
+    def shift(self, k: Any, label: str) -> Value:
         """Elementwise t' = t + k."""
         k = np.broadcast_to(np.asarray(k, dtype=np.float64).reshape(-1), (self.size,))
         _check_finite(label, "constant", k)
         return Value(self.source, self.shape, self.A, self.c + k)
 
-    def rows(self, index: np.ndarray, fill: Any = None) -> "Value":
+    def rows(self, index: np.ndarray, fill: Any = None) -> Value:
         """t'[i] = t[index[i]] with shape ``index.shape``; where index is −1, t'[i] = fill[i] (Pad)."""
         index = np.asarray(index, dtype=np.int64)
         flat = index.reshape(-1)
@@ -136,16 +137,16 @@ class Value:
                 c = c + np.where(valid, 0.0, np.broadcast_to(np.asarray(fill, dtype=np.float64).reshape(-1), c.shape))
         return Value(self.source, tuple(int(s) for s in index.shape), _store(A) if sp.issparse(A) else A, c)
 
-    def __add__(self, other: "Value") -> "Value":
+    def __add__(self, other: Value) -> Value:
         if other.source != self.source or other.shape != self.shape:
             raise AssertionError("adding tensors of different sources or shapes")
         A = self.A + other.A
         return Value(self.source, self.shape, _store(A) if sp.issparse(A) else np.asarray(A), self.c + other.c)
 
-    def __neg__(self) -> "Value":
+    def __neg__(self) -> Value:
         return Value(self.source, self.shape, -self.A, -self.c)
 
-    def __sub__(self, other: "Value") -> "Value":
+    def __sub__(self, other: Value) -> Value:
         return self + (-other)
 
 

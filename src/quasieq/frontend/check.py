@@ -9,7 +9,7 @@ difference.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,7 +53,7 @@ def check_lowering(net: ReluNet, input_shape: tuple[int, ...], reference: Callab
     rng = np.random.default_rng(CHECK_SEED)
     batches = CHECK_BATCHES if fixed_batch is None else (fixed_batch, fixed_batch)
     for n in batches:
-        X = rng.standard_normal((n, *input_shape)).astype(dtype)
+        X: np.ndarray = rng.standard_normal((n, *input_shape)).astype(dtype)
         theirs = np.asarray(reference(X), dtype=np.float64)
         flat = X.astype(np.float64).reshape(n, -1)
         ours = net.forward(flat)

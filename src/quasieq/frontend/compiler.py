@@ -97,7 +97,7 @@ class Compiler:
         node = self.graph.nodes[self._position]
         live_names = [n for n, v in self.values.items() if self._last_use.get(n, -1) > self._position]
         out, moved, units = self.builder.emit(stage, [self.values[n] for n in live_names])
-        self.values = {n: v for n, v in zip(live_names, moved)}
+        self.values = {n: v for n, v in zip(live_names, moved, strict=False)}
         self.census.stage(node.op, units.relu_units, units.linear_units, units.carried_units)
         return out
 
@@ -152,7 +152,7 @@ class Compiler:
             if unsupported:
                 raise QuasieqError(f"{node.label}: its output '{unsupported[0]}' is used, but quasieq lowers only "
                                    f"the first {len(outputs)} output(s) of {node.op}")
-            for name, value in zip(node.outputs, outputs):
+            for name, value in zip(node.outputs, outputs, strict=False):
                 if name:
                     self.values[name] = value
             for t in {t for t in node.inputs if t in self.values and self._last_use.get(t, -1) <= position}:

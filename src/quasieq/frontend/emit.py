@@ -19,8 +19,9 @@ identity and is not emitted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -119,9 +120,10 @@ class IRBuilder:
             if carry_source:
                 moved.append(Value(self.source, v.shape, compose(v.A, selection(block, width), "carry"), v.c))
             else:
-                moved.append(Value(self.source, v.shape, selection(block[offset:offset + v.size], width), np.zeros(v.size)))
+                rows_of_v = selection(block[offset:offset + v.size], width)
+                moved.append(Value(self.source, v.shape, rows_of_v, np.zeros(v.size)))
                 offset += v.size
-        renamed = [next(n for d, n in zip(distinct, moved) if d is v) for v in live]
+        renamed = [next(n for d, n in zip(distinct, moved, strict=False) if d is v) for v in live]
         return out, renamed, StageUnits(m, p, width - m - p)
 
     def finish(self, out: Value) -> EmittedIR:

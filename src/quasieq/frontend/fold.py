@@ -46,7 +46,7 @@ def _evaluate(node: Node, opset: int, inputs: list[np.ndarray | None]) -> list[n
         [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in proto.output],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    feeds = {n: v for n, v in zip(names, inputs) if n}
+    feeds = {n: v for n, v in zip(names, inputs, strict=False) if n}
     try:
         return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, feeds)]
     except Exception as exc:  # the op refuses its constant operands
@@ -81,7 +81,7 @@ class Constants:
             return [int(v) for v in np.asarray(self._fixed[name]).reshape(-1)]
         a, b = (np.asarray(v).reshape(-1) for v in self._batched[name])
         out: list[int | str] = []
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=False):
             if x == y:
                 out.append(int(x))
             elif (x, y) == BATCH_PROBES:

@@ -8,8 +8,9 @@ This is the single place where initializer sizes are checked before a tensor is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import onnx

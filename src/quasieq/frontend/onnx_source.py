@@ -17,7 +17,7 @@ from quasieq.frontend.check import check_lowering
 from quasieq.frontend.compiler import Lowered, lower_graph
 from quasieq.frontend.graph import graph_from_onnx
 
-_NUMPY_TYPES = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16}
+_NUMPY_TYPES: dict[int, type] = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16}
 
 
 def _runtime_reference(model: onnx.ModelProto, path: Path | None, label: str):
@@ -30,7 +30,8 @@ def _runtime_reference(model: onnx.ModelProto, path: Path | None, label: str):
         session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise QuasieqError(f"{label}: ONNX Runtime cannot load the model to check the lowering ({first[:200]})") from None
+        raise QuasieqError(f"{label}: ONNX Runtime cannot load the model to check the lowering "
+                           f"({first[:200]})") from None
     name = session.get_inputs()[0].name
 
     def run(X: np.ndarray) -> np.ndarray:

@@ -18,8 +18,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -212,14 +212,14 @@ def window(node: Node, spatial: tuple[int, ...], kernel: tuple[int, ...], ceil_m
     auto_pad = node.attrs.get("auto_pad", "NOTSET")
     if len(strides) != n or len(dilations) != n:
         raise QuasieqError(f"{node.label}: strides/dilations do not match the {n} spatial axes")
-    span = [d * (k - 1) + 1 for d, k in zip(dilations, kernel)]
+    span = [d * (k - 1) + 1 for d, k in zip(dilations, kernel, strict=False)]
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        out = tuple(-(-i // s) for i, s in zip(spatial, strides))
-        total = [max(0, (o - 1) * s + w - i) for o, s, w, i in zip(out, strides, span, spatial)]
+        out = tuple(-(-i // s) for i, s in zip(spatial, strides, strict=False))
+        total = [max(0, (o - 1) * s + w - i) for o, s, w, i in zip(out, strides, span, spatial, strict=False)]
         small = [t // 2 for t in total]
         big = [t - t // 2 for t in total]
-        begin, end = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
-        return Window(kernel, strides, dilations, tuple(begin), tuple(end), out)
+        first, last = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
+        return Window(kernel, strides, dilations, tuple(first), tuple(last), out)
     if auto_pad == "VALID":
         pads = [0] * (2 * n)
     elif auto_pad == "NOTSET":
@@ -228,7 +228,7 @@ def window(node: Node, spatial: tuple[int, ...], kernel: tuple[int, ...], ceil_m
         raise QuasieqError(f"{node.label}: auto_pad '{auto_pad}' is not an ONNX value")
     begin, end = tuple(pads[:n]), tuple(pads[n:])
     out_list = []
-    for i, pb, pe, w, s in zip(spatial, begin, end, span, strides):
+    for i, pb, pe, w, s in zip(spatial, begin, end, span, strides, strict=False):
         room = i + pb + pe - w
         if room < 0:
             raise QuasieqError(f"{node.label}: the window ({w}) is larger than the padded input ({i + pb + pe})")
@@ -244,11 +244,12 @@ def window_taps(spatial: tuple[int, ...], w: Window) -> Iterator[tuple[tuple[int
     position is inside the input (False: it is in the padding)."""
     grids = np.meshgrid(*[np.arange(o) for o in w.out], indexing="ij")
     for kappa in np.ndindex(*w.kernel):
-        pos = [g * s - pb + k * d for g, s, pb, k, d in zip(grids, w.strides, w.pads_begin, kappa, w.dilations)]
+        geometry = zip(grids, w.strides, w.pads_begin, kappa, w.dilations, strict=False)
+        pos = [g * s - pb + k * d for g, s, pb, k, d in geometry]
         valid = np.ones(w.out, dtype=bool)
-        for p, size in zip(pos, spatial):
+        for p, size in zip(pos, spatial, strict=False):
             valid &= (p >= 0) & (p < size)
-        clipped = [np.clip(p, 0, size - 1) for p, size in zip(pos, spatial)]
+        clipped = [np.clip(p, 0, size - 1) for p, size in zip(pos, spatial, strict=False)]
         flat = np.ravel_multi_index(tuple(clipped), spatial) if spatial else np.zeros(1, dtype=np.int64)
         yield kappa, np.asarray(flat).reshape(-1), valid.reshape(-1)
 
@@ -277,12 +278,13 @@ def conv(node: Node, ctx: Context) -> Value:
     check_entries(M * Cg * P_out * w.taps, node.label, "the convolution matrix")
     m = np.arange(M)[:, None, None]
     cin = (m // (M // groups)) * Cg + np.arange(Cg)[None, :, None]
+    taps_of_w = Wt.reshape(M, Cg, -1)
     rows, cols, vals = [], [], []
     for kappa, flat, valid in window_taps(spatial, w):
         keep = np.broadcast_to(valid[None, None, :], (M, Cg, P_out))
         r = np.broadcast_to(m * P_out + np.arange(P_out)[None, None, :], keep.shape)
         col = cin * P_in + flat[None, None, :]
-        v = np.broadcast_to(Wt[(slice(None), slice(None), *kappa)][:, :, None], keep.shape)
+        v = np.broadcast_to(taps_of_w[:, :, np.ravel_multi_index(kappa, kernel)][:, :, None], keep.shape)
         rows.append(r[keep])
         cols.append(np.broadcast_to(col, keep.shape)[keep])
         vals.append(v[keep])
@@ -291,7 +293,7 @@ def conv(node: Node, ctx: Context) -> Value:
     return x.linear(K, (M, *w.out), node.label, b)
 
 
-def pooling_taps(node: Node, x: Value, kernel: tuple[int, ...]) -> tuple[Window, list[tuple[np.ndarray, np.ndarray]]]:
+def pooling_taps(node: Node, x: Value, kernel: tuple[int, ...]) -> tuple[Window, list[np.ndarray]]:
     """Per tap, the (flat input index or −1 in the padding) of every (channel, output position)."""
     C, spatial = _spatial_input(node, x, node.op)
     if len(kernel) != len(spatial):
@@ -302,7 +304,7 @@ def pooling_taps(node: Node, x: Value, kernel: tuple[int, ...]) -> tuple[Window,
     taps = []
     for _, flat, valid in window_taps(spatial, w):
         index = np.arange(C)[:, None] * P_in + flat[None, :]
-        taps.append((np.where(valid[None, :], index, -1).reshape(-1), np.broadcast_to(valid, (C, valid.size)).reshape(-1)))
+        taps.append(np.where(valid[None, :], index, -1).reshape(-1))
     return w, taps
 
 
@@ -313,14 +315,14 @@ def average_pool(node: Node, ctx: Context) -> Value:
     w, taps = pooling_taps(node, x, kernel)
     C, spatial = x.shape[0], tuple(x.shape[1:])
     n_out = C * math.prod(w.out)
-    rows = np.concatenate([np.flatnonzero(idx >= 0) for idx, _ in taps])
-    cols = np.concatenate([idx[idx >= 0] for idx, _ in taps])
+    rows = np.concatenate([np.flatnonzero(idx >= 0) for idx in taps])
+    cols = np.concatenate([idx[idx >= 0] for idx in taps])
     S = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_out, x.size))
     if node.attrs.get("count_include_pad", 0):
         # divisor: taps inside the padded input (explicit pads count, the ceil_mode overhang does not)
         counts = np.ones(w.out)
         for d, (o, s, pb, pe, k, dil, size) in enumerate(zip(w.out, w.strides, w.pads_begin, w.pads_end, kernel,
-                                                            w.dilations, spatial)):
+                                                            w.dilations, spatial, strict=False)):
             start = np.arange(o) * s - pb
             taps_in = ((start[:, None] + np.arange(k)[None, :] * dil >= -pb)
                        & (start[:, None] + np.arange(k)[None, :] * dil < size + pe)).sum(axis=1)

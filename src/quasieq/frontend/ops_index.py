@@ -130,7 +130,8 @@ def concat(node: Node, ctx: Context) -> Value:
            for s in shapes):
         raise QuasieqError(f"{node.label}: shapes {shapes} do not concatenate along axis {axis + 1}")
     offsets = np.cumsum([0] + [v.size for v in values])
-    order = np.concatenate([np.arange(v.size).reshape(v.shape) + off for v, off in zip(values, offsets)], axis=axis)
+    blocks = [np.arange(v.size).reshape(v.shape) + off for v, off in zip(values, offsets[:-1], strict=True)]
+    order = np.concatenate(blocks, axis=axis)
     return stack(values).rows(order)
 
 
@@ -150,7 +151,7 @@ def split(node: Node, ctx: Context) -> list[Value]:
     if bounds[-1] != x.shape[axis]:
         raise QuasieqError(f"{node.label}: split sizes {sizes} do not add up to {x.shape[axis]}")
     pos = _positions(x)
-    return [x.rows(np.take(pos, np.arange(a, b), axis=axis)) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [x.rows(np.take(pos, np.arange(a, b), axis=axis)) for a, b in zip(bounds[:-1], bounds[1:], strict=False)]
 
 
 @rule("Slice")
@@ -167,12 +168,13 @@ def slice_(node: Node, ctx: Context) -> Value:
     axes = list(range(len(starts))) if axes is None else axes
     steps = np.ones(len(starts), dtype=np.int64) if steps is None else steps.reshape(-1)
     index: list[slice] = [slice(None)] * len(x.shape)
-    for a, s, e, st in zip(axes, starts, ends, steps):
+    for a, s, e, st in zip(axes, starts, ends, steps, strict=False):
         a = a + rank if a < 0 else a
         if a == 0:
             if int(s) == 0 and int(st) == 1 and int(e) >= (ctx.batch or 2**62):
                 continue
-            raise QuasieqError(f"{node.label}: Slice along the batch axis selects samples; the lowered net is per sample")
+            raise QuasieqError(f"{node.label}: Slice along the batch axis selects samples; the lowered net is "
+                               "per sample")
         big = np.iinfo(np.int64).max // 2
         index[a - 1] = slice(int(np.clip(s, -big, big)), int(np.clip(e, -big, big)), int(st))
     return x.rows(_positions(x)[tuple(index)])
@@ -212,7 +214,7 @@ def pad(node: Node, ctx: Context) -> Value:
     if mode not in ("constant", "reflect", "edge", "wrap"):
         raise QuasieqError(f"{node.label}: Pad mode '{mode}' is not supported")
     pos = _positions(x)
-    crop = tuple(slice(max(0, -lo), s - max(0, -hi)) for (lo, hi), s in zip(widths[1:], x.shape))
+    crop = tuple(slice(max(0, -lo), s - max(0, -hi)) for (lo, hi), s in zip(widths[1:], x.shape, strict=False))
     grow = [(max(0, lo), max(0, hi)) for lo, hi in widths[1:]]
     pos = pos[crop]
     if mode == "constant":
@@ -224,10 +226,10 @@ def pad(node: Node, ctx: Context) -> Value:
 def _target_per_sample(target: list[int | str], rank: int, ctx: Context, node: Node) -> tuple[int, ...]:
     if len(target) > rank:
         raise QuasieqError(f"{node.label}: target shape {target} has more axes than the data; it would move the batch")
-    target = [1] * (rank - len(target)) + list(target)
-    if not (target[0] == 1 or _is_batch(target[0], ctx)):
+    full = [1] * (rank - len(target)) + list(target)
+    if not (full[0] == 1 or _is_batch(full[0], ctx)):
         raise QuasieqError(f"{node.label}: target shape {target} changes the batch axis")
-    return tuple(int(t) for t in target[1:])
+    return tuple(int(t) for t in full[1:])
 
 
 @rule("Expand")

@@ -4,8 +4,9 @@ Elementwise ops are sums of ReLU terms and a pass-through term (:func:`elementwi
 
     Relu(z)            = relu(z)
     LeakyRelu / PRelu  = a·z + (1 − a)·relu(z)          (relu(z) and a pass-through z; none where a = 0)
-    Clip(z; lo, hi)    = lo + relu(z − lo) − relu(z − hi)   (one term when a bound is omitted:
-                                                          max(z, lo) = lo + relu(z − lo), min(z, hi) = hi − relu(hi − z))
+    Clip(z; lo, hi)    = lo + relu(z − lo) − relu(z − hi)
+                         (one term when a bound is omitted: max(z, lo) = lo + relu(z − lo),
+                          min(z, hi) = hi − relu(hi − z))
     Abs(z)             = relu(z) + relu(−z)
     HardSigmoid(z)     = Clip(α z + β; 0, 1)
 
@@ -176,7 +177,7 @@ def max_pool(node: Node, ctx: Context) -> Value:
     x = ctx.data(node.inputs[0])
     kernel = tuple(int(k) for k in node.attrs["kernel_shape"])
     w, taps = pooling_taps(node, x, kernel)
-    groups = np.stack([index for index, _ in taps], axis=1)
+    groups = np.stack(taps, axis=1)
     return maximum_tree(ctx, x, groups, (x.shape[0], *w.out))
 
 

@@ -10,7 +10,8 @@ piecewise linear are listed in :data:`NOT_PIECEWISE_LINEAR` so their refusal say
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -23,9 +24,13 @@ from quasieq.frontend.graph import Node
 class Context(Protocol):
     """What a rule may ask the compiler (implemented by :class:`quasieq.frontend.compiler.Compiler`)."""
 
-    source: int
-    source_dim: int
     batch: int | None
+
+    @property
+    def source(self) -> int: ...
+
+    @property
+    def source_dim(self) -> int: ...
 
     def is_data(self, name: str) -> bool: ...
 
@@ -40,7 +45,7 @@ class Context(Protocol):
     def stage(self, stage: Stage) -> Value: ...
 
 
-Rule = Callable[[Node, Context], Value]
+Rule = Callable[[Node, "Context"], "Value | list[Value]"]
 
 RULES: dict[str, Rule] = {}
 

@@ -48,7 +48,9 @@ def _export(module: nn.Module, x: torch.Tensor, label: str) -> onnx.ModelProto:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, (x,), buffer, dynamo=False, opset_version=OPSET, input_names=["input"],
+            # the legacy exporter writes to a file object too (its annotation says paths only)
+            torch.onnx.export(module, (x,), buffer, dynamo=False,  # type: ignore[arg-type]
+                              opset_version=OPSET, input_names=["input"],
                               output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}},
                               do_constant_folding=True)
     except Exception as exc:  # export runs user code: any failure is "cannot be exported"

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from quasieq.errors import QuasieqError
-from quasieq.io.npz_io import read_npz, write_npz
 from quasieq.frontend.compiler import Lowered
 from quasieq.frontend.onnx_source import lower_onnx_file
+from quasieq.io.npz_io import read_npz, write_npz
 from quasieq.io.onnx_io import save_onnx
 from quasieq.io.torch_state import read_torch_state, write_torch_state
 from quasieq.net import ReluNet

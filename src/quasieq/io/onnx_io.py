@@ -23,8 +23,8 @@ import scipy.sparse as sp
 from onnx import TensorProto, helper, numpy_helper
 
 from quasieq.errors import QuasieqError
-from quasieq.sparsity import prefer_dense
 from quasieq.net import ReluNet
+from quasieq.sparsity import prefer_dense
 
 OPSET = 17
 
