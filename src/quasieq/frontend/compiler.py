@@ -98,7 +98,7 @@ class Compiler:
         live_names = [n for n, v in self.values.items() if self._last_use.get(n, -1) > self._position]
         out, moved, units = self.builder.emit(stage, [self.values[n] for n in live_names])
         self.values = {n: v for n, v in zip(live_names, moved, strict=False)}
-        self.census.stage(node.op, units.relu_units, units.linear_units, units.carried_units)
+        self.census.stage(node.label, node.op, units.relu_units, units.linear_units, units.carried_units)
         return out
 
     # ----- the walk --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ weights are read, never a file: quasieq never unpickles (``torch.load``) anythin
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import warnings
 from typing import Any
@@ -72,6 +73,8 @@ def lower_torch(module: nn.Module, example_input: Any = None, task: str = "regre
     try:
         x = _example(module, example_input)
         lowered = lower_onnx_model(_export(module, x, label), label, task, check=False)
+        if lowered.census is not None:
+            lowered = dataclasses.replace(lowered, census=dataclasses.replace(lowered.census, source="torch"))
         if check:
             def reference(X: np.ndarray) -> np.ndarray:
                 with torch.no_grad():
