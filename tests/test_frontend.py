@@ -25,7 +25,7 @@ from torch import nn
 import quasieq as qe
 from quasieq.frontend import graph as graph_module
 from quasieq.frontend import lower_onnx_file, lower_torch, ops_affine
-from quasieq.frontend.check import magnitude
+from quasieq.frontend.check import rounding_scale
 
 BATCHES = (1, 4, 7)  # 1 is the traced batch of from_torch's default; 4 and 7 are not
 
@@ -45,7 +45,7 @@ def assert_close(net: qe.ReluNet, X: np.ndarray, expected: np.ndarray) -> None:
     """Our float64 forward pass equals the float32 reference to float32 rounding of the summed terms."""
     flat = X.astype(np.float64).reshape(len(X), -1)
     ours = net.forward(flat)
-    scale = max(1.0, float(magnitude(net, flat).max()))
+    scale = max(1.0, float(rounding_scale(net, flat).max()))
     assert ours.shape == expected.reshape(len(X), -1).shape
     assert np.abs(ours - expected.reshape(ours.shape)).max() <= 1e-5 * scale
 

@@ -118,8 +118,7 @@ def test_torch_round_trip_float64(arch, seed):
     X = np.random.default_rng(seed).normal(size=(64, arch[0]))
     expected = torch_forward(module, X)
     net = qe.from_torch(module)
-    # the compiler may drop a ReLU it proves is the identity (a non-negative input), never add one
-    assert net.in_dim == arch[0] and net.out_dim == arch[-1] and len(net.widths) <= len(arch) - 2
+    assert net.in_dim == arch[0] and net.out_dim == arch[-1] and net.widths == arch[1:-1]
     assert np.abs(net.forward(X) - expected).max() <= 1e-12 * scale(expected)
     back = qe.to_torch(net)
     assert np.abs(torch_forward(back, X) - expected).max() <= 1e-12 * scale(expected)

@@ -99,9 +99,10 @@ QUADRATIC_POLE_GUARD = 1e-6
 QUADRATIC_PERTURB_RELATIVE = 1e-8
 
 #: On load, the lowered net must match the source model (ONNX Runtime on the file, torch on the module)
-#: on random inputs: |ours − theirs| ≤ LOWERING_MATCH_RELATIVE · m, where m is the largest output of the
-#: *magnitude* pass (|W| and |b| applied to |x|), the scale that float32 rounding errors are relative to.
-#: Why 1e-5: float32 has unit roundoff 6e-8, and a source graph rounds once per op along chains of up to
-#: ~100 ops, in an association order that differs from our folded maps; 1e-5 covers that with margin
-#: while any real lowering error (a wrong index, sign or bias) is of the order of m itself.
+#: on random inputs: |ours − theirs| ≤ LOWERING_MATCH_RELATIVE · max(1, s), s the largest entry of the
+#: rounding scale of forward error analysis (quasieq.frontend.check.rounding_scale: the summed terms
+#: |W||a| + |b| of every layer, propagated through |W|), which float32 rounding errors are relative to.
+#: Why 1e-5: float32 has unit roundoff 6e-8, and the source rounds each of its ops (up to ~100 along a
+#: path) in an association order that differs from our folded maps; 1e-5 ≈ 170 u covers that, while
+#: any real lowering error (a wrong index, sign or bias) is of the order of the outputs themselves.
 LOWERING_MATCH_RELATIVE = 1e-5

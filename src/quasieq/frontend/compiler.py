@@ -1,6 +1,9 @@
 """The lowering compiler: a :class:`~quasieq.frontend.graph.Graph` in, a :class:`~quasieq.net.ReluNet` out.
 
-Nodes are visited in topological order. A node whose inputs are all constants is folded
+Nodes are visited in a topological order that runs every affine node as soon as its inputs exist and
+a piecewise-linear one only when no affine node is ready (:func:`schedule`): a tensor that a later node
+only selects from (a Gather of a few units, a Slice) is then selected *before* the next stage, so the
+stage carries the selection rather than the whole tensor. A node whose inputs are all constants is folded
 (:mod:`quasieq.frontend.fold`); any other node is lowered by its rule (:mod:`quasieq.frontend.rules`):
 affine rules compose into the running affine map of each tensor (:mod:`quasieq.frontend.affine`),
 piecewise-linear ones close a layer (:mod:`quasieq.frontend.emit`), carrying every tensor that a later
@@ -12,6 +15,7 @@ A trailing ``Softmax`` / ``LogSoftmax`` over the class axis is dropped for ``tas
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +27,7 @@ from quasieq.frontend.census import Census, CensusTally
 from quasieq.frontend.emit import IRBuilder, Stage
 from quasieq.frontend.fold import Constants
 from quasieq.frontend.graph import Graph, Node
-from quasieq.frontend.rules import RULES, refusal
+from quasieq.frontend.rules import PIECEWISE_OPS, RULES, refusal
 from quasieq.net import ReluNet
 
 TASKS = ("regression", "classification")
@@ -41,6 +45,32 @@ class Lowered:
     notes: tuple[str, ...] = ()
 
 
+def schedule(graph: Graph) -> list[Node]:
+    """The nodes in topological order, affine ones first whenever one is ready (module docstring);
+    nodes that read a tensor nobody produces come last (the walk then refuses them)."""
+    producers = {t: node.index for node in graph.nodes for t in node.outputs if t}
+    waiting = {node.index: {producers[t] for t in node.inputs if t in producers} for node in graph.nodes}
+    readers: dict[int, list[Node]] = {}
+    for node in graph.nodes:
+        for p in waiting[node.index]:
+            readers.setdefault(p, []).append(node)
+    ready = {False: [], True: []}  # keyed by "is piecewise linear"; heaps of (source position, node index)
+    by_index = {node.index: node for node in graph.nodes}
+    for node in graph.nodes:
+        if not waiting[node.index]:
+            heapq.heappush(ready[node.op in PIECEWISE_OPS], node.index)
+    order: list[Node] = []
+    while ready[False] or ready[True]:
+        node = by_index[heapq.heappop(ready[False] if ready[False] else ready[True])]
+        order.append(node)
+        for reader in readers.get(node.index, []):
+            waiting[reader.index].discard(node.index)
+            if not waiting[reader.index]:
+                heapq.heappush(ready[reader.op in PIECEWISE_OPS], reader.index)
+    done = {node.index for node in order}
+    return order + [node for node in graph.nodes if node.index not in done]
+
+
 class Compiler:
     """Walks one graph; implements the :class:`~quasieq.frontend.rules.Context` the rules use."""
 
@@ -56,12 +86,13 @@ class Compiler:
         self.census = CensusTally()
         self.notes: list[str] = []
         self._position = -1
+        self._nodes = schedule(graph)
         self._last_use: dict[str, int] = {}
-        for position, node in enumerate(graph.nodes):
+        for position, node in enumerate(self._nodes):
             for t in node.inputs:
                 if t:
                     self._last_use[t] = position
-        self._last_use[graph.output] = len(graph.nodes)
+        self._last_use[graph.output] = len(self._nodes)
 
     # ----- Context ---------------------------------------------------------------------------------
     @property
@@ -94,7 +125,7 @@ class Compiler:
         return self.constants.shape_entries(name, label)
 
     def stage(self, stage: Stage) -> Value:
-        node = self.graph.nodes[self._position]
+        node = self._nodes[self._position]
         live_names = [n for n, v in self.values.items() if self._last_use.get(n, -1) > self._position]
         out, moved, units = self.builder.emit(stage, [self.values[n] for n in live_names])
         self.values = {n: v for n, v in zip(live_names, moved, strict=False)}
@@ -104,7 +135,7 @@ class Compiler:
     # ----- the walk --------------------------------------------------------------------------------
     def _trailing_softmax(self) -> int | None:
         """Position of a Softmax/LogSoftmax that produces the graph output, if any."""
-        for position, node in enumerate(self.graph.nodes):
+        for position, node in enumerate(self._nodes):
             if node.op in SOFTMAX_OPS and self.graph.output in node.outputs:
                 return position
         return None
@@ -127,7 +158,7 @@ class Compiler:
 
     def run(self) -> Lowered:
         softmax = self._trailing_softmax()
-        for position, node in enumerate(self.graph.nodes):
+        for position, node in enumerate(self._nodes):
             self._position = position
             if position == softmax:
                 self._drop_softmax(node)

@@ -12,9 +12,9 @@ other input of a Concat): each is re-expressed as a selection of the new units, 
 travels through pass-through units of the intermediate layers. When the live tensors together hold
 more entries than the source, the source itself is carried instead (fewer units, same function).
 
-A stage whose pre-activations are provably non-negative (a non-negative combination of ReLU units of
-the current source plus a non-negative constant: ReLU after ReLU, ReLU after MaxPool of ReLUs) is the
-identity and is not emitted.
+A stage whose pre-activations are positive multiples of ReLU units of the current source (ReLU after
+ReLU, possibly through a Reshape, a Transpose or a positive scale) is the identity and is not emitted;
+any other layer is kept as written, so a net exported by quasieq reads back with its own layers.
 """
 
 from __future__ import annotations
@@ -58,12 +58,13 @@ class EmittedIR:
     relu_masks: list[np.ndarray]
 
 
-def _nonnegative(v: Value, relu_columns: np.ndarray | None) -> bool:
-    """v ≥ 0 everywhere: a non-negative combination of ReLU units of the source plus c ≥ 0."""
-    if relu_columns is None or np.any(v.c < 0):
+def _rescaled_relu_units(v: Value, relu_columns: np.ndarray | None) -> bool:
+    """Every entry of v is c·r with c > 0 and r a ReLU unit of the source (so relu(v) = v)."""
+    if relu_columns is None or np.any(v.c != 0):
         return False
     A = sp.csr_matrix(v.A)
-    return bool(np.all(A.data >= 0) and np.all(relu_columns[A.indices]))
+    A.eliminate_zeros()
+    return bool(np.all(np.diff(A.indptr) == 1) and np.all(A.data > 0) and np.all(relu_columns[A.indices]))
 
 
 class IRBuilder:
@@ -83,7 +84,7 @@ class IRBuilder:
     def emit(self, stage: Stage, live: Sequence[Value]) -> tuple[Value, list[Value], StageUnits]:
         """Close one layer for ``stage`` carrying ``live``; the stage output and the live tensors
         re-expressed in the new source (``live`` in order), and the units it cost."""
-        if stage.linear is None and _nonnegative(stage.relu, self._relu_columns):
+        if stage.linear is None and _rescaled_relu_units(stage.relu, self._relu_columns):
             out = stage.relu.linear(stage.out_relu, stage.shape, "stage", stage.out_const)
             return out, list(live), StageUnits(0, 0, 0)
         parts = [stage.relu] + ([stage.linear] if stage.linear is not None else [])

@@ -6,6 +6,7 @@ model (:mod:`quasieq.frontend.check`).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,11 @@ def lower_onnx_model(model: onnx.ModelProto, label: str, task: str = "regression
         if dtype is None:
             raise QuasieqError(f"{label}: input '{graph.input}' has element type "
                                f"{TensorProto.DataType.Name(graph.input_dtype)}; quasieq lowers float inputs")
-        check_lowering(lowered.net, lowered.input_shape, _runtime_reference(model, path, label), dtype, graph.batch,
-                       label, "ONNX Runtime", "this is a quasieq bug, please report it with the model",
-                       lowered.census.dropped if lowered.census else ())
+        notes = check_lowering(lowered.net, lowered.input_shape, _runtime_reference(model, path, label), dtype,
+                               graph.batch, label, "ONNX Runtime",
+                               "this is a quasieq bug, please report it with the model",
+                               lowered.census.dropped if lowered.census else ())
+        lowered = dataclasses.replace(lowered, notes=lowered.notes + notes)
     return lowered
 
 

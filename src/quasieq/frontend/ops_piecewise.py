@@ -97,7 +97,7 @@ def maximum_tree(ctx: Context, operands: Value, groups: np.ndarray, shape: tuple
 
 
 # ----- rules ---------------------------------------------------------------------------------------
-@rule("Relu")
+@rule("Relu", piecewise=True)
 def relu(node: Node, ctx: Context) -> Value:
     z = ctx.data(node.inputs[0])
     return elementwise(ctx, z, [ReluTerm(np.ones(1), 1.0, np.zeros(1))], np.zeros(1), np.zeros(1))
@@ -107,12 +107,12 @@ def _leaky(ctx: Context, z: Value, slope: np.ndarray) -> Value:
     return elementwise(ctx, z, [ReluTerm(1.0 - slope, 1.0, np.zeros(1))], slope, np.zeros(1))
 
 
-@rule("LeakyRelu")
+@rule("LeakyRelu", piecewise=True)
 def leaky_relu(node: Node, ctx: Context) -> Value:
     return _leaky(ctx, ctx.data(node.inputs[0]), np.array([float(node.attrs.get("alpha", 0.01))]))
 
 
-@rule("PRelu")
+@rule("PRelu", piecewise=True)
 def prelu(node: Node, ctx: Context) -> Value:
     if ctx.is_data(node.inputs[1]):
         raise QuasieqError(f"{node.label}: PRelu with a data-dependent slope is not piecewise linear")
@@ -147,14 +147,14 @@ def _bound(node: Node, ctx: Context, position: int, attr: str, sentinel: float) 
     return None if abs(value) >= sentinel else value  # ±FLT_MAX (the old opsets' defaults) means no bound
 
 
-@rule("Clip")
+@rule("Clip", piecewise=True)
 def clip_rule(node: Node, ctx: Context) -> Value:
     big = float(np.finfo(np.float32).max)
     return clip(ctx, ctx.data(node.inputs[0]), _bound(node, ctx, 1, "min", big), _bound(node, ctx, 2, "max", big),
                 node.label)
 
 
-@rule("HardSigmoid")
+@rule("HardSigmoid", piecewise=True)
 def hard_sigmoid(node: Node, ctx: Context) -> Value:
     z = ctx.data(node.inputs[0])
     alpha, beta = float(node.attrs.get("alpha", 0.2)), float(node.attrs.get("beta", 0.5))
@@ -162,13 +162,13 @@ def hard_sigmoid(node: Node, ctx: Context) -> Value:
                 node.label)
 
 
-@rule("Abs")
+@rule("Abs", piecewise=True)
 def absolute(node: Node, ctx: Context) -> Value:
     one, zero = np.ones(1), np.zeros(1)
     return elementwise(ctx, ctx.data(node.inputs[0]), [ReluTerm(one, 1.0, zero), ReluTerm(one, -1.0, zero)], zero, zero)
 
 
-@rule("MaxPool")
+@rule("MaxPool", piecewise=True)
 def max_pool(node: Node, ctx: Context) -> Value:
     if len(node.outputs) > 1 and node.outputs[1]:
         raise QuasieqError(f"{node.label}: MaxPool's Indices output is data dependent")
@@ -181,7 +181,7 @@ def max_pool(node: Node, ctx: Context) -> Value:
     return maximum_tree(ctx, x, groups, (x.shape[0], *w.out))
 
 
-@rule("GlobalMaxPool")
+@rule("GlobalMaxPool", piecewise=True)
 def global_max_pool(node: Node, ctx: Context) -> Value:
     x = ctx.data(node.inputs[0])
     C = x.shape[0]
@@ -189,7 +189,7 @@ def global_max_pool(node: Node, ctx: Context) -> Value:
     return maximum_tree(ctx, x, np.arange(x.size).reshape(C, P), (C, *[1] * (len(x.shape) - 1)))
 
 
-@rule("Max", "Min")
+@rule("Max", "Min", piecewise=True)
 def max_min(node: Node, ctx: Context) -> Value:
     values = _data_operands(node, ctx)
     sign = 1.0 if node.op == "Max" else -1.0
@@ -200,7 +200,7 @@ def max_min(node: Node, ctx: Context) -> Value:
     return best if sign > 0 else -best
 
 
-@rule("ReduceMax", "ReduceMin")
+@rule("ReduceMax", "ReduceMin", piecewise=True)
 def reduce_max(node: Node, ctx: Context) -> Value:
     x = ctx.data(node.inputs[0])
     rank = len(x.shape) + 1

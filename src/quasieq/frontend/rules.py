@@ -48,6 +48,8 @@ class Context(Protocol):
 Rule = Callable[[Node, "Context"], "Value | list[Value]"]
 
 RULES: dict[str, Rule] = {}
+#: The ops whose rules emit piecewise-linear stages (the others are affine and merge).
+PIECEWISE_OPS: set[str] = set()
 
 #: Ops that are not piecewise linear (or not functions of the input alone): refused with this reason.
 NOT_PIECEWISE_LINEAR = frozenset({
@@ -64,11 +66,13 @@ DATA_DEPENDENT = frozenset({"NonZero", "Unique", "Compress", "TopK", "If", "Loop
                             "ScatterElements", "GatherElements"})
 
 
-def rule(*ops: str) -> Callable[[Rule], Rule]:
-    """Register the decorated function as the lowering of ``ops``."""
+def rule(*ops: str, piecewise: bool = False) -> Callable[[Rule], Rule]:
+    """Register the decorated function as the lowering of ``ops`` (``piecewise``: it emits stages)."""
     def register(fn: Rule) -> Rule:
         for op in ops:
             RULES[op] = fn
+            if piecewise:
+                PIECEWISE_OPS.add(op)
         return fn
     return register
 

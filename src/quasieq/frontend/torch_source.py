@@ -79,10 +79,11 @@ def lower_torch(module: nn.Module, example_input: Any = None, task: str = "regre
             def reference(X: np.ndarray) -> np.ndarray:
                 with torch.no_grad():
                     return module(torch.as_tensor(X, dtype=x.dtype)).double().numpy()
-            check_lowering(lowered.net, lowered.input_shape, reference, x.numpy().dtype.type, None, label, "torch",
-                           "the exported graph does not compute the module's function (Python control flow on "
-                           "the data is traced for the example input only?)",
-                           lowered.census.dropped if lowered.census else ())
+            hint = ("the exported graph does not compute the module's function (Python control flow on the data "
+                    "is traced for the example input only?)")
+            notes = check_lowering(lowered.net, lowered.input_shape, reference, x.numpy().dtype.type, None, label,
+                                   "torch", hint, lowered.census.dropped if lowered.census else ())
+            lowered = dataclasses.replace(lowered, notes=lowered.notes + notes)
     finally:
         module.train(was_training)
     return lowered
