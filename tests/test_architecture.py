@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "quasieq"
 #: (``quasieq`` itself, the package face, only exactly: a new top-level module must be placed).
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("quasieq.errors", "quasieq.tolerances")),
-    ("ir", ("quasieq.net", "quasieq.box", "quasieq.slices")),
+    ("ir", ("quasieq.net", "quasieq.box", "quasieq.slices", "quasieq.sparsity")),
+    ("frontend", ("quasieq.frontend",)),
     ("io", ("quasieq.io",)),
     ("analysis", ("quasieq.regions", "quasieq.geometry")),
     ("synthesis", ("quasieq.construct", "quasieq.quadratic")),

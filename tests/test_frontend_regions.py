@@ -15,10 +15,10 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from oracles import brute_force_regions, relu_chain_on_box
 from torch import nn
 
 import quasieq as qe
+from oracles import brute_force_regions, relu_chain_on_box
 
 
 class MaxPoolNet(nn.Module):

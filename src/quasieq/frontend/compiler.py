@@ -54,7 +54,7 @@ def schedule(graph: Graph) -> list[Node]:
     for node in graph.nodes:
         for p in waiting[node.index]:
             readers.setdefault(p, []).append(node)
-    ready = {False: [], True: []}  # keyed by "is piecewise linear"; heaps of (source position, node index)
+    ready: dict[bool, list[int]] = {False: [], True: []}  # heaps of node positions, by "is piecewise linear"
     by_index = {node.index: node for node in graph.nodes}
     for node in graph.nodes:
         if not waiting[node.index]:

@@ -18,7 +18,8 @@ from quasieq.frontend.check import check_lowering
 from quasieq.frontend.compiler import Lowered, lower_graph
 from quasieq.frontend.graph import graph_from_onnx
 
-_NUMPY_TYPES: dict[int, type] = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16}
+_NUMPY_TYPES: dict[int, type] = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64,
+                                 TensorProto.FLOAT16: np.float16}
 
 
 def _runtime_reference(model: onnx.ModelProto, path: Path | None, label: str):

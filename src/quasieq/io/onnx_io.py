@@ -1,9 +1,10 @@
 """ONNX backend: ``save_onnx(net, path, dtype)`` (import is the compiler in :mod:`quasieq.frontend`).
 
 Export writes opset 17: input ``input`` (N, D), output ``output`` (N, K), dynamic N. A dense layer is
-one ``Gemm``, followed by ``Relu`` or, in a layer with linear units, by :func:`_activation`. A sparse layer W (CSR) is written in size linear in its non-zeros: its rows are grouped
-by their non-zero count rounded up to a power of two, r; for a group of n rows, ``cols`` and ``vals``
-(n, r) hold each row's column indices and values padded with (0, 0.0), and
+one ``Gemm``, followed by ``Relu`` or, in a layer with linear units, by :func:`_activation`. A sparse
+layer W (CSR) is written in size linear in its non-zeros: its rows are grouped by their non-zero
+count rounded up to a power of two, r; for a group of n rows, ``cols`` and ``vals`` (n, r) hold each
+row's column indices and values padded with (0, 0.0), and
 
     y_group = ReduceSum(Gather(x, cols, axis=1) ⊙ vals, axis=2)          (N, n)
 
