@@ -21,7 +21,9 @@ from torch import nn
 
 import quasieq as qe
 from conftest import random_net
+from quasieq.frontend.check import rounding_scale
 from quasieq.io import onnx_io, torch_io
+from quasieq.tolerances import LOWERING_MATCH_RELATIVE
 
 
 # ----- helpers -----------------------------------------------------------------------------------------
@@ -131,10 +133,12 @@ def test_torch_round_trip_float32(arch, seed):
     X = np.random.default_rng(seed).normal(size=(64, arch[0])).astype(np.float32).astype(np.float64)
     expected = torch_forward(module, X)
     net = qe.from_torch(module)
-    assert np.abs(net.forward(X) - expected).max() <= 1e-6 * scale(expected)
+    # float32 rounding is relative to the summed terms (a BatchNorm of small variance amplifies it)
+    tol = LOWERING_MATCH_RELATIVE * max(1.0, float(rounding_scale(net, X).max()))
+    assert np.abs(net.forward(X) - expected).max() <= tol
     back = qe.to_torch(net, dtype=torch.float32)
     assert next(back.parameters()).dtype == torch.float32
-    assert np.abs(torch_forward(back, X) - expected).max() <= 1e-6 * scale(expected)
+    assert np.abs(torch_forward(back, X) - expected).max() <= 2 * tol
 
 
 def test_consecutive_linears_compose_into_one_layer(rng):

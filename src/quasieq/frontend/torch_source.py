@@ -53,7 +53,7 @@ def _export(module: nn.Module, x: torch.Tensor, label: str) -> onnx.ModelProto:
             torch.onnx.export(module, (x,), buffer, dynamo=False,  # type: ignore[arg-type]
                               opset_version=OPSET, input_names=["input"],
                               output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}},
-                              do_constant_folding=True)
+                              do_constant_folding=False)  # we fold in float64, torch would in float32
     except Exception as exc:  # export runs user code: any failure is "cannot be exported"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise QuasieqError(f"{label}: torch.onnx.export cannot export it ({first[:200]})") from None
