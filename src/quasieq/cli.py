@@ -48,7 +48,7 @@ from quasieq.console import (
 from quasieq.construct.transform import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
 from quasieq.errors import QuasieqError
 from quasieq.experiments_cli import experiment_app
-from quasieq.io import load, save
+from quasieq.io import load_lowered, save
 from quasieq.io.outputs import staged_outputs, write_json
 from quasieq.net import ReluNet
 from quasieq.pipeline import (
@@ -162,8 +162,10 @@ MaxRegionsOpt = Annotated[
 
 
 # ----- shared helpers -------------------------------------------------------------------------------
-def load_model(path: Path) -> ReluNet:
-    """Read a model file into a :class:`ReluNet`; every failure becomes a one-line QuasieqError.
+def load_model(path: Path, task: str = "regression") -> ReluNet:
+    """Read a model file into a :class:`ReluNet`; every failure becomes a one-line QuasieqError, and the
+    lowering's notes (a dropped Softmax, an inconclusive load-time check) are printed as ``note: ...``
+    lines on stderr. ``task="classification"`` lets a trailing Softmax be dropped.
 
     The check for a missing file comes first so the message names the path; anything the reader raises
     on a corrupt file (protobuf, zip or numpy errors) is reported as "cannot read" with its reason.
@@ -173,11 +175,14 @@ def load_model(path: Path) -> ReluNet:
     if not path.is_file():
         raise QuasieqError(f"{path}: not a file")
     try:
-        return load(path)
+        lowered = load_lowered(path, task)
     except QuasieqError:
         raise
     except Exception as exc:  # a reader library's own error on a corrupt file: report, never trace back
         raise QuasieqError(f"{path}: cannot read model ({type(exc).__name__}: {exc})") from None
+    for note in lowered.notes:
+        sys.stderr.write(f"note: {one_line(note)}\n")
+    return lowered.net
 
 
 def read_bounds(path: Path) -> Box:
@@ -507,7 +512,7 @@ def transform_command(
     exceeds δ.
     """
     form = ctx.info_name
-    net, box, cut = sliced(load_model(model), plane, line, cube, bounds)
+    net, box, cut = sliced(load_model(model, task), plane, line, cube, bounds)
     positive_delta(delta)
     method = transform_method(method, task)
     out = model_output(out, dtype)
