@@ -14,8 +14,6 @@ to the probe in each is the batch size itself (a Reshape target ``[N, -1]``); an
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
@@ -72,9 +70,6 @@ class Constants:
             raise QuasieqError(f"{label}: operand '{name}' depends on the batch size; the lowered net is per sample")
         return self._fixed[name]
 
-    def optional(self, name: str, label: str) -> np.ndarray | None:
-        return None if not name else self.get(name, label)
-
     def shape_entries(self, name: str, label: str) -> list[int | str]:
         """A 1-D integer constant (a Reshape / Expand target) with :data:`BATCH` where it is the batch size."""
         if name in self._fixed:
@@ -101,9 +96,6 @@ class Constants:
             self._batched[node.outputs[0]] = (entries(BATCH_PROBES[0]), entries(BATCH_PROBES[1]))
         else:
             self._fixed[node.outputs[0]] = entries(1 if full_shape[0] is None else int(full_shape[0]))
-
-    def set(self, name: str, value: Any) -> None:
-        self._fixed[name] = np.asarray(value)
 
     def fold(self, node: Node) -> bool:
         """Evaluate ``node`` if all its inputs are constants; True when it was folded."""

@@ -28,7 +28,7 @@ from onnx import TensorProto
 from quasieq.errors import QuasieqError
 from quasieq.frontend.affine import Value, check_entries, constant
 from quasieq.frontend.graph import Node
-from quasieq.frontend.rules import Context, feature_axis, rule
+from quasieq.frontend.rules import Context, reduction_axes, rule
 
 _FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
 
@@ -125,7 +125,7 @@ def negate(node: Node, ctx: Context) -> Value:
 @rule("Identity", "Dropout")
 def identity(node: Node, ctx: Context) -> Value:
     if node.op == "Dropout":
-        if node.attrs.get("is_test", 1) == 0 and "is_test" in node.attrs:
+        if node.attrs.get("is_test", 1) == 0:
             raise QuasieqError(f"{node.label}: Dropout in training mode (is_test=0) is random")
         if len(node.inputs) > 2 and node.inputs[2] and bool(np.asarray(ctx.const(node.inputs[2], node.label))):
             raise QuasieqError(f"{node.label}: Dropout with training_mode=true is random; export in eval mode")
@@ -347,16 +347,11 @@ def global_average_pool(node: Node, ctx: Context) -> Value:
 @rule("ReduceSum", "ReduceMean")
 def reduce_sum(node: Node, ctx: Context) -> Value:
     x = ctx.data(node.inputs[0])
-    rank = len(x.shape) + 1
-    if len(node.inputs) > 1 and node.inputs[1]:
-        axes = [int(a) for a in ctx.const(node.inputs[1], node.label).reshape(-1)]
-    else:
-        axes = list(node.attrs.get("axes", []))
+    axes = reduction_axes(node, ctx)
     if not axes:
         if node.attrs.get("noop_with_empty_axes", 0):
             return x
         raise QuasieqError(f"{node.label}: {node.op} over all axes would mix the samples of the batch")
-    axes = sorted({feature_axis(a, rank, node.label) for a in axes})
     kept = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
     labels = np.broadcast_to(np.arange(math.prod(kept)).reshape(kept), x.shape).reshape(-1)
     weight = 1.0 / (x.size // math.prod(kept)) if node.op == "ReduceMean" else 1.0

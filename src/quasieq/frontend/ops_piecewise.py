@@ -29,7 +29,7 @@ from quasieq.frontend.affine import Value, stack
 from quasieq.frontend.emit import Stage
 from quasieq.frontend.graph import Node
 from quasieq.frontend.ops_affine import _const_operand, _data_operands, pooling_taps
-from quasieq.frontend.rules import Context, feature_axis, rule
+from quasieq.frontend.rules import Context, reduction_axes, rule
 
 
 @dataclass(frozen=True)
@@ -203,14 +203,9 @@ def max_min(node: Node, ctx: Context) -> Value:
 @rule("ReduceMax", "ReduceMin", piecewise=True)
 def reduce_max(node: Node, ctx: Context) -> Value:
     x = ctx.data(node.inputs[0])
-    rank = len(x.shape) + 1
-    if len(node.inputs) > 1 and node.inputs[1]:
-        axes = [int(a) for a in ctx.const(node.inputs[1], node.label).reshape(-1)]
-    else:
-        axes = list(node.attrs.get("axes", []))
-    if not axes:
+    per = reduction_axes(node, ctx)
+    if not per:
         raise QuasieqError(f"{node.label}: {node.op} over all axes would mix the samples of the batch")
-    per = sorted({feature_axis(a, rank, node.label) for a in axes})
     keep = [i for i in range(len(x.shape)) if i not in per]
     pos = np.transpose(np.arange(x.size).reshape(x.shape), keep + per)
     kept_shape = tuple(x.shape[i] for i in keep)

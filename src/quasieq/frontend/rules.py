@@ -88,6 +88,17 @@ def refusal(node: Node) -> QuasieqError:
     return QuasieqError(f"{node.label}: {why}")
 
 
+def reduction_axes(node: Node, ctx: Context) -> list[int]:
+    """The sorted per-sample axes a Reduce* node reduces (input 1 in newer opsets, the ``axes``
+    attribute in older ones); [] when it names none."""
+    rank = len(ctx.data(node.inputs[0]).shape) + 1
+    if len(node.inputs) > 1 and node.inputs[1]:
+        axes = [int(a) for a in ctx.const(node.inputs[1], node.label).reshape(-1)]
+    else:
+        axes = [int(a) for a in node.attrs.get("axes", [])]
+    return sorted({feature_axis(a, rank, node.label) for a in axes})
+
+
 def feature_axis(axis: int, rank: int, label: str) -> int:
     """A per-sample axis from an ONNX axis of a rank-``rank`` batched tensor (the batch axis is refused)."""
     a = axis + rank if axis < 0 else axis
