@@ -170,12 +170,32 @@ class Composite(nn.Module):
         return self.head(torch.cat([F.hardtanh(h, -0.5, 0.5), self.prelu(h).abs()], dim=1))
 
 
+class CompositeIndexing(nn.Module):
+    """Dilated Conv2d, AvgPool2d(count_include_pad), permute, slicing, F.pad, unsqueeze/squeeze,
+    arithmetic with constants, Hardsigmoid, torch.maximum/minimum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 2, dilation=2, padding=1)
+        self.pool = nn.AvgPool2d(2, padding=1, count_include_pad=True)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = self.pool(self.conv(x)).permute(0, 2, 3, 1).reshape(x.shape[0], -1)[:, 1:7]
+        # (fancy indexing h[:, [0, 2]] is exported by dynamo as Transpose-Gather-Transpose over the batch
+        # axis, which the compiler refuses; the legacy exporter's Gather is lowered)
+        h = F.pad(h, (1, 1), value=0.25)[:, 1:7].unsqueeze(1).squeeze(1)
+        g = F.hardsigmoid((h - 0.5) * 2.0 / 3.0)
+        return torch.maximum(self.fc(g), -self.fc(h)) - torch.minimum(h[:, :3], g[:, 3:])
+
+
 def dynamo_cases() -> list[tuple[str, callable, tuple[int, ...]]]:
     return [
         ("composite-1d", Composite, (4,)),
         ("cnn-2d", lambda: nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
                                          nn.Conv2d(2, 2, 2, groups=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                          nn.Linear(2, 2)), (1, 6, 6)),
+        ("composite-indexing", CompositeIndexing, (1, 4, 4)),
     ]
 
 
