@@ -8,24 +8,36 @@
     deep = qe.to_deep(net, box, delta=1e-3)      # width 2D + 2K + 2
     rep  = qe.compare(net, wide, box)            # Monte-Carlo certificate of the disagreement measure
     flat = qe.slice(net, p0, [p1 - p0, p2 - p0]) # the net on the plane through three inputs
+
+The IR, the file readers and the region engine load with the package; the constructions, the checker,
+the torch frontend and ``quadratic`` (torch) are imported on first use.
 """
 
-from quasieq import quadratic
 from quasieq.box import Box
-from quasieq.construct import to_deep, to_wide
 from quasieq.errors import QuasieqError
-from quasieq.geometry import SimplexComplex, triangulate
-from quasieq.io import from_torch, load, save, to_torch
+from quasieq.io.files import load, save
+from quasieq.lazy import lazy_attributes
 from quasieq.net import Provenance, ReluNet
-from quasieq.regions import Region, RegionComplex, regions
+from quasieq.regions import Region, RegionComplex, regions  # eager: the subpackage's name is the function's
 from quasieq.slices import Slice
 from quasieq.slices import slice_net as slice
-from quasieq.verify import EquivalenceReport, compare
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Box", "QuasieqError", "ReluNet", "Provenance", "Region", "RegionComplex", "regions",
-    "SimplexComplex", "triangulate", "to_wide", "to_deep", "compare", "EquivalenceReport",
-    "load", "save", "from_torch", "to_torch", "slice", "Slice", "quadratic", "__version__",
-]
+#: Public names imported on first use, and the module each comes from.
+_LAZY = {
+    "SimplexComplex": "quasieq.geometry.simplices",
+    "triangulate": "quasieq.geometry.simplices",
+    "to_wide": "quasieq.construct.transform",
+    "to_deep": "quasieq.construct.transform",
+    "compare": "quasieq.verify.compare",
+    "EquivalenceReport": "quasieq.verify.compare",
+    "from_torch": "quasieq.frontend.torch_source",
+    "to_torch": "quasieq.io.torch_io",
+    "quadratic": "quasieq.quadratic",
+}
+
+__all__ = ["Box", "QuasieqError", "ReluNet", "Provenance", "Region", "RegionComplex", "regions", "load", "save",
+           "slice", "Slice", "__version__", *_LAZY]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -21,14 +21,18 @@ Conventions every subcommand follows (each reuses the helpers below rather than 
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
+import typer.main
 from rich.console import Console
 from rich.table import Table
 from typer._click import exceptions as click_exceptions
@@ -45,28 +49,18 @@ from quasieq.console import (
     numbers,
     one_line,
 )
-from quasieq.construct.transform import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
+from quasieq.construct.methods import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
 from quasieq.errors import QuasieqError
-from quasieq.experiments_cli import experiment_app
 from quasieq.io import load_lowered, save
 from quasieq.io.outputs import staged_outputs, write_json
 from quasieq.net import ReluNet
-from quasieq.pipeline import (
-    SIZE_FACTS,
-    Certificate,
-    build_form,
-    certify,
-    checked_measure,
-    form_simplices,
-    size_facts,
-    table1_sizes,
-    transform_json,
-)
-from quasieq.quadratic_cli import quadratic_app
 from quasieq.regions import RegionComplex
 from quasieq.slices import Slice, default_slice_box, requested_slice
-from quasieq.verify import EquivalenceReport, compare
-from quasieq.verify.data import DataAgreement, data_agreement, load_dataset
+
+if TYPE_CHECKING:
+    from quasieq.pipeline import Certificate
+    from quasieq.verify import EquivalenceReport
+    from quasieq.verify.data import DataAgreement
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -83,13 +77,32 @@ def fail(message: str) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
+#: Command groups whose modules load torch, by name: ``(module, typer app attribute)``, imported only when
+#: the group is named on the command line or listed by ``--help``.
+LAZY_GROUPS = {
+    "quadratic": ("quasieq.quadratic_cli", "quadratic_app"),
+    "experiment": ("quasieq.experiments_cli", "experiment_app"),
+}
+
+
 class _QuasieqGroup(TyperGroup):
     """The app's click group: maps every bad-input error to one stderr line and exit code 2.
 
     Usage errors (missing argument, unknown option, a non-number where a number is expected),
     :class:`QuasieqError` raised by a command and operating-system errors on user-given paths all end
-    here, so no command needs its own ``try``.
+    here, so no command needs its own ``try``. The groups of :data:`LAZY_GROUPS` are imported on demand.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *LAZY_GROUPS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY_GROUPS:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = LAZY_GROUPS[cmd_name]
+        group = typer.main.get_group(getattr(importlib.import_module(module), attribute))
+        group.name = cmd_name
+        return group
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: D102
         if not standalone_mode:
@@ -278,7 +291,7 @@ def region_rows(cx: RegionComplex, seconds: float) -> list[tuple[str, str]]:
     ]
 
 
-def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+def choice(value: str, allowed: Collection[str], option: str) -> str:
     if value not in allowed:
         raise QuasieqError(f"{option} {value!r}: choose one of {', '.join(allowed)}")
     return value
@@ -299,6 +312,8 @@ DTYPES = ("float32", "float64")
 
 def transform_rows(net: ReluNet, built: ReluNet, certificate: Certificate, seconds: float) -> list[tuple[str, str]]:
     """Summary rows of a built form: sizes beside Table 1's, the bound, the measured measures."""
+    from quasieq.pipeline import SIZE_FACTS, size_facts, table1_sizes  # the constructions load on use: lazy
+
     p = built.provenance
     report, report32 = certificate
     table1 = table1_sizes(built)
@@ -340,6 +355,8 @@ def draw_form(form: str, net: ReluNet, built: ReluNet, cx: RegionComplex, tol: f
     form is built from the same regions, ``options`` as in :func:`~quasieq.pipeline.build_form`). D = 2:
     the simplices the form was built on, over the regions, beside the built form's error set
     (|a − b| > ``tol``, or different labels for classification)."""
+    from quasieq.pipeline import build_form, form_simplices  # the constructions load on use: lazy
+
     if net.in_dim == 1:
         other = "deep" if form == "wide" else "wide"
         forms = {form: built, other: build_form(other, net, cx.box, built.provenance.delta, cx=cx, step=steps,
@@ -511,6 +528,8 @@ def transform_command(
     measured disagreement measure (float64 and float32 ONNX export); exits 1 when the measured measure
     exceeds δ.
     """
+    from quasieq.pipeline import build_form, certify, checked_measure, transform_json  # constructions: lazy
+
     form = ctx.info_name
     net, box, cut = sliced(load_model(model, task), plane, line, cube, bounds)
     positive_delta(delta)
@@ -622,7 +641,10 @@ def compare_command(
     line: LineOpt = None,
 ) -> None:
     """Measure where A and B disagree (|A - B| > tol) on a box: Monte Carlo with a 95% interval, or exact;
-    with --data, also how often their labels (argmax; [h > 0] for one logit) agree on the data."""
+    with --data, also how often their labels (argmax; h > 0 for one logit) agree on the data."""
+    from quasieq.verify import compare  # the checker (scipy.stats, onnxruntime) loads on use: lazy
+    from quasieq.verify.data import data_agreement, load_dataset
+
     net_a, net_b = load_model(a), load_model(b)
     same_shape(a, net_a, b, net_b)
     net_a, box, cut = sliced(net_a, plane, line, cube, bounds)
@@ -675,8 +697,6 @@ def demo(
     run_demo(out, make_console(), rebuild_setup=setup)
 
 
-app.add_typer(quadratic_app, name="quadratic")
-app.add_typer(experiment_app, name="experiment")
 
 
 def main() -> None:

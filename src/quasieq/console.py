@@ -8,6 +8,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,7 +17,9 @@ from rich.table import Table
 from quasieq.box import Box
 from quasieq.net import ReluNet
 from quasieq.regions import RegionComplex, regions
-from quasieq.verify import EquivalenceReport
+
+if TYPE_CHECKING:  # the checker is imported by the commands that compare, not by every command
+    from quasieq.verify import EquivalenceReport
 
 #: Width of the tables printed to a file or pipe (a log, CI): rich's default there is 80 columns, which
 #: truncates the wide tables of ``demo`` and ``experiment`` into unreadable "…" cells.

@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 from quasieq.box import Box
 from quasieq.construct.demorgan import as_scores, label_regions
-from quasieq.construct.transform import default_method, to_deep, to_wide
+from quasieq.construct.methods import default_method
+from quasieq.construct.transform import to_deep, to_wide
 from quasieq.geometry import triangulate
 from quasieq.geometry.simplices import SimplexComplex
 from quasieq.net import ReluNet

@@ -1,5 +1,13 @@
-"""Synthesis: rebuild a net's function as a wide or a deep network (paper.md §2)."""
+"""Synthesis: rebuild a net's function as a wide or a deep network.
 
-from quasieq.construct.transform import to_deep, to_wide
+``to_wide`` / ``to_deep`` are imported on first use, so the method names (``construct.methods``) load
+without the constructions.
+"""
 
-__all__ = ["to_wide", "to_deep"]
+from quasieq.lazy import lazy_attributes
+
+_LAZY = {"to_wide": "quasieq.construct.transform", "to_deep": "quasieq.construct.transform"}
+
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

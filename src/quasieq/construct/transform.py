@@ -28,6 +28,7 @@ from quasieq.box import Box
 from quasieq.construct.compact import compact_deep, compact_wide
 from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
 from quasieq.construct.lattice import lattice_deep, lattice_wide
+from quasieq.construct.methods import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
 from quasieq.construct.onelayer import onelayer_deep
 from quasieq.construct.univariate import breakpoints, univariate_deep, univariate_wide
 from quasieq.errors import QuasieqError
@@ -35,15 +36,6 @@ from quasieq.geometry.simplices import triangulate
 from quasieq.net import Provenance, ReluNet
 from quasieq.regions.complex import RegionComplex
 from quasieq.regions.enumerate import regions
-
-METHODS = ("compact", "paper", "exact", "logits", "demorgan")
-CLASSIFICATION_METHODS = ("logits", "demorgan")
-TASKS = ("regression", "classification")
-
-
-def default_method(task: str) -> str:
-    """``demorgan`` for classification, ``compact`` otherwise."""
-    return "demorgan" if task == "classification" else "compact"
 
 
 def _validate(net: ReluNet, box: Box, delta: float, method: str, task: str, max_simplices: int | None) -> None:

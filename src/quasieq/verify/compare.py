@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import beta as beta_law
 
 from quasieq import tolerances
 from quasieq.box import Box
@@ -71,6 +70,8 @@ def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[f
     """Exact (Clopper–Pearson) confidence interval for a binomial proportion."""
     if trials <= 0 or not 0 <= successes <= trials:
         raise QuasieqError(f"clopper_pearson: need 0 ≤ successes ≤ trials, trials > 0; got {successes}/{trials}")
+    from scipy.stats import beta as beta_law  # heavy (scipy.stats, ~0.5 s): lazy, only when sampling
+
     tail = (1.0 - level) / 2.0
     lo = 0.0 if successes == 0 else float(beta_law.ppf(tail, successes, trials - successes + 1))
     hi = 1.0 if successes == trials else float(beta_law.ppf(1.0 - tail, successes + 1, trials - successes))
