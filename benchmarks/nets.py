@@ -1,6 +1,6 @@
 """Seeded random ReLU MLPs: the one recipe behind the golden region counts, the tests and the benchmarks.
 
-Recipe (/work/shared/golden/region_counts.json): ``torch==2.13.0``; ``torch.manual_seed(0)``; then
+Recipe (the one the golden counts below were made with): ``torch==2.13.0``; ``torch.manual_seed(0)``; then
 ``nn.Sequential(Linear(w0, w1), ReLU(), Linear(w1, w2), ReLU(), …, Linear(w_{L-1}, w_L))`` with PyTorch's
 default initialisation, the layers created in order. An architecture is written ``"2-16-16-1"`` (input,
 hidden widths, output) or given as a tuple of ints.
@@ -59,7 +59,7 @@ def seeded_relu_net(arch: str | tuple[int, ...], seed: int = SEED) -> qe.ReluNet
 
 #: Full-dimensional region counts on [-1, 1]^D of the seeded nets, computed outside this project and
 #: agreed by independent exact tools where each finished (regioncam 0.5.2, affinitree 0.23.0,
-#: Relucent 1.0.0, parx 0.1.3); copied from the team's golden file region_counts.json. They are
+#: Relucent 1.0.0, parx 0.1.3); copied from the golden region counts computed with those tools. They are
 #: external reference values for tests and benchmarks, not outputs of quasieq.
 GOLDEN_REGION_COUNTS = {
     "2-8-8-1": 22,

@@ -9,7 +9,7 @@ recipes trained by :func:`trained_net`) on the box [-1, 1]^D, the exact region c
   the method play no part and one row per form is built);
 * width, hidden layers, depth = hidden layers + 1 (Definition 1), parameters; Table 1's width and depth
   for the same D and M (wide: D²(D+1)M and D+1; deep: (D+1)D² and (D+1)M). Table 1's depth is compared
-  in both conventions (paper.md "Depth conventions"): against our depth (Definition 1) and against our
+  in both conventions (docs/paper_notes.md, "Depth conventions"): against our depth (Definition 1) and against our
   hidden-layer count (the reading under which Lemma 11's D = 2 module has "depth 3");
 * the build time (``to_wide``/``to_deep`` given the region complex: triangulation and assembly), the
   largest |weight| and the analytic bound on the disagreement measure (``provenance.error_bound``);

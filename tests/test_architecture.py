@@ -7,8 +7,12 @@ no module imports a module of a later stage, there is no import cycle, and nothi
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "quasieq"
@@ -136,3 +140,41 @@ def test_the_checks_see_a_planted_backward_arrow_and_cycle():
     assert backward_arrows(planted) == ["quasieq.net (ir) imports quasieq.construct.transform (synthesis)"]
     cycle = find_cycle(planted)
     assert cycle is not None and cycle[0] == cycle[-1] and "quasieq.net" in cycle
+
+
+def loaded_after(code: str) -> set[str]:
+    """The top-level names of the modules loaded after running ``code`` in a fresh interpreter, plus
+    every quasieq module."""
+    script = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr
+    names = out.stdout.split()
+    return {n.split(".")[0] for n in names} | {n for n in names if n.startswith("quasieq")}
+
+
+def test_the_package_face_loads_no_torch_matplotlib_or_construction():
+    loaded = loaded_after("import quasieq")
+    assert {"torch", "matplotlib", "sklearn", "onnxruntime"}.isdisjoint(loaded)
+    assert not {m for m in loaded if m.startswith(("quasieq.construct.", "quasieq.verify", "quasieq.quadratic"))}
+
+
+def test_info_loads_no_torch_matplotlib_or_construction(tmp_path):
+    path = tmp_path / "net.npz"
+    np.savez(path, W0=np.eye(2), b0=np.zeros(2), W1=np.ones((1, 2)), b1=np.zeros(1))
+    loaded = loaded_after(f"from quasieq.cli import app\napp(['info', {str(path)!r}], standalone_mode=False)")
+    assert {"torch", "matplotlib", "sklearn", "onnxruntime"}.isdisjoint(loaded)
+    assert "quasieq.construct.transform" not in loaded and "quasieq.verify.compare" not in loaded
+
+
+def test_lazy_names_are_the_library_objects():
+    import quasieq as qe
+    from quasieq.construct.transform import to_deep, to_wide
+    from quasieq.io.torch_io import from_torch
+    from quasieq.verify.compare import compare
+
+    assert (qe.to_wide, qe.to_deep, qe.compare, qe.from_torch) == (to_wide, to_deep, compare, from_torch)
+    assert qe.quadratic.__name__ == "quasieq.quadratic" and callable(qe.regions)
+    assert set(qe.__all__) <= set(dir(qe))
+    with pytest.raises(AttributeError):
+        qe.no_such_name  # noqa: B018

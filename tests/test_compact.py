@@ -1,4 +1,4 @@
-"""The compact R-wide / R-deep constructions (paper.md §2.6), oracles 2 and 3 of paper.md §6.
+"""The compact R-wide / R-deep constructions (paper_notes §2.6), oracles 2 and 3 of paper_notes §6.
 
 Oracles: barycentric coordinates and facet distances recomputed here by a plain linear solve; the
 original net's forward pass; Monte-Carlo counts against the analytic bound with a 3σ binomial margin;

@@ -1,4 +1,4 @@
-"""Classification as a De Morgan law (paper.md §2.1, §2.7 C2; oracle 4 of paper.md §6).
+"""Classification as a De Morgan law (paper_notes §2.1, §2.7 C2; oracle 4 of paper_notes §6).
 
 Oracles: the source net's forward pass and argmax (labels), barycentric coordinates of each simplex
 recomputed here by a plain linear solve (exact rule indicators 1_{S_i} and the strips), the budget

@@ -45,7 +45,7 @@ ARCH = {
     "VII": (1, [["in", "mid", "mid", "mid", "out"]], True),
     "VIII": (3, [["in", "out"], ["in", "out"]], True),
 }
-#: paper.md §4.1, column "used params (counted from the code)"; V is given as "≈ 210".
+#: paper_notes §4.1, column "used params (counted from the code)"; V is given as "≈ 210".
 PAPER_USED = {"I": 220, "II": 232, "III": 208, "IV": 234, "V": 210, "VI": 170, "VII": 208, "VIII": 222}
 
 

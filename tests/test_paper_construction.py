@@ -1,5 +1,5 @@
 """The paper's construction (``method="paper"``, construct/paper.py): Lemma 11's module with and without
-the gate fix (paper.md §6 oracle 5), its analytic bound, the wide and deep assemblies.
+the gate fix (paper_notes §6 oracle 5), its analytic bound, the wide and deep assemblies.
 
 Oracles: the piecewise-linear target Σ_m f^{(m)}·1_{S_m} from barycentric coordinates obtained by a
 plain linear solve per simplex; Monte-Carlo measures with Clopper–Pearson intervals (verify.compare);
@@ -147,7 +147,7 @@ def test_fixed_module_exact_inside_and_zero_far_outside(D, K):
 
 
 def test_mismatch_scales_linearly_in_the_parameter_and_stays_below_the_bound():
-    """D = 2, ν = τ = 1/μ = p for p = 1e-2, 1e-3, 1e-4: the measure drops ~10× per step (paper.md §2.5
+    """D = 2, ν = τ = 1/μ = p for p = 1e-2, 1e-3, 1e-4: the measure drops ~10× per step (paper_notes §2.5
     reports 0.044, 0.0047, 0.00038) and never exceeds the analytic bound, which is within 5× of it."""
     truth = _piecewise_target(TRIANGLE[None], TRI_A[None], TRI_B[None])
     measures = []
@@ -214,7 +214,7 @@ def test_transforms_with_method_paper_match_a_trained_net(form):
 
 def test_rounding_amplification_warning():
     """Small δ makes 1/(ντ) ~ 1/δ² large enough for float64 rounding to exceed the comparison tolerance:
-    the construction warns (paper.md §2.5); a moderate δ does not."""
+    the construction warns (paper_notes §2.5); a moderate δ does not."""
     sc = _kuhn_complex(3, 1, 1, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

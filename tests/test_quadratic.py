@@ -1,4 +1,4 @@
-"""Quadratic networks (paper.md §3, §6 oracle 6): every check against an independent computation.
+"""Quadratic networks (paper_notes §3, §6 oracle 6): every check against an independent computation.
 
 References: numpy's Horner evaluation (``np.polynomial.Polynomial``) for P, explicit numpy formulas
 for the quadratic layer, sign changes of the tail polynomials on a dense grid for poles, ONNX Runtime
@@ -156,7 +156,7 @@ def test_deep_refuses_a_pole_and_names_it():
 def test_deep_refusals_match_an_independent_pole_search():
     """500 seeded polynomials of degree 8-12, coefficients i.i.d. N(0, 1), domain [-1, 1].
 
-    paper.md §3.3 expects about one in ten to have a pole; for this distribution nearly all do (each of
+    paper_notes §3.3 expects about one in ten to have a pole; for this distribution nearly all do (each of
     the ~10 tails has a sizeable chance of a root in y ∈ [0, 1]). The refusals coincide with the
     polynomials where some tail changes sign on a dense grid of [0, 1].
     """

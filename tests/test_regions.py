@@ -490,7 +490,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_to_json_keys_and_values():
-    """DESIGN.md `regions --json`: stable keys, patterns as 0/1 strings split by layer, facet sources
+    """The `regions --json` document (README.md): stable keys, patterns as 0/1 strings split by layer, facet sources
     named after neurons (L<layer>.N<index>, layers from 1) or box faces, consistent with the complex."""
     net, cx = seeded_complex("2-8-8-1")
     doc = json.loads(json.dumps(cx.to_json()))

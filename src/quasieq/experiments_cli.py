@@ -1,4 +1,4 @@
-"""``quasieq experiment demorgan|robustness``: the paper's two experiments (paper.md §4.1, §4.2).
+"""``quasieq experiment demorgan|robustness``: the paper's two experiments (paper_notes §4.1, §4.2).
 
 ``experiment_app`` is a typer sub-application; the main CLI mounts it with
 ``app.add_typer(experiment_app, name="experiment")``, so bad input (a :class:`QuasieqError` raised here

@@ -10,16 +10,17 @@ from typing import Any
 
 def lazy_attributes(package: str, where: Mapping[str, str],
                     eager: list[str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package``: attribute ``name`` in ``where`` is read from the module
-    ``where[name]`` on first access (a name equal to its module's last part is the module itself) and
-    then kept in the package; ``eager`` lists the names bound at import."""
+    """``(__getattr__, __dir__)`` for ``package``: attribute ``name`` in ``where`` is, on first access, the
+    attribute ``name`` of the module ``where[name]``, or the module itself when ``where[name]`` is the
+    package's submodule of that name; it is then kept in the package. ``eager`` lists the names bound
+    at import."""
     namespace = importlib.import_module(package).__dict__
 
     def __getattr__(name: str) -> Any:
         if name not in where:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         module = importlib.import_module(where[name])
-        value = module if where[name].rpartition(".")[2] == name else getattr(module, name)
+        value = module if where[name] == f"{package}.{name}" else getattr(module, name)
         namespace[name] = value
         return value
 

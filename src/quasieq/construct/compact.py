@@ -1,4 +1,4 @@
-"""The compact quasi-equivalent constructions, R-wide and R-deep (paper.md §2.6).
+"""The compact quasi-equivalent constructions, R-wide and R-deep (paper_notes §2.6).
 
 Per-simplex module (simplex S, map f = A x + b with K outputs, unit facets ℓ̂_j, j = 0..D):
 

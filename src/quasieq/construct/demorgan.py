@@ -1,4 +1,4 @@
-"""Classification as a data-driven De Morgan law (paper.md §2.7, option C2).
+"""Classification as a data-driven De Morgan law (paper_notes §2.7, option C2).
 
 **Labels.** A net with K ≥ 2 outputs labels x by argmax_c h_c(x), ties going to the *lowest* index
 (numpy's argmax); a single-logit net labels x by [h(x) > 0], which is the argmax of the two scores

@@ -1,4 +1,4 @@
-"""The paper's 1-D motivating example (JMLR §2.2, Fig. 2; paper.md §2.1): wide and deep networks for
+"""The paper's 1-D motivating example (JMLR §2.2, Fig. 2; paper_notes §2.1): wide and deep networks for
 the indicator of a union of disjoint intervals [a_1, b_1] < … < [a_n, b_n].
 
 Rule A_i ≡ [x ∈ [a_i, b_i]]. The De Morgan law A_1 ∨ … ∨ A_n = ¬(¬A_1 ∧ … ∧ ¬A_n) gives two networks,

@@ -1,11 +1,11 @@
 """The paper's own construction (``method="paper"``): fan-shaped modules, Lemma 11 with the gate fix,
-wide = modules side by side, deep = modules in series carrying the Ω state (paper.md §2.3–2.5).
+wide = modules side by side, deep = modules in series carrying the Ω state (paper_notes §2.3–2.5).
 
 Fan-shaped block (JMLR Eq. 7), here with several inhibitors:
 
     F(x) = σ(h_1(x) − μ Σ_i σ(h_2,i(x)))      = h_1 where h_1 ≥ 0 and every h_2,i ≤ 0; 0 where h_1 ≤ μΣσ(h_2,i).
 
-Per-simplex module (Lemma 11 for general D, paper.md §2.5), in template coordinates
+Per-simplex module (Lemma 11 for general D, paper_notes §2.5), in template coordinates
 y = V^{-1}(x − v_0), V = [v_1 − v_0, …, v_D − v_0], which send the simplex S onto Δ = {y ≥ 0, 1ᵀy ≤ 1}:
 
     gate   G(y)   = σ(1 − μ Σ_{i=1}^D σ(−y_i))                      (a fan with h_1 = 1)
@@ -19,9 +19,9 @@ On the orthant with y_1 ≥ ν y_k, F_1 = y_1, F_k = y_1 − ν y_k, G = 1, so t
 (Σ_k γ_{t,k}) y_1 − ν Σ_{k≥2} γ_{t,k} y_k + 1 = φ_t(y); then Σ_t ρ_t φ_t = αᵀy + β_0.
 ``gate=False`` replaces G by the constant γ_3 = 1 of the published Lemma 11 (JMLR Eq. 12–13): then every
 E_t equals σ(1) = 1 wherever the fans vanish, i.e. on most of the complement of the orthant, and the
-module equals Σ_t ρ_t = β_0 = f(v_0) there: wrong on a set of positive measure (paper.md W6, oracle 5).
+module equals Σ_t ρ_t = β_0 = f(v_0) there: wrong on a set of positive measure (paper_notes W6, oracle 5).
 
-Analytic bound on the disagreement set (the published Eq. 14/17 wedge areas are wrong, paper.md §2.3).
+Analytic bound on the disagreement set (the published Eq. 14/17 wedge areas are wrong, paper_notes §2.3).
 Let μ > ν > 0, 0 < τ, s = Σ_{i≥2} σ(−y_i), S = s + σ(−y_1). The gated module equals f·1_Δ outside
 
     W_τ = {y ∈ Δ : 1ᵀy > 1 − τ}                                  (φ_t < 0 inside Δ: the τ-strip)
@@ -50,7 +50,7 @@ Carlo). ν and τ are capped at PARAMETER_MAX and μ − ν ≥ 1/PARAMETER_MAX.
 β_m ∝ √(c_ν,m·vol_m) makes the rounding amplification 1/(ν_m τ_m) the same for every module
 (``_budgets``), so that slivers, whose wedges reach far in template coordinates, do not dominate it.
 
-Numerics (paper.md §2.5): |γ| ~ 1/ν and |ρ| ~ 1/τ, and Σ_k γ_{t,k}F_k cancels terms of size y/ν, so
+Numerics (paper_notes §2.5): |γ| ~ 1/ν and |ρ| ~ 1/τ, and Σ_k γ_{t,k}F_k cancels terms of size y/ν, so
 rounding is amplified by ~1/(ντ) ~ (M/δ)²: build and evaluate in float64 only.
 
 Sizes. The D inhibitors σ(−y_i) of a module are shared by its fans and its gate, and the D fans by

@@ -7,11 +7,11 @@ Dispatch:
 * D ≥ 2, ``method="exact"``: the max–min lattice form of the exact regions (``construct.lattice``),
   zero error, sizes in ``provenance.details`` (pieces q, affine functions k, Σ|S_i|, Chen et al.'s size).
 * D ≥ 2: the regions are triangulated (``geometry.triangulate``) and rebuilt by
-  ``method="compact"`` (paper.md §2.6, ``construct.compact``) or ``method="paper"`` (the paper's fan
+  ``method="compact"`` (paper_notes §2.6, ``construct.compact``) or ``method="paper"`` (the paper's fan
   modules with the gate fix, §2.3–2.5, ``construct.paper``).
 
 ``task="classification"``: ``method="demorgan"`` (the default) builds the rule/De Morgan forms of
-paper.md §2.7 C2 (``construct.demorgan``: label regions → labelled simplices → n_c − Σ¬A_i wide, the
+paper_notes §2.7 C2 (``construct.demorgan``: label regions → labelled simplices → n_c − Σ¬A_i wide, the
 chained union deep); ``method="logits"`` rebuilds the logits with the compact construction (option C1),
 so the labels differ at most where the logits do. Both output K ≥ 2 class scores (a single-logit
 source gets the scores (0, h), ``demorgan.as_scores``). ``compact`` and ``paper`` rebuild the logits as

@@ -1,4 +1,4 @@
-"""Theorem 9 (D = 1): exact wide and deep equivalents of a univariate ReLU net (paper.md §2.2).
+"""Theorem 9 (D = 1): exact wide and deep equivalents of a univariate ReLU net (paper_notes §2.2).
 
 On [lo, hi] the net is continuous piecewise linear with breakpoints lo < t_1 < … < t_T < hi, slopes
 s_0, …, s_T (K-vectors, one per output) and slope jumps c_k = s_k − s_{k−1}. Exactly on [lo, hi]:

@@ -1,4 +1,4 @@
-"""The paper's two experiments (paper.md §4), reproduced in PyTorch.
+"""The paper's two experiments (paper_notes §4), reproduced in PyTorch.
 
 * :mod:`quasieq.experiments.demorgan`: experiment 1, the eight De Morgan-equivalent networks on
   breast cancer, all (network, seed) pairs trained as one batched model.

@@ -1,7 +1,7 @@
-"""Experiment 1 (paper.md §4.1): eight De Morgan-equivalent ReLU networks on breast cancer.
+"""Experiment 1 (paper_notes §4.1): eight De Morgan-equivalent ReLU networks on breast cancer.
 
 Each network splits seven "rule" units between the complement form and the union form of the extended
-De Morgan law (paper.md §2.7):
+De Morgan law (paper_notes §2.7):
 
     logits(x) = final_bias − Σ_{wide arms a} arm_a(x) + Σ_{deep chains c} chain_c(x)
 

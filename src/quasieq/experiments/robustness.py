@@ -1,4 +1,4 @@
-"""Experiment 2 (paper.md §4.2): wide vs deep quadratic feature extractors under adversarial attack.
+"""Experiment 2 (paper_notes §4.2): wide vs deep quadratic feature extractors under adversarial attack.
 
 The authors' scripts (``Robustness/*.py``) deskew MNIST, embed it in 2-D with t-SNE and classify the
 embedding; MNIST cannot be downloaded here, so we use scikit-learn's 8×8 ``load_digits`` (1797 images).
@@ -21,7 +21,7 @@ The three sub-networks (:data:`MODELS`), every scalar initialised N(0, 0.1²):
 
 * ``wide``: N = 4 quadratic factors q_j(x) = h_j x² + b_j x + c_j, feature ∏_j q_j(x) (a degree-2N
   polynomial in factored form; the attack scripts use N = 4, the training script N = 8).
-* ``deep``: Euler's continued fraction (paper.md §3.3) with y = x², four rational units
+* ``deep``: Euler's continued fraction (paper_notes §3.3) with y = x², four rational units
   L_1 = h_1 y/(1 + h_1 y), L_k = h_k y/(1 + h_k y − L_{k−1}) (k = 2..4), then a_0/(1 − L_4) on x₁ (even
   part) and a_0·x/(1 − L_4) on x₂ (odd part). The units have poles where 1 + h_k y − L_{k−1} = 0.
 * ``deep-relu``: L_1 = σ(h_1 y + b_1), L_k = σ(h_k y + l_k L_{k−1} + b_k) (k = 2..4), then

@@ -1,6 +1,6 @@
 """Simplicial decomposition of a RegionComplex: every linear region cut into D-simplices.
 
-The constructions of paper.md §2.6 build one small module per simplex, so the first step is
+The constructions of paper_notes §2.6 build one small module per simplex, so the first step is
 
     h(x) = Σ_m f^{(m)}(x) · 1_{S_m}(x)     almost everywhere on the box,           (JMLR Eq. 20–21)
 
@@ -12,7 +12,7 @@ slivers) and needs only the incidence of vertices with the region's facet hyperp
 (k−1)-face of a k-face F is F ∩ h for some facet hyperplane h of the region. In 1-D and 2-D it is the fan
 from one vertex.
 
-Per-simplex geometry (paper.md §2.0 step 5): with edge matrix E = [v_1 − v_0, …, v_D − v_0],
+Per-simplex geometry (paper_notes §2.0 step 5): with edge matrix E = [v_1 − v_0, …, v_D − v_0],
 
     λ_j(x) = (E^{-1}(x − v_0))_j  (j = 1..D),   λ_0(x) = 1 − Σ_{j≥1} λ_j(x)      (barycentric, λ_j = g_j·x + g_j0)
     ℓ̂_j(x) = λ_j(x) / ‖g_j‖      (signed distance to facet j, positive inside)

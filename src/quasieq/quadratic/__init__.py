@@ -1,4 +1,4 @@
-"""Quadratic networks (paper.md §3): a polynomial as a wide net (factorisation) or a deep net (continued fraction).
+"""Quadratic networks (paper_notes §3): a polynomial as a wide net (factorisation) or a deep net (continued fraction).
 
     import quasieq.quadratic as qq
     w = qq.wide([1, -2, 0.5, 3])                     # ascending p0 … pn; (N, 1) → (N, 1), float64

@@ -1,4 +1,4 @@
-"""Polynomial → deep quadratic network: Euler's continued fraction (paper.md §3.3).
+"""Polynomial → deep quadratic network: Euler's continued fraction (paper_notes §3.3).
 
 **Split.** P(x) = E(x²) + x·O(x²) with E(y) = Σ_k p_{2k} y^k and O(y) = Σ_k p_{2k+1} y^k.
 
@@ -18,7 +18,7 @@ and out = c_0 T_0 = c(y).
 units per layer), then the two outputs, then their sum: **width 2, depth ⌊n/2⌋ + 2**. The units are
 rational (a division), not pure quadratic neurons.
 
-**Hazards** (paper.md W11).
+**Hazards** (paper_notes W11).
 
 * *Zero coefficients.* c_i = 0 for some i < m makes a_{i+1} a division by zero. With
   ``on_pole="perturb"`` (or ``"allow"``) each such c_i becomes σε, σ the sign of the next non-zero
@@ -39,7 +39,7 @@ rational (a division), not pure quadratic neurons.
   so no small perturbation removes a pole: ``"refuse"`` and ``"perturb"`` refuse it, naming the tail
   and the pole's location; ``"allow"`` builds the net anyway (warning) and records the poles.
 
-**How common are poles?** paper.md §3.3 estimates one random polynomial in ten on [−1, 1]. Measured
+**How common are poles?** paper_notes §3.3 estimates one random polynomial in ten on [−1, 1]. Measured
 here (tests/test_quadratic.py), for i.i.d. standard normal coefficients of degree 8–12 *about 95%* have a
 real tail root with y ∈ [0, 1]: each of the ~10 tails T_k has a sizeable chance of a root in [0, 1],
 so the estimate does not hold for that distribution. Polynomials whose even and odd coefficients each

@@ -1,4 +1,4 @@
-"""The quadratic neuron (paper.md §3.1) and the product tree built from it.
+"""The quadratic neuron (paper_notes §3.1) and the product tree built from it.
 
 A quadratic layer with n inputs and k outputs computes
 

@@ -1,4 +1,4 @@
-"""Partially separable multivariate polynomials f(x) = Σ_{l=1}^L ∏_{i=1}^n φ_li(x_i) (paper.md §3.4).
+"""Partially separable multivariate polynomials f(x) = Σ_{l=1}^L ∏_{i=1}^n φ_li(x_i) (paper_notes §3.4).
 
 Each univariate φ_li of degree ≥ 1 becomes a wide (:func:`~quasieq.quadratic.wide.wide`) or deep
 (:func:`~quasieq.quadratic.deep.deep`) quadratic net on the coordinate x_i; the φ_l1 … φ_ln of one term

@@ -1,4 +1,4 @@
-"""Polynomial → wide quadratic network: the factorisation (paper.md §3.2).
+"""Polynomial → wide quadratic network: the factorisation (paper_notes §3.2).
 
 P(x) = p_n ∏_z (x − z) over its n roots. Grouped into N = ⌈n/2⌉ real factors q_j(x) = r_j x² + s_j x + t_j:
 
@@ -12,7 +12,7 @@ activation: factors can be negative); then a product tree of quadratic neurons m
 **width N = ⌈n/2⌉, depth 1 + ⌈log₂ N⌉** layers of quadratic neurons (the last one is the output).
 The identity is exact up to the rounding of the roots.
 
-Conditioning (paper.md W11, Wilkinson). Two different things are measured:
+Conditioning (paper_notes W11, Wilkinson). Two different things are measured:
 
 * *Backward error of the factors.* The factors are multiplied back (``polymul``) into p̃ and
   max_i |p̃_i − p_i| / max_i |p_i| is measured: the net computes p̃ exactly up to rounding, so the

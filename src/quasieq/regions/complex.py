@@ -215,7 +215,7 @@ class RegionComplex:
 
     # ----- serialisation -------------------------------------------------------------------------
     def to_json(self) -> dict:
-        """The DESIGN.md ``regions --json`` document (schema_version 1)."""
+        """The ``regions --json`` document (schema_version 1; keys in README.md)."""
         names = self.net.neuron_names()
         regions = []
         for r in self:

@@ -7,8 +7,8 @@ X is Binomial(N, p) with p = m({|a − b| > tol}) / vol(box), so
     ci95 = vol(box)·[B(0.025; X, N − X + 1), B(0.975; X + 1, N − X)]      (Clopper–Pearson, exact)
 
 with B(q; α, β) the q-quantile of the Beta(α, β) law (lower limit 0 when X = 0, upper 1 when X = N).
-The default tolerance is DISAGREE_RELATIVE·max(1, output range of a on the samples), DESIGN.md
-"Domain and units". A NaN or inf output counts as a disagreement of infinite size.
+The default tolerance is DISAGREE_RELATIVE·max(1, output range of a on the samples) (tolerances.py
+gives the reason). A NaN or inf output counts as a disagreement of infinite size.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ CHUNK_FLOATS = 2**25
 
 @dataclass(frozen=True)
 class EquivalenceReport:
-    """Result of :func:`compare` (DESIGN.md ``compare --json`` keys)."""
+    """Result of :func:`compare` (the ``compare --json`` keys, README.md)."""
 
     method: str
     sup_error: float
