@@ -133,9 +133,15 @@ class ReluNet:
             masks = [_as_mask(m, i, w) for i, (m, w) in enumerate(zip(relu_masks, widths, strict=True))]
         self._relu_masks = tuple(masks)
         self._all_relu = tuple(bool(m.all()) for m in masks)
-        self.provenance = provenance
+        self._provenance = provenance
 
     # ----- structure ---------------------------------------------------------------------------
+    @property
+    def provenance(self) -> Provenance | None:
+        """How the net was built (None for imported nets); read-only: :meth:`with_provenance` makes a
+        copy with another."""
+        return self._provenance
+
     @property
     def weights(self) -> tuple:
         """The weight matrices W_0 … W_{L-1}, each (out, in), dense or scipy.sparse CSR."""

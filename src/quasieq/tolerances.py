@@ -26,7 +26,8 @@ FLAT_GRADIENT = 1e-12
 AFFINE_EQUAL = 1e-9
 
 #: Relative accuracy demanded of volume sums: the region volumes of a complex must add up to the box
-#: volume within this relative error (tests use it; the engine reports the discrepancy). Why 1e-9:
+#: volume within this relative error (the tests' check of an enumeration and a triangulation; the
+#: engine itself only reports the discrepancy, ``volume check`` in ``regions``). Why 1e-9:
 #: volumes are sums of simplex determinants whose rounding is ~D·u relative each.
 VOLUME_SUM_RELATIVE = 1e-9
 

@@ -39,7 +39,6 @@ import scipy.sparse as sp
 
 from quasieq import tolerances
 from quasieq.box import Box
-from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import affine_equal, merge_convex_groups
 from quasieq.net import Provenance, ReluNet
 from quasieq.regions.complex import RegionComplex
@@ -289,14 +288,3 @@ def _provenance(net: ReluNet, lattices: list[Lattice], cx: RegionComplex, form: 
             "chen_garudadri_rao_neurons": 3 * q * k + 3 * q,
         },
     )
-
-
-def check_lattice(cx: RegionComplex) -> None:
-    """Raise if a region's map is not one of its own lattice's terms' minimum (a self-check used by
-    tests: the representation must reproduce every region's map at its interior point)."""
-    for k in range(cx.net.out_dim):
-        lat = lattice_of(cx, k)
-        got = lat.evaluate(cx.interior_points)
-        want = np.einsum("rd,rd->r", cx.A[:, k, :], cx.interior_points) + cx.b[:, k]
-        if not np.allclose(got, want, rtol=1e-9, atol=1e-9):
-            raise QuasieqError(f"output {k}: the lattice form does not reproduce the regions' maps")
