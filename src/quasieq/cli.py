@@ -30,11 +30,11 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 import typer.main
 from rich.console import Console
 from rich.table import Table
+from typer._click import Command, Context
 from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup
 
@@ -93,10 +93,10 @@ class _QuasieqGroup(TyperGroup):
     here, so no command needs its own ``try``. The groups of :data:`LAZY_GROUPS` are imported on demand.
     """
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return [*super().list_commands(ctx), *LAZY_GROUPS]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         if cmd_name not in LAZY_GROUPS:
             return super().get_command(ctx, cmd_name)
         module, attribute = LAZY_GROUPS[cmd_name]
@@ -220,14 +220,18 @@ def read_bounds(path: Path) -> Box:
         raise QuasieqError(f"{path}: {exc}") from None
 
 
-def resolve_box(net: ReluNet, box: tuple[float, float] | None, bounds: Path | None, default: Box | None = None) -> Box:
-    """The box given by exactly one of ``--box LO HI`` and ``--bounds FILE`` (or ``default`` when neither
-    is given and there is one), checked against the net."""
-    if box is None and bounds is None and default is not None:
+def resolve_box(net: ReluNet, cube: tuple[float, float] | None, bounds: Path | None,
+                default: Box | None = None) -> Box:
+    """The box given by exactly one of ``--box LO HI`` (``cube``) and ``--bounds FILE`` (or ``default``
+    when neither is given and there is one), checked against the net."""
+    if cube is None and bounds is None and default is not None:
         return default
-    if (box is None) == (bounds is None):
+    if cube is not None and bounds is None:
+        result = Box.cube(net.in_dim, *cube)
+    elif bounds is not None and cube is None:
+        result = read_bounds(bounds)
+    else:
         raise QuasieqError("give exactly one of --box LO HI and --bounds FILE.json")
-    result = read_bounds(bounds) if bounds is not None else Box.cube(net.in_dim, *box)
     result.check_net(net)
     return result
 
@@ -312,9 +316,9 @@ DTYPES = ("float32", "float64")
 
 def transform_rows(net: ReluNet, built: ReluNet, certificate: Certificate, seconds: float) -> list[tuple[str, str]]:
     """Summary rows of a built form: sizes beside Table 1's, the bound, the measured measures."""
-    from quasieq.pipeline import SIZE_FACTS, size_facts, table1_sizes  # the constructions load on use: lazy
+    from quasieq.pipeline import SIZE_FACTS, provenance_of, size_facts, table1_sizes  # constructions: lazy
 
-    p = built.provenance
+    p = provenance_of(built)
     report, report32 = certificate
     table1 = table1_sizes(built)
     rows = [
@@ -350,22 +354,24 @@ def transform_rows(net: ReluNet, built: ReluNet, certificate: Certificate, secon
 
 
 def draw_form(form: str, net: ReluNet, built: ReluNet, cx: RegionComplex, tol: float, path: Path, steps: Steps,
-              caption: str | None = None, **options) -> None:
+              method: str, max_simplices: int | None, caption: str | None = None) -> None:
     """The ``wide|deep --plot`` picture. D = 1: the original and both exact forms on one axis (the other
-    form is built from the same regions, ``options`` as in :func:`~quasieq.pipeline.build_form`). D = 2:
-    the simplices the form was built on, over the regions, beside the built form's error set
-    (|a − b| > ``tol``, or different labels for classification)."""
-    from quasieq.pipeline import build_form, form_simplices  # the constructions load on use: lazy
+    form is built from the same regions by ``method``). D = 2: the simplices the form was built on, over
+    the regions, beside the built form's error set (|a − b| > ``tol``, or different labels for
+    classification)."""
+    from quasieq.pipeline import build_form, form_simplices, provenance_of  # constructions: lazy
 
+    provenance = provenance_of(built)
     if net.in_dim == 1:
         other = "deep" if form == "wide" else "wide"
-        forms = {form: built, other: build_form(other, net, cx.box, built.provenance.delta, cx=cx, step=steps,
-                                                **options)}
+        forms = {form: built, other: build_form(other, net, cx.box, float(provenance.delta or 0.0), cx=cx,
+                                                method=method, task=provenance.task,
+                                                max_simplices=max_simplices, step=steps)}
         viz().plot_univariate(net, {name: forms[name] for name in ("wide", "deep")}, cx.box, path, caption=caption)
         return
     with steps("drawing the simplices and the error set"):
         simplices = form_simplices(net, built, cx)
-        viz().plot_transform(cx, simplices, net, built, path, tol, task=built.provenance.task, caption=caption)
+        viz().plot_transform(cx, simplices, net, built, path, tol, task=provenance.task, caption=caption)
 
 
 def viz():
@@ -530,7 +536,7 @@ def transform_command(
     """
     from quasieq.pipeline import build_form, certify, checked_measure, transform_json  # constructions: lazy
 
-    form = ctx.info_name
+    form = str(ctx.info_name)  # the command's name: wide or deep
     net, box, cut = sliced(load_model(model, task), plane, line, cube, bounds)
     positive_delta(delta)
     method = transform_method(method, task)
@@ -543,9 +549,9 @@ def transform_command(
     console = make_console()
     steps = Steps(console)
     cx, region_seconds = enumerate_regions(net, box, console)
-    options = {"method": method, "task": task, "max_simplices": max_simplices}
     start = time.perf_counter()
-    built = build_form(form, net, box, delta, cx=cx, step=steps, **options)
+    built = build_form(form, net, box, delta, cx=cx, method=method, task=task, max_simplices=max_simplices,
+                       step=steps)
     seconds = region_seconds + time.perf_counter() - start
     certificate = certify(net, built, box, samples=samples, tol=tol, seed=seed, task=task, step=steps)
     with staged_outputs() as stage:
@@ -554,8 +560,8 @@ def transform_command(
         if json_path is not None:
             write_json(with_slice(transform_json(form, built, certificate), cut), stage(json_path))
         if plot is not None:
-            draw_form(form, net, built, cx, certificate.report.tolerance, stage(plot), steps,
-                      caption=None if cut is None else cut.describe(), **options)
+            draw_form(form, net, built, cx, certificate.report.tolerance, stage(plot), steps, method, max_simplices,
+                      caption=None if cut is None else cut.describe())
     console.print(key_value_table(on_slice(f"{model.name} → {form}", cut), transform_rows(net, built, certificate,
                                                                                           seconds)))
     passed = print_delta_check(console, checked_measure(certificate.report, task), delta, task)

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -98,7 +99,7 @@ def key_value_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
     return table
 
 
-def numbers(values: Sequence[float], shown: int = 6) -> str:
+def numbers(values: Sequence[float] | np.ndarray, shown: int = 6) -> str:
     """``[v_1, ..., v_shown, ...]`` in ``%g``."""
     text = ", ".join(f"{v:g}" for v in values[:shown])
     return f"[{text}{', ...' if len(values) > shown else ''}]"
@@ -114,5 +115,5 @@ def measure_text(report: EquivalenceReport) -> str:
 
 def bound_text(built: ReluNet) -> str:
     """The analytic error bound its construction recorded, or ``none``."""
-    bound = built.provenance.error_bound
+    bound = None if built.provenance is None else built.provenance.error_bound
     return "none" if bound is None else f"{bound:.3g}"

@@ -22,14 +22,22 @@ from quasieq.box import Box
 from quasieq.construct.demorgan import as_scores, label_regions
 from quasieq.construct.methods import default_method
 from quasieq.construct.transform import to_deep, to_wide
+from quasieq.errors import QuasieqError
 from quasieq.geometry import triangulate
 from quasieq.geometry.simplices import SimplexComplex
-from quasieq.net import ReluNet
+from quasieq.net import Provenance, ReluNet
 from quasieq.regions import RegionComplex
 from quasieq.verify import EquivalenceReport, compare, float32_report
 
 #: ``step(text)``: a context manager around a long step described by ``text``.
 StepHook = Callable[[str], AbstractContextManager]
+
+
+def provenance_of(built: ReluNet) -> Provenance:
+    """The provenance of a constructed net (every construction records one)."""
+    if built.provenance is None:
+        raise QuasieqError("not a constructed net: it records no provenance")
+    return built.provenance
 
 
 def quiet(text: str) -> AbstractContextManager:
@@ -77,13 +85,16 @@ def certify(net: ReluNet, built: ReluNet, box: Box, *, samples: int, tol: float 
 def checked_measure(report: EquivalenceReport, task: str) -> float:
     """The measure the δ check reads: where the outputs differ by more than the tolerance (regression),
     where the labels differ (classification)."""
-    return report.label_disagreement_measure if task == "classification" else report.disagreement_measure
+    if task == "classification":
+        assert report.label_disagreement_measure is not None  # set by every classification comparison
+        return report.label_disagreement_measure
+    return report.disagreement_measure
 
 
 def form_simplices(net: ReluNet, built: ReluNet, cx: RegionComplex) -> SimplexComplex:
     """The simplices ``built`` was made from: the label simplices for ``demorgan`` (regions refined by
     the argmax), the merged triangulation of ``cx`` otherwise."""
-    if built.provenance is not None and built.provenance.method == "demorgan":
+    if provenance_of(built).method == "demorgan":
         return label_regions(net, cx.box, merge=True).simplices
     return triangulate(cx, merge=True)
 
@@ -101,19 +112,20 @@ SIZE_FACTS = {
 
 def size_facts(built: ReluNet) -> dict[str, int]:
     """The :data:`SIZE_FACTS` its construction recorded, by JSON key."""
-    return {key: int(built.provenance.details[key]) for key in SIZE_FACTS if key in built.provenance.details}
+    details = provenance_of(built).details
+    return {key: int(details[key]) for key in SIZE_FACTS if key in details}
 
 
 def table1_sizes(built: ReluNet) -> dict[str, int] | None:
     """Table 1's width and depth for the same D and M, where the construction has them."""
-    table1 = built.provenance.details.get("table1")
+    table1 = provenance_of(built).details.get("table1")
     return None if table1 is None else {"width": int(table1["width"]), "depth": int(table1["depth"])}
 
 
 def transform_json(form: str, built: ReluNet, certificate: Certificate) -> dict:
     """The ``wide|deep --json`` document (keys in README.md; exact forms give ``pieces`` and friends instead of
     ``simplices``, and ``table1`` null)."""
-    p = built.provenance
+    p = provenance_of(built)
     return {
         "schema_version": 1,
         "form": form,
