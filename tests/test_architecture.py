@@ -170,7 +170,7 @@ def test_info_loads_no_torch_matplotlib_or_construction(tmp_path):
 def test_lazy_names_are_the_library_objects():
     import quasieq as qe
     from quasieq.construct.transform import to_deep, to_wide
-    from quasieq.io.torch_io import from_torch
+    from quasieq.frontend.torch_source import from_torch
     from quasieq.verify.compare import compare
 
     assert (qe.to_wide, qe.to_deep, qe.compare, qe.from_torch) == (to_wide, to_deep, compare, from_torch)
