@@ -194,7 +194,7 @@ def mlp(sizes: tuple[int, ...]):
     from torch import nn
 
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
@@ -381,7 +381,7 @@ def plot_classifier(result: ClassifierResult, path: Path) -> None:
     rules_ax.set_xlim(box.lo[0], box.hi[0])
     rules_ax.set_ylim(box.lo[1], box.hi[1])
     rules_ax.set_title(f"{result.rules.n:,d} labelled simplices (rules), held-out points")
-    for ax, (name, form) in zip(error_axes, result.forms.items()):
+    for ax, (name, form) in zip(error_axes, result.forms.items(), strict=True):
         draw_error_set(ax, result.net, form, box, 0.0, CLASSIFIER_GRID, task="classification")
         ax.set_title(f"{name} De Morgan form: {ax.get_title()}", fontsize=9)
     save_figure(fig, path)
@@ -398,7 +398,7 @@ def plot_polynomial(result: PolynomialResult, path: Path, points: int = 2001) ->
     fig = new_canvas((12.0, 4.4))
     values_ax, error_ax = fig.subplots(1, 2)
     values_ax.plot(x, reference, color="0.6", linewidth=3.5, label="P (numpy Horner)")
-    for (name, net), style in zip(result.nets.items(), ("--", ":")):
+    for (name, net), style in zip(result.nets.items(), ("--", ":"), strict=True):
         values = evaluate(net, x)
         values_ax.plot(x, values, style, linewidth=1.5, label=f"{name}: width {net.width}, depth {net.depth}")
         error_ax.semilogy(x, np.maximum(np.abs(values - reference), 1e-18), style, linewidth=1.0, label=name)
@@ -448,8 +448,8 @@ def write_outputs(out_dir: Path, result: DemoResult) -> dict[str, Path]:
             doc = {"schema_version": 1, "box": cx.box.to_dict(), "forms": forms}
             write_json(doc, put("transforms json", "transforms.json"))
             first = result.rebuilt[0]
-            plot_transform(cx, triangulate(cx, merge=True), result.net, first.net, put("transforms plot", "transforms.png"),
-                           first.report.tolerance)
+            plot_transform(cx, triangulate(cx, merge=True), result.net, first.net,
+                           put("transforms plot", "transforms.png"), first.report.tolerance)
         for e in result.exact:
             save(e.net, put(e.name, f"{e.name}.onnx"))
         if result.classifier is not None:

@@ -105,7 +105,8 @@ def demorgan_command(
 def robustness_command(
     seeds: Annotated[int, typer.Option("--seeds", metavar="N", help="Training seeds per model.")]
     = robustness.DEFAULT_SEEDS,
-    epochs: Annotated[int, typer.Option("--epochs", metavar="E", help="Training epochs, batches of 1000 (5500 ≈ the scripts' 11 000 Adam steps).")]
+    epochs: Annotated[int, typer.Option(
+        "--epochs", metavar="E", help="Training epochs, batches of 1000 (5500 ≈ the scripts' 11 000 Adam steps).")]
     = robustness.FAITHFUL_EPOCHS,
     samples: Annotated[int, typer.Option("--samples", metavar="N", help="Digit images used (100..1797).")]
     = robustness.DIGITS,

@@ -106,7 +106,7 @@ class ReluNet:
         if len(weights) != len(biases):
             raise QuasieqError(f"got {len(weights)} weight matrices but {len(biases)} bias vectors")
         Ws, bs = [], []
-        for i, (W, b) in enumerate(zip(weights, biases)):
+        for i, (W, b) in enumerate(zip(weights, biases, strict=True)):
             W = _as_weight(W, i)
             b = np.array(b, dtype=np.float64).reshape(-1)
             if b.shape[0] != W.shape[0]:
@@ -153,7 +153,7 @@ class ReluNet:
 
     @property
     def layers(self) -> tuple[tuple[Any, np.ndarray], ...]:
-        return tuple(zip(self._weights, self._biases))
+        return tuple(zip(self._weights, self._biases, strict=True))
 
     @property
     def in_dim(self) -> int:

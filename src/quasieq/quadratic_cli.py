@@ -38,7 +38,8 @@ quadratic_app = typer.Typer(
 #: Negative coefficients ("-0.5") are not options: read unknown dash tokens as arguments.
 _CONTEXT = {"ignore_unknown_options": True}
 
-Coeffs = Annotated[list[float], typer.Argument(help="Ascending coefficients p0 p1 ... pn (pn != 0).", show_default=False)]
+Coeffs = Annotated[list[float],
+                   typer.Argument(help="Ascending coefficients p0 p1 ... pn (pn != 0).", show_default=False)]
 Domain = Annotated[tuple[float, float], typer.Option("--domain", help="Interval LO HI on which P is represented.")]
 Out = Annotated[Path | None, typer.Option("--out", help="Export the network to this .onnx file (float64).")]
 

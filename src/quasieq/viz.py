@@ -137,7 +137,8 @@ def _frame_box(ax: Axes, box) -> None:
 def _draw_regions_2d(ax: Axes, cx, output: int) -> PolyCollection:
     """Every region as a polygon coloured by A[output]·c + b[output] at its vertex centroid c."""
     polygons = region_polygons(cx)
-    collection = draw_polygons(ax, polygons, centroid_values(polygons, cx.A[:, output, :], cx.b[:, output]), f"output {output}")
+    values = centroid_values(polygons, cx.A[:, output, :], cx.b[:, output])
+    collection = draw_polygons(ax, polygons, values, f"output {output}")
     _frame_box(ax, cx.box)
     return collection
 
@@ -284,7 +285,8 @@ def plot_univariate(original, forms: dict, box, path: str | Path, *, output: int
     _check_output(original, output)
     for name, net in forms.items():
         if net.in_dim != 1 or net.out_dim != original.out_dim:
-            raise QuasieqError(f"plot: form {name!r} maps {net.in_dim} → {net.out_dim}, the original 1 → {original.out_dim}")
+            raise QuasieqError(f"plot: form {name!r} maps {net.in_dim} → {net.out_dim}, "
+                               f"the original 1 → {original.out_dim}")
     t = breakpoints(regions(original, box)).t
     x = np.union1d(np.linspace(box.lo[0], box.hi[0], int(points)), t)[:, None]
     fig, ax = new_figure((7.2, 4.8))
