@@ -160,3 +160,21 @@ def test_to_wide_and_cli_expose_the_exact_method(tmp_path):
     assert doc["method"] == "exact" and doc["error_bound"] == 0.0 and doc["table1"] is None
     assert doc["pieces"] == lat.pieces and doc["affine_functions"] == len(lat.b)
     assert doc["report"]["disagreement_measure"] == 0.0
+
+
+@pytest.mark.parametrize("arch", [(2, 5, 5, 1), (1, 6, 6, 2)])
+def test_exact_method_needs_no_delta(arch):
+    """``to_wide/to_deep(net, box, method="exact")`` build without δ (the lattice and Theorem 9 forms have
+    no error budget): the forms equal the net at random points and region vertices (float64, exact up to
+    rounding), and record no δ; every other method still asks for one."""
+    net = seeded(arch)
+    box = qe.Box.cube(arch[0])
+    cx = qe.regions(net, box)
+    X = _points(cx)
+    f = net.forward(X)
+    for build in (qe.to_wide, qe.to_deep):
+        H = build(net, box, method="exact")
+        assert H.provenance.delta is None and H.provenance.error_bound == 0.0
+        assert np.abs(H.forward(X) - f).max() <= 1e-9 * max(1.0, float(np.abs(f).max()))
+    with pytest.raises(qe.QuasieqError, match="needs delta"):
+        qe.to_wide(net, box, method="compact")

@@ -38,14 +38,25 @@ from quasieq.regions.complex import RegionComplex
 from quasieq.regions.enumerate import regions
 
 
-def _validate(net: ReluNet, box: Box, delta: float, method: str, task: str, max_simplices: int | None) -> None:
-    box.check_net(net)
+def _check_delta(delta: float) -> None:
+    """δ is an absolute Lebesgue measure on the box: positive and finite."""
     try:
         value = float(delta)
     except (TypeError, ValueError):
         raise QuasieqError(f"delta must be a positive finite measure, got {delta!r}") from None
     if not (math.isfinite(value) and value > 0.0):
         raise QuasieqError(f"delta must be a positive finite measure, got {delta!r}")
+
+
+def _validate(net: ReluNet, box: Box, delta: float | None, method: str, task: str,
+              max_simplices: int | None) -> None:
+    box.check_net(net)
+    if delta is None:
+        if method != "exact":
+            raise QuasieqError(f"method {method!r} needs delta, the measure it may disagree on; "
+                               "only method='exact' builds without one")
+    else:
+        _check_delta(delta)
     if method not in METHODS:
         raise QuasieqError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     if task not in TASKS:
@@ -63,7 +74,7 @@ def _too_many(count: int, max_simplices: int | None, what: str) -> None:
         )
 
 
-def _univariate(cx: RegionComplex, delta: float, task: str, form: str, max_simplices: int | None) -> ReluNet:
+def _univariate(cx: RegionComplex, delta: float | None, task: str, form: str, max_simplices: int | None) -> ReluNet:
     """Theorem 9 forms with their provenance (error bound 0: exact)."""
     bp = breakpoints(cx)
     pieces = len(bp.t) + 1
@@ -75,7 +86,7 @@ def _univariate(cx: RegionComplex, delta: float, task: str, form: str, max_simpl
         Provenance(
             method="exact",
             task=task,
-            delta=float(delta),
+            delta=None if delta is None else float(delta),
             box_lo=tuple(cx.box.lo.tolist()),
             box_hi=tuple(cx.box.hi.tolist()),
             error_bound=0.0,
@@ -89,7 +100,7 @@ def _transform(
     form: str,
     net: ReluNet,
     box: Box,
-    delta: float,
+    delta: float | None,
     method: str,
     task: str,
     merge: bool,
@@ -119,7 +130,7 @@ def _transform(
             built = onelayer_deep(net, box)
         else:
             built = (lattice_wide if form == "wide" else lattice_deep)(cx)
-        provenance = dataclasses.replace(built.provenance, task=task, delta=float(delta))
+        provenance = dataclasses.replace(built.provenance, task=task, delta=None if delta is None else float(delta))
         return (as_scores(built) if task == "classification" else built).with_provenance(provenance)
     sc = triangulate(cx, merge=merge)
     _too_many(sc.M, max_simplices, "simplices")
@@ -138,7 +149,7 @@ def _transform(
 def to_wide(
     net: ReluNet,
     box: Box,
-    delta: float,
+    delta: float | None = None,
     *,
     method: str | None = None,
     task: str = "regression",
@@ -168,7 +179,7 @@ def to_wide(
 def to_deep(
     net: ReluNet,
     box: Box,
-    delta: float,
+    delta: float | None = None,
     *,
     method: str | None = None,
     task: str = "regression",
