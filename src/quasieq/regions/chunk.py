@@ -57,6 +57,15 @@ class Chunk(NamedTuple):
             patterns=self.patterns[start:stop],
         )
 
+    def own_parents(self) -> Chunk:
+        """The same regions with only the parents' maps they use (children of one chunk are grouped
+        by parent, so that is a contiguous range): what ships with a chunk sent on its own."""
+        if self.size == 0:
+            return self._replace(parent_Z=self.parent_Z[:0], parent_z0=self.parent_z0[:0])
+        lo, hi = int(self.parent.min()), int(self.parent.max()) + 1
+        return self._replace(parent_Z=self.parent_Z[lo:hi].copy(), parent_z0=self.parent_z0[lo:hi].copy(),
+                             parent=self.parent - lo)
+
 
 class FinishedChunk(NamedTuple):
     """A final chunk reduced to what the :class:`~quasieq.regions.complex.RegionComplex` keeps

@@ -75,6 +75,18 @@ class Region:
         return np.all(self.facet_offsets + tol >= X @ self.facet_normals.T, axis=1)
 
 
+@dataclass(frozen=True)
+class TreeRun:
+    """How an enumeration ran (not part of the result: the regions do not depend on it)."""
+
+    workers: int = 1
+    tasks: int = 1  # tasks run in this process or on the cluster
+    explored: int = 1  # subtrees explored in this run
+    explored_regions: int = 0  # regions found in them
+    resumed: int = 0  # subtrees read back from a checkpoint
+    bytes_shipped: int = 0  # array bytes sent to and received from the workers (0 in one process)
+
+
 class RegionComplex:
     """All full-dimensional activation regions of ``net`` inside ``box`` (built by ``qe.regions``).
 
@@ -126,6 +138,7 @@ class RegionComplex:
         self.volume_samples = volume_samples
         self.dropped_lower_dim = dropped_lower_dim
         self.seconds = seconds
+        self.run = TreeRun()
         self._pattern_index: PatternIndex | None = None
 
     # ----- container protocol --------------------------------------------------------------------

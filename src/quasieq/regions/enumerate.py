@@ -19,18 +19,26 @@ across facets and, above EXACT_VOLUME_MAX_DIM, volumes by sampling.
 
 from __future__ import annotations
 
+import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from quasieq import tolerances
 from quasieq.box import Box
+from quasieq.cluster import executor_for
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
+from quasieq.regions.checkpoint import Checkpoint
 from quasieq.regions.chunk import FinishedChunk
 from quasieq.regions.complex import RegionComplex
 from quasieq.regions.polytope import points_inside
-from quasieq.regions.tree import EngineNet, ProgressFn, Subtree, explore, root_chunk
+from quasieq.regions.schedule import RegionProgressFn, run_tree, tree_plan
+from quasieq.regions.tree import EngineNet, Subtree, root_chunk
+
+if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluster/executor.py)
+    from distributed import Client
 
 #: Monte-Carlo samples per region (at least 10^5 in all) for volumes above EXACT_VOLUME_MAX_DIM.
 _MC_SAMPLES_PER_REGION = 200
@@ -41,8 +49,11 @@ def regions(
     box: Box,
     *,
     max_regions: int | None = None,
-    progress: ProgressFn | None = None,
+    progress: RegionProgressFn | None = None,
     chunk_size: int = 4096,
+    client: Client | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> RegionComplex:
     """Every full-dimensional activation region of ``net`` inside ``box``.
 
@@ -50,8 +61,15 @@ def regions(
     ----------
     net, box : the network and the box (dimensions must match).
     max_regions : raise :class:`QuasieqError` as soon as more regions than this are certain.
-    progress : optional callable ``progress(regions_found, fraction_done)``, called per finished chunk.
-    chunk_size : regions per independent piece of work (memory in flight grows with it).
+    progress : optional callable receiving a :class:`RegionProgress` (regions found, fraction of the
+        tree done, subtrees done and left) per finished chunk (per finished subtree on a cluster).
+    chunk_size : regions per independent piece of work (memory in flight grows with it; the last bits
+        of the output maps depend on it, so it is part of a checkpoint's key).
+    client : a ``distributed.Client``: the tree is cut into subtrees run on its workers
+        (regions/schedule.py); the complex is bitwise the same as without.
+    checkpoint, resume : a directory where each finished subtree is written; ``resume=True`` reads
+        back the subtrees already there (same net, box and chunk size, else QuasieqError) instead of
+        recomputing them.
 
     Returns
     -------
@@ -70,8 +88,13 @@ def regions(
     started = time.perf_counter()
     engine = EngineNet.of(net, box)
     root = Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0)
-    tree = explore(engine, root, chunk_size=chunk_size, limit=limit, progress=progress)
-    return _assemble(net, box, tree.regions, tree.dropped, started)
+    store = Checkpoint(checkpoint, net, box, chunk_size, resume=resume) if checkpoint is not None else None
+    executor = executor_for(client)
+    plan = tree_plan(executor, chunk_size=chunk_size, limit=limit, checkpointed=store is not None)
+    found, dropped, run = run_tree(engine, root, plan, executor, checkpoint=store, progress=progress)
+    cx = _assemble(net, box, found, dropped, started)
+    cx.run = run
+    return cx
 
 
 def _region_limit(net: ReluNet, box: Box, max_regions: int | None) -> int:

@@ -209,6 +209,7 @@ class Explored(NamedTuple):
     regions: FinishedChunk
     dropped: int  # lower-dimensional cells and slivers dropped inside the subtree
     chunks: int  # final chunks finished
+    share: float  # the subtree's share of the tree (as in Subtree)
 
 
 def explore(
@@ -239,26 +240,30 @@ def explore(
             if progress is not None:
                 progress(found, done_share)
             continue
-        budget = limit - found - pending
-        children, n_dropped = split_chunk(node.chunk, engine, node.layer, budget)
+        below, n_dropped = split_subtree(node, engine, chunk_size=chunk_size, limit=limit, found=found + pending)
         dropped += n_dropped
-        if children.size > budget:
-            raise QuasieqError(
-                f"more than {limit} regions (at least {found + pending + children.size} found); "
-                "raise max_regions or shrink the box"
-            )
-        below = sub_subtrees(node, children, chunk_size)
         stack.extend(reversed(below))
-        pending += children.size
+        pending += sum(b.chunk.size for b in below)
     regions = concat_finished(finished) if finished else empty_finished(engine)
-    return Explored(path=subtree.path, regions=regions, dropped=dropped, chunks=len(finished))
+    return Explored(path=subtree.path, regions=regions, dropped=dropped, chunks=len(finished), share=subtree.share)
 
 
-def sub_subtrees(node: Subtree, children: Chunk, chunk_size: int) -> list[Subtree]:
-    """The children of ``node``'s chunk cut into chunks of ``chunk_size``, in order, as subtrees."""
+def split_subtree(
+    node: Subtree, engine: EngineNet, *, chunk_size: int, limit: int, found: int
+) -> tuple[list[Subtree], int]:
+    """Split ``node``'s chunk by its next layer: the children cut into chunks of ``chunk_size``, in
+    order, as subtrees, and the number of slivers dropped. ``found`` regions are already certain
+    elsewhere; more than ``limit`` in all raises QuasieqError (the split stops as soon as that is sure)."""
+    budget = limit - found
+    children, dropped = split_chunk(node.chunk, engine, node.layer, budget)
+    if children.size > budget:
+        raise QuasieqError(
+            f"more than {limit} regions (at least {found + children.size} found); raise max_regions or shrink the box"
+        )
     n = children.size
-    return [
+    below = [
         Subtree(path=(*node.path, i), layer=node.layer + 1, chunk=children.rows(s, min(s + chunk_size, n)),
                 share=node.share * (min(s + chunk_size, n) - s) / max(n, 1))
         for i, s in enumerate(range(0, n, chunk_size))
     ]
+    return below, dropped

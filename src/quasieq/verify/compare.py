@@ -9,6 +9,10 @@ X is Binomial(N, p) with p = m({|a − b| > tol}) / vol(box), so
 with B(q; α, β) the q-quantile of the Beta(α, β) law (lower limit 0 when X = 0, upper 1 when X = N).
 The default tolerance is DISAGREE_RELATIVE·max(1, output range of a on the samples) (tolerances.py
 gives the reason). A NaN or inf output counts as a disagreement of infinite size.
+
+The sample is drawn in chunks, each from its own stream (``SeedSequence(seed).spawn``), so the chunks
+are independent tasks: on a Dask cluster (``client=``) they run on the workers and the report is the
+same as in one process.
 """
 
 from __future__ import annotations
@@ -17,16 +21,20 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from quasieq import tolerances
 from quasieq.box import Box
+from quasieq.cluster import executor_for
 from quasieq.errors import QuasieqError
 from quasieq.io import save
 from quasieq.net import ReluNet, class_labels
 from quasieq.verify.exact import exact_compare
+
+if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluster/executor.py)
+    from distributed import Client
 
 SCHEMA_VERSION = 1
 
@@ -113,12 +121,15 @@ def compare(
     seed: int = 0,
     exact: bool = False,
     task: str = "regression",
+    client: Client | None = None,
 ) -> EquivalenceReport:
     """Monte-Carlo measure of {x in box : max_k |a_k(x) − b_k(x)| > tol} with a 95% interval.
 
     ``a`` and ``b`` are ReluNets or callables (N, D) → (N, K) (an ONNX Runtime session wrapped in a
     function, a torch module behind numpy...). Evaluated in chunks of ``chunk_size(a, b)`` points. With
-    ``task="classification"`` the report also holds the measure where the labels differ.
+    ``task="classification"`` the report also holds the measure where the labels differ. Chunk i
+    draws its points from its own stream (``SeedSequence(seed).spawn``), so with a Dask ``client``
+    the chunks run on its workers and the report is the same as without.
 
     ``exact=True`` (two ReluNets, D ≤ 6) replaces sampling by the common refinement of both nets'
     regions (verify/exact.py): exact sup with a vertex witness, exact measures, ``method="exact"``,
@@ -138,31 +149,13 @@ def compare(
     if task not in ("regression", "classification"):
         raise QuasieqError(f"compare: unknown task {task!r}: choose regression or classification")
     if exact:
-        return _exact_report(a, b, box, tol, task)
-    fa, fb = _as_function(a, box.dim, "a"), _as_function(b, box.dim, "b")
-    rng = np.random.default_rng(seed)
-    errors = np.empty(samples)
-    label_diff = 0
-    a_min = a_max = None
-    best = (-1.0, None)
-    chunk = chunk_size(a, b)
-    for start in range(0, samples, chunk):
-        X = box.sample(min(chunk, samples - start), rng)
-        Ya, Yb = _outputs(fa, X, "a"), _outputs(fb, X, "b")
-        if Ya.shape != Yb.shape:
-            raise QuasieqError(f"compare: a gives {Ya.shape[1]} outputs but b gives {Yb.shape[1]}")
-        e = np.abs(Ya - Yb).max(axis=1)
-        e[~np.isfinite(e)] = np.inf
-        errors[start : start + len(X)] = e
-        i = int(np.argmax(e))
-        if e[i] > best[0]:
-            best = (float(e[i]), X[i].copy())
-        finite = np.where(np.isfinite(Ya), Ya, np.nan)
-        lo_c, hi_c = np.nanmin(finite, axis=0, initial=np.inf), np.nanmax(finite, axis=0, initial=-np.inf)
-        a_min = lo_c if a_min is None else np.minimum(a_min, lo_c)
-        a_max = hi_c if a_max is None else np.maximum(a_max, hi_c)
-        if task == "classification":
-            label_diff += int(np.count_nonzero(class_labels(Ya) != class_labels(Yb)))
+        return _exact_report(a, b, box, tol, task, client)
+    parts = sample_chunks(a, b, box, samples=samples, seed=seed, task=task, client=client)
+    errors = np.concatenate([p.errors for p in parts])
+    best = max(parts, key=lambda p: p.best_error)  # the first chunk holding the largest error
+    a_min = np.min([p.a_min for p in parts], axis=0)
+    a_max = np.max([p.a_max for p in parts], axis=0)
+    label_diff = sum(p.label_diff for p in parts)
     if tol is None:
         spread = a_max - a_min
         output_range = float(spread[np.isfinite(spread)].max(initial=0.0))
@@ -172,21 +165,71 @@ def compare(
     lo, hi = clopper_pearson(count, samples)
     return EquivalenceReport(
         method="monte-carlo",
-        sup_error=best[0],
+        sup_error=best.best_error,
         disagreement_measure=count / samples * volume,
         disagreement_fraction=count / samples,
         ci95=(lo * volume, hi * volume),
         samples=samples,
         tolerance=float(tol),
-        witness=tuple(float(v) for v in best[1]),
+        witness=tuple(float(v) for v in best.best_point),
         label_disagreement_measure=label_diff / samples * volume if task == "classification" else None,
     )
 
 
-def _exact_report(a: Any, b: Any, box: Box, tol: float | None, task: str) -> EquivalenceReport:
+class SampleChunk(NamedTuple):
+    """What one chunk of the Monte-Carlo sample contributes (computed where the chunk runs)."""
+
+    position: int  # index of the chunk in the sample
+    errors: np.ndarray  # max_k |a_k(x) − b_k(x)| per point; inf where an output is not finite
+    best_error: float  # the largest error and its point (the first one on ties)
+    best_point: np.ndarray
+    a_min: np.ndarray  # per output of a, the least and largest finite value (±inf when none)
+    a_max: np.ndarray
+    label_diff: int  # points whose class labels differ (task="classification")
+
+
+def sample_chunk(a: Any, b: Any, box: Box, index: int, stream: np.random.SeedSequence, n: int,
+                 task: str) -> SampleChunk:
+    """Chunk ``index`` of the sample: ``n`` uniform points drawn from its own seeded stream, both
+    functions evaluated on them (one task on a cluster)."""
+    X = box.sample(n, np.random.default_rng(stream))
+    Ya, Yb = _outputs(_as_function(a, box.dim, "a"), X, "a"), _outputs(_as_function(b, box.dim, "b"), X, "b")
+    if Ya.shape != Yb.shape:
+        raise QuasieqError(f"compare: a gives {Ya.shape[1]} outputs but b gives {Yb.shape[1]}")
+    e = np.abs(Ya - Yb).max(axis=1)
+    e[~np.isfinite(e)] = np.inf
+    i = int(np.argmax(e))
+    finite = np.where(np.isfinite(Ya), Ya, np.nan)
+    labels = int(np.count_nonzero(class_labels(Ya) != class_labels(Yb))) if task == "classification" else 0
+    return SampleChunk(
+        position=index, errors=e, best_error=float(e[i]), best_point=X[i].copy(),
+        a_min=np.nanmin(finite, axis=0, initial=np.inf), a_max=np.nanmax(finite, axis=0, initial=-np.inf),
+        label_diff=labels,
+    )
+
+
+def sample_chunks(a: Any, b: Any, box: Box, *, samples: int, seed: int, task: str,
+            client: Client | None) -> list[SampleChunk]:
+    """The sample in chunks of ``chunk_size(a, b)`` points, chunk i drawn from the i-th child of
+    ``SeedSequence(seed)`` (``spawn``): independent streams, so the chunks can run anywhere and the
+    result does not depend on where or in what order. Chunks in sample order."""
+    _as_function(a, box.dim, "a"), _as_function(b, box.dim, "b")  # refuse bad input before any work
+    if client is not None and not (isinstance(a, ReluNet) and isinstance(b, ReluNet)):
+        raise QuasieqError("compare(client=...): a and b must be ReluNets (functions cannot be shipped to workers)")
+    chunk = chunk_size(a, b)
+    starts = range(0, samples, chunk)
+    streams = np.random.SeedSequence(seed).spawn(len(starts))
+    executor = executor_for(client)
+    shared_a, shared_b = executor.share(a), executor.share(b)
+    for i, start in enumerate(starts):
+        executor.submit(sample_chunk, shared_a, shared_b, box, i, streams[i], min(chunk, samples - start), task)
+    return sorted(executor.results(), key=lambda part: part.position)
+
+
+def _exact_report(a: Any, b: Any, box: Box, tol: float | None, task: str, client: Client | None) -> EquivalenceReport:
     """``compare(..., exact=True)``: the exact check's findings as an EquivalenceReport."""
 
-    found = exact_compare(a, b, box, tol=tol, task=task)
+    found = exact_compare(a, b, box, tol=tol, task=task, client=client)
     volume = box.volume
     return EquivalenceReport(
         method="exact",

@@ -42,6 +42,7 @@ check refuses D > 6.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,9 @@ from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet, class_labels
 from quasieq.regions import RegionComplex, regions
+
+if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluster/executor.py)
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -216,10 +220,11 @@ def _vertex_values(cx: RegionComplex, A: np.ndarray, b: np.ndarray) -> np.ndarra
     return np.einsum("nkd,nd->nk", A[owner], cx.vertices_flat) + b[owner]
 
 
-def output_range(net: ReluNet, box: Box, *, max_regions: int | None = None) -> tuple[float, int]:
+def output_range(net: ReluNet, box: Box, *, max_regions: int | None = None,
+                 client: Client | None = None) -> tuple[float, int]:
     """Exact max_k (max_box net_k − min_box net_k), read at the vertices of the net's regions (an
     affine function on a polytope is extreme at a vertex), and the number of regions visited."""
-    cx = regions(net, box, max_regions=max_regions)
+    cx = regions(net, box, max_regions=max_regions, client=client)
     values = _vertex_values(cx, cx.A, cx.b)
     return float((values.max(axis=0) - values.min(axis=0)).max()), len(cx)
 
@@ -232,6 +237,7 @@ def exact_compare(
     tol: float | None = None,
     task: str = "regression",
     max_regions: int | None = None,
+    client: Client | None = None,
 ) -> ExactComparison:
     """Exact sup |a − b|, measure of {max_k |a_k − b_k| > tol} and label-disagreement measure on the box.
 
@@ -241,7 +247,8 @@ def exact_compare(
     tol > 0, the label boundaries for classifiers), settles everything: its regions refine the common
     refinement without changing any cell's maps, so the sup and the tol = 0 test read the same off
     them, and the common refinement's cells are its distinct patterns on the stacked neurons.
-    ``max_regions`` bounds each enumeration (QuasieqError beyond). D ≤ 6 only.
+    ``max_regions`` bounds each enumeration (QuasieqError beyond). D ≤ 6 only. With a Dask
+    ``client`` the enumerations run on its workers (``regions(client=...)``: the same cells, bitwise).
 
     Example
     -------
@@ -254,13 +261,13 @@ def exact_compare(
     K = a.out_dim
     visited = 0
     if tol is None:
-        spread, visited = output_range(a, box, max_regions=max_regions)
+        spread, visited = output_range(a, box, max_regions=max_regions, client=client)
         tol = tolerances.DISAGREE_RELATIVE * max(1.0, spread)
     tol = float(tol)
     cuts = ([threshold_cuts(K, tol)] if tol > 0.0 else []) + ([label_cuts(K)] if task == "classification" else [])
     P_Q_c = tuple(np.concatenate(parts) for parts in zip(*cuts)) if cuts else None
     stacked = stacked_net(a, b, box, P_Q_c)
-    cx = regions(stacked, box, max_regions=max_regions)
+    cx = regions(stacked, box, max_regions=max_regions, client=client)
     _certify_maps(stacked, cx)
     visited += len(cx)
     refinement_units = stacked.relu_units - (stacked.relu_widths[-1] if cuts else 0)

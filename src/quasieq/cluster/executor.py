@@ -1,0 +1,100 @@
+"""Executors: submit tasks, get their results back as they finish.
+
+Both executors have the same face, so one scheduling loop drives a Dask cluster and the single
+process alike:
+
+* ``share(obj)`` ships a read-only object (the net) to every worker once (Dask: ``scatter`` with
+  ``broadcast=True``) and returns the handle to pass to tasks;
+* ``submit(fn, *args)`` queues ``fn(*args)``;
+* ``results()`` yields each finished task's result once, in completion order; tasks may be submitted
+  while iterating. A task that raises re-raises here.
+
+Dask reruns the tasks of a worker that dies on another worker (the scheduler's lineage); a task
+that keeps killing workers ends in ``distributed.KilledWorker``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+
+class Executor(Protocol):
+    """What a scheduling loop needs from where the work runs."""
+
+    @property
+    def workers(self) -> int: ...
+
+    def share(self, obj: Any) -> Any: ...
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None: ...
+
+    def results(self) -> Iterator[Any]: ...
+
+
+class InlineExecutor:
+    """Runs each task in this process when its result is asked for (first in, first out)."""
+
+    workers = 1
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+
+    def share(self, obj: Any) -> Any:
+        return obj
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._queue.append((fn, args))
+
+    def results(self) -> Iterator[Any]:
+        while self._queue:
+            fn, args = self._queue.popleft()
+            yield fn(*args)
+
+
+class DaskExecutor:
+    """Tasks on a Dask cluster through ``client``; results streamed back with ``as_completed``.
+
+    Each result is released on the cluster as soon as it has been read, so the workers hold only the
+    results not yet collected."""
+
+    def __init__(self, client: Client) -> None:
+        # distributed takes ~0.5 s to import: only runs that use a cluster pay for it
+        from distributed import as_completed
+
+        self.client = client
+        self._done = as_completed()
+        self._in_flight: set[Future] = set()
+
+    @property
+    def workers(self) -> int:
+        return max(1, len(self.client.scheduler_info()["workers"]))
+
+    def share(self, obj: Any) -> Any:
+        return self.client.scatter(obj, broadcast=True, hash=False)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        future = self.client.submit(fn, *args, pure=False)
+        self._in_flight.add(future)
+        self._done.add(future)
+
+    def results(self) -> Iterator[Any]:
+        try:
+            for future in self._done:
+                result = future.result()
+                self._in_flight.discard(future)
+                future.release()
+                yield result
+        finally:  # stopped early (an error, Ctrl-C, enough found): drop the work still queued
+            if self._in_flight:
+                self.client.cancel(list(self._in_flight))
+                self._in_flight.clear()
+
+
+def executor_for(client: Client | None) -> Executor:
+    """A DaskExecutor on ``client``, or the InlineExecutor when there is none."""
+    return InlineExecutor() if client is None else DaskExecutor(client)
