@@ -3,7 +3,7 @@
 Conventions every subcommand follows (each reuses the helpers below rather than repeating them):
 
 * Exit codes: :data:`EXIT_OK` (0) success, :data:`EXIT_CHECK_FAILED` (1) a check failed,
-  :data:`EXIT_BAD_INPUT` (2) bad input.
+  :data:`EXIT_BAD_INPUT` (2) bad input, :data:`EXIT_INTERRUPTED` (130 = 128 + SIGINT) Ctrl-C.
 * Bad input of any kind (missing or unreadable model, bad box or bounds file, dimension mismatch, an
   unsupported option combination, a usage error) prints exactly one line ``error: ...`` on stderr and
   exits 2, without a traceback. Commands only *raise* :class:`~quasieq.errors.QuasieqError`; the
@@ -42,6 +42,7 @@ from quasieq.box import Box
 from quasieq.console import (
     Steps,
     bound_text,
+    cluster,
     enumerate_regions,
     key_value_table,
     make_console,
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 #: Formats ``--plot`` can write (matplotlib's Agg canvas infers the format from the suffix).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -83,6 +85,21 @@ LAZY_GROUPS = {
     "quadratic": ("quasieq.quadratic_cli", "quadratic_app"),
     "experiment": ("quasieq.experiments_cli", "experiment_app"),
 }
+
+def _interrupted(exc: BaseException) -> bool:
+    """Is a KeyboardInterrupt (Ctrl-C) the cause of ``exc``, directly or down its chain?"""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _exit_interrupted() -> None:
+    sys.stderr.write("interrupted\n")
+    sys.stderr.flush()
+    sys.exit(EXIT_INTERRUPTED)
 
 
 class _QuasieqGroup(TyperGroup):
@@ -113,8 +130,14 @@ class _QuasieqGroup(TyperGroup):
             sys.exit(EXIT_BAD_INPUT)  # typer has already printed the help
         except click_exceptions.ClickException as exc:
             fail(exc.format_message())
-        except typer.Abort:
+        except typer.Abort as exc:
+            if _interrupted(exc):  # click turns Ctrl-C into Abort
+                _exit_interrupted()
             fail("aborted")
+        except SystemError as exc:  # Ctrl-C inside a numba kernel: "returned a result with an exception set"
+            if not _interrupted(exc):
+                raise
+            _exit_interrupted()
         except QuasieqError as exc:
             fail(str(exc))
         except OSError as exc:
@@ -171,6 +194,16 @@ LineOpt = Annotated[
 MaxRegionsOpt = Annotated[
     int | None,
     typer.Option("--max-regions", metavar="N", min=1, help="Stop with exit code 2 when more than N regions exist."),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", metavar="N", min=1,
+                 help="Run on a local Dask cluster of N worker processes (127.0.0.1); the result is the same."),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", metavar="ADDRESS",
+                 help="Run on the running Dask cluster of this scheduler, e.g. tcp://10.0.0.5:8786."),
 ]
 
 
@@ -437,6 +470,16 @@ def regions_command(
     max_regions: MaxRegionsOpt = None,
     plane: PlaneOpt = None,
     line: LineOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", metavar="DIR",
+                     help="Write each finished subtree of the region tree to DIR, so that --resume can continue."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --checkpoint DIR: finished subtrees are read back.")
+    ] = False,
 ) -> None:
     """Enumerate the exact linear regions of MODEL on a box (--box LO HI or --bounds FILE.json), or on a
     plane or line through given inputs (--plane / --line POINTS.npy)."""
@@ -445,9 +488,13 @@ def regions_command(
     plot = output_path(plot, "--plot", PLOT_SUFFIXES)
     if plot is not None:
         plottable(net)
+    if resume and checkpoint is None:
+        raise QuasieqError("--resume continues a checkpointed run: give its --checkpoint DIR")
 
     console = make_console()
-    cx, seconds = enumerate_regions(net, box, console, max_regions)
+    with cluster(workers, scheduler, console) as client:
+        cx, seconds = enumerate_regions(net, box, console, max_regions, client=client, checkpoint=checkpoint,
+                                        resume=resume)
     with staged_outputs() as stage:
         if json_path is not None:
             write_json(with_slice(cx.to_json(), cut), stage(json_path))
@@ -527,6 +574,8 @@ def transform_command(
     max_simplices: MaxSimplicesOpt = None,
     plane: PlaneOpt = None,
     line: LineOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Rebuild MODEL wide (``quasieq wide``) or deep (``quasieq deep``) on a box, and certify the result.
 
@@ -548,12 +597,14 @@ def transform_command(
 
     console = make_console()
     steps = Steps(console)
-    cx, region_seconds = enumerate_regions(net, box, console)
-    start = time.perf_counter()
-    built = build_form(form, net, box, delta, cx=cx, method=method, task=task, max_simplices=max_simplices,
-                       step=steps)
-    seconds = region_seconds + time.perf_counter() - start
-    certificate = certify(net, built, box, samples=samples, tol=tol, seed=seed, task=task, step=steps)
+    with cluster(workers, scheduler, console) as client:  # the regions and the float64 check run there
+        cx, region_seconds = enumerate_regions(net, box, console, client=client)
+        start = time.perf_counter()
+        built = build_form(form, net, box, delta, cx=cx, method=method, task=task, max_simplices=max_simplices,
+                           step=steps)
+        seconds = region_seconds + time.perf_counter() - start
+        certificate = certify(net, built, box, samples=samples, tol=tol, seed=seed, task=task, step=steps,
+                              client=client)
     with staged_outputs() as stage:
         if out is not None:
             save(built, stage(out), dtype=dtype)
@@ -645,6 +696,8 @@ def compare_command(
     ] = None,
     plane: PlaneOpt = None,
     line: LineOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Measure where A and B disagree (|A - B| > tol) on a box: Monte Carlo with a 95% interval, or exact;
     with --data, also how often their labels (argmax; h > 0 for one logit) agree on the data."""
@@ -662,14 +715,15 @@ def compare_command(
     dataset = None if data is None else load_dataset(data)
 
     console = make_console()
-    start = time.perf_counter()
-    with Steps(console)("comparing exactly" if exact else f"comparing on {samples:,d} points"):
-        if exact:
-            report = compare(net_a, net_b, box, tol=tol, exact=True)
-        else:
-            report = compare(net_a, net_b, box, samples=samples, tol=tol, seed=seed)
-        agreement = None if dataset is None else data_agreement(net_a, net_b, dataset[0], dataset[1], box=box)
-    seconds = time.perf_counter() - start
+    with cluster(workers, scheduler, console) as client:
+        start = time.perf_counter()
+        with Steps(console)("comparing exactly" if exact else f"comparing on {samples:,d} points"):
+            if exact:
+                report = compare(net_a, net_b, box, tol=tol, exact=True, client=client)
+            else:
+                report = compare(net_a, net_b, box, samples=samples, tol=tol, seed=seed, client=client)
+            agreement = None if dataset is None else data_agreement(net_a, net_b, dataset[0], dataset[1], box=box)
+        seconds = time.perf_counter() - start
     document = report.to_json() if agreement is None else {**report.to_json(), "data": agreement.to_json()}
     document = with_slice(document, cut)
     with staged_outputs() as stage:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,8 +19,11 @@ from rich.table import Table
 from quasieq.box import Box
 from quasieq.net import ReluNet
 from quasieq.regions import RegionComplex, regions
+from quasieq.regions.schedule import RegionProgress
 
-if TYPE_CHECKING:  # the checker is imported by the commands that compare, not by every command
+if TYPE_CHECKING:  # the checker and Dask are imported by the commands that use them, not by every command
+    from distributed import Client
+
     from quasieq.verify import EquivalenceReport
 
 #: Width of the tables printed to a file or pipe (a log, CI): rich's default there is 80 columns, which
@@ -59,34 +63,70 @@ class Steps:
             sys.stderr.write(f"warning: {one_line(str(warning.message))}\n")
 
 
-def enumerate_regions(net: ReluNet, box: Box, console: Console,
-                      max_regions: int | None = None) -> tuple[RegionComplex, float]:
-    """``qe.regions`` with a progress bar (regions found, rate, elapsed) when stdout is a terminal.
+def enumerate_regions(net: ReluNet, box: Box, console: Console, max_regions: int | None = None, *,
+                      client: Client | None = None, checkpoint: Path | None = None,
+                      resume: bool = False) -> tuple[RegionComplex, float]:
+    """``qe.regions`` with a progress bar (regions found, rate, elapsed; subtrees left on a cluster)
+    when stdout is a terminal. Off a terminal a run on a cluster or with a checkpoint prints plain
+    progress lines on stderr (at most one per PROGRESS_EVERY_S seconds); a plain run prints nothing.
 
     Returns ``(complex, seconds)`` with the wall-clock seconds of the enumeration itself.
     """
+    options = {"max_regions": max_regions, "client": client, "checkpoint": checkpoint, "resume": resume}
+    start = time.perf_counter()
     if not console.is_terminal:
-        start = time.perf_counter()
-        cx = regions(net, box, max_regions=max_regions)
+        lines = progress_lines(start) if client is not None or checkpoint is not None else None
+        cx = regions(net, box, progress=lines, **options)
         return cx, time.perf_counter() - start
-    columns = (
+    columns = [
         TextColumn("[bold]regions"),
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
         TextColumn("{task.fields[found]:>9,d} found"),
         TextColumn("{task.fields[rate]:>10,.0f}/s"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("regions", total=1.0, found=0, rate=0.0)
-        start = time.perf_counter()
+    ]
+    if client is not None:
+        columns.append(TextColumn("{task.fields[left]:>4d} subtrees left"))
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("regions", total=1.0, found=0, rate=0.0, left=1)
 
-        def progress(found: int, fraction: float) -> None:
+        def update(p: RegionProgress) -> None:
             elapsed = max(time.perf_counter() - start, 1e-9)
-            bar.update(task, completed=fraction, found=int(found), rate=found / elapsed)
+            bar.update(task, completed=p.fraction, found=int(p.found), rate=p.found / elapsed, left=p.subtrees_left)
 
-        cx = regions(net, box, max_regions=max_regions, progress=progress)
+        cx = regions(net, box, progress=update, **options)
         return cx, time.perf_counter() - start
+
+
+#: Seconds between two plain progress lines off a terminal.
+PROGRESS_EVERY_S = 5.0
+
+
+def progress_lines(start: float) -> Callable[[RegionProgress], None]:
+    """A progress callback writing ``regions: N found, F% of the tree, S subtrees left, R/s`` lines on
+    stderr, at most one per PROGRESS_EVERY_S seconds."""
+    last = [start]
+
+    def update(p: RegionProgress) -> None:
+        now = time.perf_counter()
+        if now - last[0] < PROGRESS_EVERY_S:
+            return
+        last[0] = now
+        rate = p.found / max(now - start, 1e-9)
+        sys.stderr.write(f"regions: {p.found:,d} found, {100 * p.fraction:.1f}% of the tree, "
+                         f"{p.subtrees_left} subtrees left, {rate:,.0f}/s\n")
+        sys.stderr.flush()
+
+    return update
+
+
+@contextmanager
+def cluster(workers: int | None, scheduler: str | None, console: Console) -> Iterator[Client | None]:
+    """The Dask client of --workers / --scheduler (None without either), its address line printed."""
+    from quasieq.cluster.session import cluster_client  # Dask is heavy to import: only when asked for
+
+    with cluster_client(workers, scheduler, echo=console.print) as client:
+        yield client
 
 
 def key_value_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:

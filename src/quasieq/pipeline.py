@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from quasieq.box import Box
 from quasieq.construct.demorgan import as_scores, label_regions
@@ -28,6 +28,9 @@ from quasieq.geometry.simplices import SimplexComplex
 from quasieq.net import Provenance, ReluNet
 from quasieq.regions import RegionComplex
 from quasieq.verify import EquivalenceReport, compare, float32_report
+
+if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluster/executor.py)
+    from distributed import Client
 
 #: ``step(text)``: a context manager around a long step described by ``text``.
 StepHook = Callable[[str], AbstractContextManager]
@@ -66,9 +69,10 @@ class Certificate(NamedTuple):
 
 
 def certify(net: ReluNet, built: ReluNet, box: Box, *, samples: int, tol: float | None = None, seed: int = 0,
-            task: str = "regression", step: StepHook = quiet) -> Certificate:
-    """The Monte-Carlo reports of ``built`` against ``net``: float64 (``compare``) and its float32 ONNX
-    export run in ONNX Runtime (``verify.float32_report``), on the same points and the same tolerance.
+            task: str = "regression", step: StepHook = quiet, client: Client | None = None) -> Certificate:
+    """The Monte-Carlo reports of ``built`` against ``net``: float64 (``compare``, on the Dask
+    ``client``'s workers when given) and its float32 ONNX export run in ONNX Runtime in this process
+    (``verify.float32_report``), on the same points and the same tolerance.
 
     For classification both nets are compared as K ≥ 2 class scores (``demorgan.as_scores``: a single
     logit h becomes (0, h), same label), so a single-logit source meets its rebuilt classifier.
@@ -76,7 +80,7 @@ def certify(net: ReluNet, built: ReluNet, box: Box, *, samples: int, tol: float 
     if task == "classification":
         net, built = as_scores(net), as_scores(built)
     with step(f"comparing on {samples:,d} points (float64)"):
-        report = compare(net, built, box, samples=samples, tol=tol, seed=seed, task=task)
+        report = compare(net, built, box, samples=samples, tol=tol, seed=seed, task=task, client=client)
     with step(f"comparing the float32 ONNX export on {samples:,d} points"):
         report32 = float32_report(net, built, box, samples=samples, tol=report.tolerance, seed=seed, task=task)
     return Certificate(report, report32)

@@ -1,0 +1,100 @@
+"""Benchmark: region enumeration in one process beside a local Dask cluster of 1 and 2 workers.
+
+For each net (benchmarks/nets.py recipe, on [-1, 1]^D) and each mode — ``serial`` (one process, no
+Dask), ``1 worker`` and ``2 workers`` (a ``LocalCluster`` of worker processes, one thread each) — a fresh
+subprocess loads the kernels on a tiny net of the same input dimension (and, on a cluster, on every
+worker), then times one ``qe.regions`` call. It prints the seconds, the speed-up over serial, the tasks,
+the array bytes shipped between client and workers per region, the client process's peak RSS
+(``ru_maxrss``: the workers are other processes) and a SHA-256 of every array of the complex, which
+must be the same in all three modes. The load average (``os.getloadavg``) is printed beside each run:
+on a shared machine the times mean little without it.
+
+    python benchmarks/distributed.py [--nets 2-512-512-1,3-64-64-64-1] [--markdown FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+NETS = ["2-512-512-1", "3-64-64-64-1", "4-32-32-32-1"]
+MODES = {"serial": None, "1 worker": 1, "2 workers": 2}
+ARRAYS = ("patterns", "vertices_flat", "vertex_offsets", "facet_normals_flat", "facet_rhs_flat", "facet_sources_flat",
+          "facet_offsets", "neighbours_flat", "interior_points", "radii", "A", "b", "volumes")
+
+
+def child(arch: str, workers: int | None) -> dict:
+    """One timed enumeration in this process (run as ``--child``)."""
+    import numpy as np
+    from benchmarks.nets import seeded_relu_net
+
+    import quasieq as qe
+    from quasieq.cluster.session import cluster_client
+
+    net = seeded_relu_net(arch)
+    box = qe.Box.cube(net.in_dim)
+    warm = seeded_relu_net(f"{net.in_dim}-4-4-1")
+    with cluster_client(workers) as client:
+        qe.regions(warm, box)
+        if client is not None:
+            client.run(lambda: len(qe.regions(warm, box)))  # load the kernels on every worker
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        cx = qe.regions(net, box, client=client)
+        seconds = time.perf_counter() - start
+    digest = hashlib.sha256()
+    for name in ARRAYS:
+        digest.update(np.ascontiguousarray(getattr(cx, name)).tobytes())
+    return {
+        "regions": len(cx), "seconds": seconds, "tasks": cx.run.tasks, "bytes_shipped": cx.run.bytes_shipped,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "sha256": digest.hexdigest(),
+        "load_before": load, "load_after": os.getloadavg()[0],
+    }
+
+
+def run_child(arch: str, workers: int | None) -> dict:
+    command = [sys.executable, __file__, "--child", arch, "--workers", str(workers or 0)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nets", default=",".join(NETS))
+    parser.add_argument("--markdown", type=Path, default=None, help="Also write the table as Markdown to FILE.")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        print(json.dumps(child(args.child, args.workers or None)))
+        return
+    header = ("| net | mode | regions | seconds | vs serial | tasks | bytes shipped / region | client peak RSS | "
+              "load (1 min) | same complex |")
+    lines = [header, "|---" * (header.count("|") - 1) + "|"]
+    print(f"cpus: {os.cpu_count()}, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
+    for arch in args.nets.split(","):
+        results = {mode: run_child(arch, workers) for mode, workers in MODES.items()}
+        serial = results["serial"]
+        for mode, r in results.items():
+            per_region = r["bytes_shipped"] / max(1, r["regions"])
+            row = (f"| {arch} | {mode} | {r['regions']:,d} | {r['seconds']:.2f} | "
+                   f"{serial['seconds'] / r['seconds']:.2f}× | {r['tasks']} | {per_region:,.0f} | "
+                   f"{r['peak_rss_bytes'] / 2**30:.2f} GiB | {r['load_before']:.1f} → {r['load_after']:.1f} | "
+                   f"{'yes' if r['sha256'] == serial['sha256'] else 'NO'} |")
+            lines.append(row)
+            print(row, flush=True)
+    if args.markdown is not None:
+        args.markdown.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

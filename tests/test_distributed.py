@@ -1,0 +1,295 @@
+"""Dask: region enumeration, comparison and checkpoints on real clusters (127.0.0.1 only).
+
+The reference for every distributed result is the same computation in one process: the complexes
+must be bitwise equal (same regions in the same order, same maps and volumes) and the JSON documents
+equal except for the timing field. Clusters are started and stopped here: a LocalCluster of worker
+processes, and ``dask scheduler`` / ``dask worker`` as separate processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import quasieq as qe
+from conftest import random_net
+from quasieq.cluster import DaskExecutor
+from quasieq.cluster.session import cluster_client
+from quasieq.regions.schedule import TreePlan, run_tree
+from quasieq.regions.tree import EngineNet, Subtree, root_chunk
+from quasieq.verify.compare import chunk_size, sample_chunk, sample_chunks
+
+pytestmark = pytest.mark.distributed
+
+ARRAYS = ("patterns", "vertices_flat", "vertex_offsets", "facet_normals_flat", "facet_rhs_flat", "facet_sources_flat",
+          "facet_offsets", "neighbours_flat", "interior_points", "radii", "A", "b", "volumes")
+
+#: Small nets in 2, 3 and 4 dimensions, with chunks small enough to give dozens of subtrees.
+NETS = {"2d": ((2, 24, 24, 1), 64), "3d": ((3, 10, 10, 10, 1), 32), "4d": ((4, 8, 8, 1), 32)}
+
+
+def make_net(arch: tuple[int, ...], seed: int = 5) -> qe.ReluNet:
+    return random_net(arch, np.random.default_rng(seed))
+
+
+def assert_same_complex(a: qe.RegionComplex, b: qe.RegionComplex) -> None:
+    """Bitwise the same arrays and the same JSON apart from the seconds taken."""
+    assert len(a) == len(b) and a.dropped_lower_dim == b.dropped_lower_dim
+    for name in ARRAYS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        assert x.tobytes() == y.tobytes(), name
+    ja, jb = a.to_json(), b.to_json()
+    ja.pop("seconds"), jb.pop("seconds")
+    assert ja == jb
+
+
+@pytest.fixture(scope="module")
+def client2():
+    with cluster_client(workers=2) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def client1():
+    with cluster_client(workers=1) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def serial():
+    """The one-process complexes of NETS (computed once)."""
+    out = {}
+    for key, (arch, chunk) in NETS.items():
+        net = make_net(arch)
+        out[key] = (net, chunk, qe.regions(net, qe.Box.cube(net.in_dim, -1, 1), chunk_size=chunk))
+    return out
+
+
+@pytest.mark.parametrize("key", list(NETS))
+def test_one_and_two_workers_give_the_serial_complex(key, serial, client1, client2):
+    net, chunk, reference = serial[key]
+    assert reference.volume_total == pytest.approx(2.0**net.in_dim, rel=1e-9)  # the serial run is sound
+    for client, workers in ((client1, 1), (client2, 2)):
+        cx = qe.regions(net, reference.box, chunk_size=chunk, client=client)
+        assert_same_complex(reference, cx)
+        assert cx.run.workers == workers and cx.run.tasks > SUBTREES_AT_LEAST and cx.run.bytes_shipped > 0
+
+
+SUBTREES_AT_LEAST = 4
+
+
+def test_large_subtrees_handed_back_change_nothing(serial, client2):
+    """Every subtree that splits into more than one chunk is handed back and split again."""
+    net, chunk, reference = serial["3d"]
+    engine = EngineNet.of(net, reference.box)
+    root = Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0)
+    plan = TreePlan(chunk_size=chunk, limit=10**9, subtrees_wanted=2, split_above=1)
+    found, dropped, run = run_tree(engine, root, plan, DaskExecutor(client2))
+    assert dropped == reference.dropped_lower_dim and run.tasks > run.explored  # expansions happened
+    assert found.patterns.tobytes() == reference.patterns.tobytes()
+    assert found.A.tobytes() == reference.A.tobytes() and found.volumes.tobytes() == reference.volumes.tobytes()
+
+
+def test_compare_monte_carlo_and_exact_on_the_cluster(client2):
+    a, b = make_net((2, 12, 12, 1), 1), make_net((2, 16, 1), 2)
+    box = qe.Box.cube(2, -1, 1)
+    mc = qe.compare(a, b, box, samples=30_000, seed=4)
+    assert mc.samples == 30_000 and mc.disagreement_measure > 0  # two random nets differ almost everywhere
+    assert qe.compare(a, b, box, samples=30_000, seed=4, client=client2) == mc
+    exact = qe.compare(a, b, box, exact=True, tol=0.05)
+    assert qe.compare(a, b, box, exact=True, tol=0.05, client=client2) == exact
+    # independent check of the sampled figure: the exact measure lies in its 95% interval
+    assert mc.ci95[0] - 0.05 <= qe.compare(a, b, box, exact=True).disagreement_measure <= mc.ci95[1] + 0.05
+
+
+def test_monte_carlo_chunks_are_independent_streams():
+    """Chunk i's points come from SeedSequence(seed).spawn(n)[i]: the first chunk of a longer sample
+    is the whole of a one-chunk sample with the same seed (the same points, so the same witness)."""
+    a, b = make_net((2, 6, 1), 1), make_net((2, 6, 1), 2)
+    box = qe.Box.cube(2, -1, 1)
+    chunk = chunk_size(a, b)
+    one = sample_chunk(a, b, box, 0, np.random.SeedSequence(9).spawn(1)[0], chunk, "regression")
+    parts = sample_chunks(a, b, box, samples=3 * chunk, seed=9, task="regression", client=None)
+    assert [p.position for p in parts] == [0, 1, 2]
+    assert parts[0].errors.tobytes() == one.errors.tobytes()
+    assert parts[1].errors.tobytes() != parts[0].errors.tobytes()
+
+
+def test_a_killed_worker_changes_nothing(client2):
+    """A worker process ended by SIGKILL while it holds a task, after the first subtree came back: Dask
+    reruns its tasks on the other worker (and the nanny starts a new one); the complex is the serial one."""
+    net = make_net((2, 40, 40, 1), 7)
+    box = qe.Box.cube(2, -1, 1)
+    reference = qe.regions(net, box, chunk_size=16)
+    pids = client2.run(os.getpid)
+    first_back, killed = threading.Event(), []
+
+    def kill_a_busy_worker() -> None:
+        first_back.wait(timeout=120)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not done.is_set():
+            busy = [address for address, keys in client2.processing().items() if keys and address in pids]
+            if busy:
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(pids[busy[0]])
+                return
+            time.sleep(0.005)
+
+    done = threading.Event()
+    killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+    killer.start()
+    cx = qe.regions(net, box, chunk_size=16, client=client2, progress=lambda p: first_back.set())
+    done.set()
+    killer.join()
+    assert killed, "the run ended before a worker could be killed"
+    assert_same_complex(reference, cx)
+    client2.wait_for_workers(2, timeout=60)
+    assert killed[0] not in client2.run(os.getpid).values()
+
+
+def test_checkpoint_refuses_another_net(tmp_path):
+    net, other = make_net((2, 6, 1), 1), make_net((2, 6, 1), 2)
+    box = qe.Box.cube(2, -1, 1)
+    qe.regions(net, box, checkpoint=tmp_path / "ck")
+    with pytest.raises(qe.QuasieqError, match="holds a checkpoint already"):
+        qe.regions(net, box, checkpoint=tmp_path / "ck")
+    with pytest.raises(qe.QuasieqError, match="different net"):
+        qe.regions(other, box, checkpoint=tmp_path / "ck", resume=True)
+    with pytest.raises(qe.QuasieqError, match="different box"):
+        qe.regions(net, qe.Box.cube(2, -1, 2), checkpoint=tmp_path / "ck", resume=True)
+
+
+def test_resume_reads_finished_subtrees_back(tmp_path, serial):
+    """A complete checkpoint resumes without computing any subtree; a partial one recomputes exactly
+    the regions that are missing."""
+    net, chunk, reference = serial["3d"]
+    directory = tmp_path / "ck"
+    first = qe.regions(net, reference.box, chunk_size=chunk, checkpoint=directory)
+    assert_same_complex(reference, first)
+    files = sorted(directory.glob("subtree-*.npz"))
+    assert len(files) == first.run.explored > 1
+    again = qe.regions(net, reference.box, chunk_size=chunk, checkpoint=directory, resume=True)
+    assert_same_complex(reference, again)
+    assert again.run.resumed == len(files) and again.run.explored == 0
+    lost = files[::2]
+    lost_regions = sum(int(np.load(f)["radii"].shape[0]) for f in lost)
+    for f in lost:
+        f.unlink()
+    partial = qe.regions(net, reference.box, chunk_size=chunk, checkpoint=directory, resume=True)
+    assert_same_complex(reference, partial)
+    assert partial.run.resumed == len(files) - len(lost)
+    assert partial.run.explored_regions == lost_regions
+
+
+# ----- the command line, in real subprocesses -------------------------------------------------------
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def subprocess_env() -> dict[str, str]:
+    """This environment, with the source tree importable (as in a run from the checkout)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def quasieq_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "quasieq.cli", *args]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def without_seconds(document: dict) -> dict:
+    return {key: value for key, value in document.items() if key != "seconds"}
+
+
+def serial_json(net: qe.ReluNet, box: qe.Box) -> dict:
+    """The one-process ``regions --json`` document, through a JSON round trip."""
+    return without_seconds(json.loads(json.dumps(qe.regions(net, box).to_json())))
+
+
+def test_regions_on_a_cluster_of_separate_scheduler_and_worker_processes(tmp_path):
+    """``dask scheduler`` and ``dask worker`` started as their own processes, as on a real cluster;
+    ``quasieq regions --scheduler`` runs on them and writes the serial JSON."""
+    net = make_net((3, 8, 8, 1), 3)
+    model = tmp_path / "net.npz"
+    qe.save(net, model)
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).with_name("dask"))
+    env = subprocess_env()
+    quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--dashboard-address", "127.0.0.1:0"], **quiet)
+    worker = subprocess.Popen([dask, "worker", address, "--host", "127.0.0.1", "--nworkers", "2", "--nthreads", "1",
+                               "--dashboard-address", "127.0.0.1:0"], **quiet)
+    try:
+        out = tmp_path / "regions.json"
+        run = subprocess.run(quasieq_command("regions", str(model), "--box", "-1", "1", "--scheduler", address,
+                                             "--json", str(out)),
+                             env=env, capture_output=True, text=True, timeout=240)
+        assert run.returncode == 0, run.stderr
+        assert f"Dask cluster at {address}" in run.stdout
+        assert without_seconds(json.loads(out.read_text())) == serial_json(net, qe.Box.cube(3, -1, 1))
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+        for process in (worker, scheduler):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_ctrl_c_then_resume_gives_the_same_regions(tmp_path):
+    """SIGINT to a checkpointed ``quasieq regions`` once its first subtree is on disk: exit 130, no
+    JSON. Resuming reads the finished subtrees back and computes only the regions that are missing
+    (counted), in Python and from the command line, with the serial result."""
+    net = make_net((2, 96, 96, 1), 11)
+    box = qe.Box.cube(2, -1, 1)
+    model, checkpoint, out = tmp_path / "net.npz", tmp_path / "ck", tmp_path / "regions.json"
+    qe.save(net, model)
+    env = subprocess_env()
+    process = subprocess.Popen(quasieq_command("regions", str(model), "--box", "-1", "1", "--checkpoint",
+                                               str(checkpoint), "--json", str(out)),
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list(checkpoint.glob("subtree-*.npz")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert not out.exists()
+    finished = sorted(checkpoint.glob("subtree-*.npz"))
+    assert finished
+    kept = sum(int(np.load(f)["radii"].shape[0]) for f in finished)
+    copy = tmp_path / "ck-copy"
+    shutil.copytree(checkpoint, copy)
+
+    resumed = qe.regions(net, box, checkpoint=checkpoint, resume=True)
+    reference = qe.regions(net, box)
+    assert_same_complex(reference, resumed)
+    assert resumed.run.resumed == len(finished) and kept < len(reference)
+    assert resumed.run.explored_regions == len(reference) - kept  # only the missing regions were computed
+
+    run = subprocess.run(quasieq_command("regions", str(model), "--box", "-1", "1", "--checkpoint", str(copy),
+                                         "--resume", "--json", str(out)),
+                         env=env, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr
+    assert without_seconds(json.loads(out.read_text())) == without_seconds(json.loads(json.dumps(reference.to_json())))
