@@ -72,11 +72,11 @@ def enumerate_regions(net: ReluNet, box: Box, console: Console, max_regions: int
 
     Returns ``(complex, seconds)`` with the wall-clock seconds of the enumeration itself.
     """
-    options = {"max_regions": max_regions, "client": client, "checkpoint": checkpoint, "resume": resume}
     start = time.perf_counter()
     if not console.is_terminal:
         lines = progress_lines(start) if client is not None or checkpoint is not None else None
-        cx = regions(net, box, progress=lines, **options)
+        cx = regions(net, box, max_regions=max_regions, progress=lines, client=client, checkpoint=checkpoint,
+                     resume=resume)
         return cx, time.perf_counter() - start
     columns = [
         TextColumn("[bold]regions"),
@@ -94,7 +94,8 @@ def enumerate_regions(net: ReluNet, box: Box, console: Console, max_regions: int
             elapsed = max(time.perf_counter() - start, 1e-9)
             bar.update(task, completed=p.fraction, found=int(p.found), rate=p.found / elapsed, left=p.subtrees_left)
 
-        cx = regions(net, box, progress=update, **options)
+        cx = regions(net, box, max_regions=max_regions, progress=update, client=client, checkpoint=checkpoint,
+                     resume=resume)
         return cx, time.perf_counter() - start
 
 

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from distributed import Client, LocalCluster
-
 from quasieq.errors import QuasieqError
 
 #: Seconds to wait for a scheduler to answer and for a worker to join it.

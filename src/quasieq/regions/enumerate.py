@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from distributed import Client
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.cluster import executor_for
