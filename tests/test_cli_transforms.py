@@ -49,9 +49,15 @@ def nets(tmp_path, rng):
     return nets, paths
 
 
+def compare_points(samples: int, seed: int) -> np.ndarray:
+    """compare's sample points for ``seed`` when they fit in one chunk: the chunk's stream is the first
+    child of SeedSequence(seed)."""
+    return BOX.sample(samples, np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]))
+
+
 def flagged_on_the_reports_points(net, onnx_path, samples: int, seed: int, tol: float) -> int:
     """How many of compare's sample points (seed ``seed``, one chunk) have |net − ONNX model| > tol."""
-    X = BOX.sample(samples, np.random.default_rng(seed))
+    X = compare_points(samples, seed)
     return int(np.count_nonzero(np.abs(net.forward(X) - onnx_function(onnx_path)(X)).max(axis=1) > tol))
 
 
@@ -114,7 +120,7 @@ def test_exit_code_1_exactly_when_the_measured_measure_exceeds_delta(nets, tmp_p
     deep = qe.to_deep(net, BOX, delta)
     flagged = {}
     for seed in range(400):
-        x = BOX.sample(1, np.random.default_rng(seed))
+        x = compare_points(1, seed)
         flagged[seed] = bool(np.abs(deep.forward(x) - net.forward(x)).max() > tolerances.DISAGREE_RELATIVE)
     hit = next(s for s, f in flagged.items() if f)
     miss = next(s for s, f in flagged.items() if not f)
@@ -139,7 +145,7 @@ def test_classification_checks_the_label_disagreement(method, nets, tmp_path):
     doc = json.loads(doc_path.read_text())
     built = qe.to_wide(net, BOX, delta, task="classification", method=method)
     assert built.out_dim == 2 and doc["width"] == built.width and doc["task"] == "classification"
-    X = BOX.sample(samples, np.random.default_rng(seed))
+    X = compare_points(samples, seed)
     differ = (net.forward(X)[:, 0] > 0) != (built.forward(X).argmax(axis=1) == 1)
     measure = differ.mean() * BOX.volume
     assert doc["report"]["label_disagreement_measure"] == pytest.approx(measure, abs=1e-15)
@@ -156,7 +162,7 @@ def test_compare_json_and_max_measure_threshold(nets, tmp_path):
     assert result.exit_code == EXIT_CHECK_FAILED, result.output
     doc = json.loads(doc_path.read_text())
     assert set(doc) == COMPARE_KEYS and doc["method"] == "monte-carlo" and doc["samples"] == samples
-    X = BOX.sample(samples, np.random.default_rng(seed))
+    X = compare_points(samples, seed)
     errors = np.abs(nets_["a"].forward(X) - nets_["b"].forward(X)).max(axis=1)
     assert doc["disagreement_measure"] == pytest.approx(np.mean(errors > doc["tolerance"]) * BOX.volume, abs=1e-15)
     assert doc["sup_error"] == pytest.approx(errors.max(), rel=1e-12)
