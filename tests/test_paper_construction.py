@@ -153,9 +153,9 @@ def test_mismatch_scales_linearly_in_the_parameter_and_stays_below_the_bound():
     measures = []
     for p in (1e-2, 1e-3, 1e-4):
         rep = compare(truth, lambda Z, p=p: simplex_module(Z, TRIANGLE, TRI_A, TRI_B, p, p, 1 / p), TRI_BOX,
-                      samples=400_000, seed=4)
+                      samples=1_200_000, seed=4)
         bound = disagreement_bound(TRIANGLE, TRI_BOX, p, p, 1 / p)
-        assert rep.ci95[0] <= bound <= 5 * rep.disagreement_measure
+        assert rep.ci95[0] <= bound <= 5 * rep.ci95[1]  # at p = 1e-4 only ~90 of the points disagree
         measures.append(rep.disagreement_measure)
     ratios = np.array(measures[:-1]) / np.array(measures[1:])
     assert np.all((ratios > 6) & (ratios < 16))
