@@ -23,7 +23,6 @@ from quasieq.regions.schedule import RegionProgress
 
 if TYPE_CHECKING:  # the checker and Dask are imported by the commands that use them, not by every command
     from distributed import Client
-
     from quasieq.verify import EquivalenceReport
 
 #: Width of the tables printed to a file or pipe (a log, CI): rich's default there is 80 columns, which

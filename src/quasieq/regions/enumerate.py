@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from distributed import Client
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.cluster import executor_for

@@ -42,8 +42,8 @@ check refuses D > 6.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
