@@ -18,7 +18,8 @@ from quasieq.errors import QuasieqError
 from quasieq.io.files import load, save
 from quasieq.lazy import lazy_attributes
 from quasieq.net import Provenance, ReluNet
-from quasieq.regions import Region, RegionComplex, regions  # eager: the subpackage's name is the function's
+# eager: the subpackage's name is the function's
+from quasieq.regions import Region, RegionComplex, load_regions, regions
 from quasieq.slices import Slice
 from quasieq.slices import slice_net as slice
 
@@ -37,7 +38,7 @@ _LAZY = {
     "quadratic": "quasieq.quadratic",
 }
 
-__all__ = ["Box", "QuasieqError", "ReluNet", "Provenance", "Region", "RegionComplex", "regions", "load", "save",
-           "slice", "Slice", "__version__", *_LAZY]
+__all__ = ["Box", "QuasieqError", "ReluNet", "Provenance", "Region", "RegionComplex", "regions", "load_regions",
+           "load", "save", "slice", "Slice", "__version__", *_LAZY]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -49,6 +49,7 @@ from quasieq.console import (
     measure_text,
     numbers,
     one_line,
+    write_region_json,
 )
 from quasieq.construct.methods import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
 from quasieq.errors import QuasieqError
@@ -167,6 +168,11 @@ BoundsOpt = Annotated[
     typer.Option("--bounds", metavar="FILE.json", help='Per-coordinate bounds: {"lo": [...], "hi": [...]}.'),
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Write the result as JSON.")]
+SaveRegionsOpt = Annotated[
+    Path | None,
+    typer.Option("--save", metavar="FILE.npz",
+                 help="Write the regions as columnar .npz (fast; read back with qe.load_regions)."),
+]
 PlotOpt = Annotated[
     Path | None, typer.Option("--plot", metavar="FILE.png", help="Draw the result (inputs of dimension 1 or 2).")
 ]
@@ -466,6 +472,7 @@ def regions_command(
     cube: BoxOpt = None,
     bounds: BoundsOpt = None,
     json_path: JsonOpt = None,
+    save_path: SaveRegionsOpt = None,
     plot: PlotOpt = None,
     max_regions: MaxRegionsOpt = None,
     plane: PlaneOpt = None,
@@ -485,6 +492,7 @@ def regions_command(
     plane or line through given inputs (--plane / --line POINTS.npy)."""
     net, box, cut = sliced(load_model(model), plane, line, cube, bounds)
     json_path = output_path(json_path, "--json")
+    save_path = output_path(save_path, "--save", (".npz",))
     plot = output_path(plot, "--plot", PLOT_SUFFIXES)
     if plot is not None:
         plottable(net)
@@ -496,12 +504,15 @@ def regions_command(
         cx, seconds = enumerate_regions(net, box, console, max_regions, client=client, checkpoint=checkpoint,
                                         resume=resume)
     with staged_outputs() as stage:
+        if save_path is not None:
+            cx.save(stage(save_path))
         if json_path is not None:
-            write_json(with_slice(cx.to_json(), cut), stage(json_path))
+            extra = None if cut is None else {"slice": cut.to_json()}
+            write_region_json(cx, stage(json_path), console, extra)
         if plot is not None:
             viz().plot_regions(cx, stage(plot), caption=None if cut is None else cut.describe())
     console.print(key_value_table(on_slice(f"{model.name}: {net.architecture}", cut), region_rows(cx, seconds)))
-    print_paths(console, {"json": json_path, "plot": plot})
+    print_paths(console, {"npz": save_path, "json": json_path, "plot": plot})
 
 
 DeltaOpt = Annotated[

@@ -127,6 +127,17 @@ def cluster(workers: int | None, scheduler: str | None, console: Console) -> Ite
 
     with cluster_client(workers, scheduler, echo=console.print) as client:
         yield client
+def write_region_json(cx: RegionComplex, path: Path, console: Console, extra: dict | None = None) -> None:
+    """Stream the complex's JSON document (with the keys of ``extra`` added) to ``path``, with a
+    progress bar on a terminal."""
+    if not console.is_terminal:
+        cx.write_json(path, extra=extra)
+        return
+    columns = (TextColumn("[bold]json"), BarColumn(), TextColumn("{task.completed:>9,.0f} / {task.total:,.0f} regions"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("json", total=max(len(cx), 1))
+        cx.write_json(path, progress=lambda written, total: bar.update(task, completed=written), extra=extra)
 
 
 def key_value_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:

@@ -1,6 +1,9 @@
-"""Exact linear-region analysis: ``regions(net, box) -> RegionComplex``."""
+"""Exact linear-region analysis: ``regions(net, box) -> RegionComplex``; ``load_regions(path)`` reads a
+complex saved as .npz (regions/store.py)."""
 
 from quasieq.regions.complex import Region, RegionComplex
 from quasieq.regions.enumerate import regions
 
-__all__ = ["Region", "RegionComplex", "regions"]
+load_regions = RegionComplex.load
+
+__all__ = ["Region", "RegionComplex", "load_regions", "regions"]

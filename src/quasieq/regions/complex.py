@@ -12,7 +12,7 @@ and ``-(2i+2)`` the face ``x_i ≤ hi_i``.
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +22,11 @@ import numpy as np
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
-from quasieq.io.npz_io import mask_arrays, masks_from_arrays
 from quasieq.net import ReluNet
+from quasieq.regions import store
 from quasieq.regions.lookup import PatternIndex
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = store.SCHEMA_VERSION
 
 
 def source_name(code: int, neuron_names: list[str]) -> str:
@@ -227,27 +227,30 @@ class RegionComplex:
         return out
 
     # ----- serialisation -------------------------------------------------------------------------
-    def to_json(self) -> dict:
-        """The ``regions --json`` document (schema_version 1; keys in README.md)."""
-        names = self.net.neuron_names()
-        regions = []
-        for r in self:
-            regions.append(
-                {
-                    "pattern": pattern_string(r.pattern, self.net.relu_widths),
-                    "volume": r.volume,
-                    "interior_point": r.interior_point.tolist(),
-                    "radius": r.radius,
-                    "affine": {"A": r.A.tolist(), "b": r.b.tolist()},
-                    "facets": {
-                        "normals": r.facet_normals.tolist(),
-                        "offsets": r.facet_offsets.tolist(),
-                        "sources": [source_name(int(s), names) for s in r.facet_sources],
-                        "neighbours": r.neighbours.tolist(),
-                    },
-                    "vertices": r.vertices.tolist(),
-                }
-            )
+    def region_json(self, i: int) -> dict:
+        """Region i as its entry in the ``regions --json`` document."""
+        r = self[i]
+        return {
+            "pattern": pattern_string(r.pattern, self.net.relu_widths),
+            "volume": r.volume,
+            "interior_point": r.interior_point.tolist(),
+            "radius": r.radius,
+            "affine": {"A": r.A.tolist(), "b": r.b.tolist()},
+            "facets": {
+                "normals": r.facet_normals.tolist(),
+                "offsets": r.facet_offsets.tolist(),
+                "sources": [source_name(int(s), self._neuron_names) for s in r.facet_sources],
+                "neighbours": r.neighbours.tolist(),
+            },
+            "vertices": r.vertices.tolist(),
+        }
+
+    @functools.cached_property
+    def _neuron_names(self) -> list[str]:
+        return self.net.neuron_names()
+
+    def summary_json(self) -> dict:
+        """The ``regions --json`` document without its ``regions`` list."""
         return {
             "schema_version": SCHEMA_VERSION,
             "count": len(self),
@@ -258,7 +261,6 @@ class RegionComplex:
             "volume_exact": bool(self.volume_exact),
             "volume_samples": int(self.volume_samples),
             "seconds": float(self.seconds),
-            "regions": regions,
         }
 
     #: Constructor keyword → attribute, for every array of the complex (what ``save`` writes).
@@ -269,43 +271,26 @@ class RegionComplex:
         "radii": "radii", "A": "A", "b": "b", "volumes": "volumes",
     }
 
+    def to_json(self) -> dict:
+        """The ``regions --json`` document (schema_version 1); :func:`store.write_json` streams it."""
+        return {**self.summary_json(), "regions": [self.region_json(i) for i in range(len(self))]}
+
+    def write_json(self, path: str | Path, progress: store.ProgressFn | None = None, extra: dict | None = None) -> None:
+        """Stream :meth:`to_json`'s document, with the keys of ``extra`` added, to ``path`` (see
+        :func:`store.write_json`)."""
+        with open(path, "w") as out:
+            store.write_json(self, out, progress, extra=extra)
+
     def save(self, path: str | Path) -> None:
-        """Save to ``.npz`` (no pickle): the net's layers, the box and every array of the complex."""
-        arrays = {name: getattr(self, name) for name in self._ARRAYS.values()}
-        for i, (W, b) in enumerate(self.net.layers):
-            arrays[f"W{i}"] = W.toarray() if hasattr(W, "toarray") else np.asarray(W)
-            arrays[f"b{i}"] = b
-        arrays.update(mask_arrays(self.net))
-        meta = {
-            "schema_version": SCHEMA_VERSION,
-            "layers": len(self.net.layers),
-            "volume_exact": bool(self.volume_exact),
-            "volume_samples": int(self.volume_samples),
-            "dropped_lower_dim": int(self.dropped_lower_dim),
-            "seconds": float(self.seconds),
-        }
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, box_lo=self.box.lo, box_hi=self.box.hi, meta=json.dumps(meta), **arrays)
-        tmp.replace(path)
+        """Save as the columnar ``.npz`` of :mod:`quasieq.regions.store` (no pickle)."""
+        store.save_npz(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> RegionComplex:
-        """Load a complex written by :meth:`save` (``allow_pickle=False``)."""
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise QuasieqError(f"{path}: not a saved RegionComplex ({exc})") from None
-        with data:
-            meta = json.loads(str(data["meta"]))
-            masks = masks_from_arrays({k: data[k] for k in data.files if k.startswith("relu")},
-                                      meta["layers"] - 1, str(path))
-            net = ReluNet([data[f"W{i}"] for i in range(meta["layers"])], [data[f"b{i}"] for i in range(meta["layers"])],
-                          relu_masks=masks)
-            arrays = {keyword: data[name] for keyword, name in cls._ARRAYS.items()}
-            box = Box(data["box_lo"], data["box_hi"])
+        """Load a complex written by :meth:`save`, checking every array (``qe.load_regions``)."""
+        stored = store.read_npz(path)
         return cls(
-            net, box, **arrays,
-            volume_exact=meta["volume_exact"], volume_samples=meta["volume_samples"],
-            dropped_lower_dim=meta["dropped_lower_dim"], seconds=meta["seconds"],
+            stored.net, stored.box, **{keyword: stored.columns[name] for keyword, name in cls._ARRAYS.items()},
+            volume_exact=stored.volume_exact, volume_samples=stored.volume_samples,
+            dropped_lower_dim=stored.dropped_lower_dim, seconds=stored.seconds,
         )

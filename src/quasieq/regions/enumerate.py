@@ -35,6 +35,7 @@ from quasieq.regions.chunk import FinishedChunk
 from quasieq.regions.complex import RegionComplex
 from quasieq.regions.polytope import points_inside
 from quasieq.regions.schedule import RegionProgressFn, run_tree, tree_plan
+from quasieq.regions.splitting import one_blas_thread
 from quasieq.regions.tree import EngineNet, Subtree, root_chunk
 
 if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluster/executor.py)
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluste
 _MC_SAMPLES_PER_REGION = 200
 
 
+@one_blas_thread()
 def regions(
     net: ReluNet,
     box: Box,

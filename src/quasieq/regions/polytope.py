@@ -310,18 +310,18 @@ def region_facts(verts, inc, voff, ids, normals, offsets, coff, exact_volume):
     facet_centres = np.empty((ids.shape[0], D))
     for r in range(R):
         V = verts[voff[r] : voff[r + 1]]
-        I = inc[voff[r] : voff[r + 1]]
+        incidence = inc[voff[r] : voff[r + 1]]
         fid = ids[coff[r] : coff[r + 1]]
         N = normals[coff[r] : coff[r + 1]]
-        O = offsets[coff[r] : coff[r + 1]]
+        rhs = offsets[coff[r] : coff[r + 1]]
         centre = _centre(V, np.arange(V.shape[0]))
         centres[r] = centre
-        radii[r] = (O - N @ centre).min()
-        sets = _vertex_masks(I, fid)
+        radii[r] = (rhs - N @ centre).min()
+        sets = _vertex_masks(incidence, fid)
         for f in range(fid.shape[0]):
             facet_centres[coff[r] + f] = _centre(V, _members(sets[f], V.shape[0]))
         if exact_volume:
-            volumes[r] = polytope_volume(V, I, fid, N, O)
+            volumes[r] = polytope_volume(V, incidence, fid, N, rhs)
     return volumes, centres, radii, facet_centres
 
 

@@ -32,11 +32,46 @@ a sliver itself, dropped and counted (deep nets with large weights produce such 
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
+from typing import NamedTuple
+
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (the BLAS of numba's matrix products: loaded before one_blas_thread looks)
 from numba import njit
 from numba.typed import List
+from threadpoolctl import ThreadpoolController
 
 from quasieq.regions.polytope import contains_bits, popcount, prune_constraints, set_bit
+
+
+@functools.cache
+def _blas_libraries() -> list:
+    return [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the kernels with single-threaded BLAS (usable as a decorator).
+
+    The matrix products inside the kernels (:func:`pre_activation_maps`) go to OpenBLAS, which by
+    default wakes a thread per core for every product. The kernels make many small products, where
+    waking and joining the threads costs more than the arithmetic, and far more when the cores are busy
+    with other work: measured with other jobs on both cores, the second layer of 2-64-64-1 took 110 ms
+    with OpenBLAS's threads and 13 ms without. (The libraries are found once; setting their thread
+    count is a C call, so this costs microseconds per use.)"""
+    libraries = _blas_libraries()
+    before = [lib.get_num_threads() for lib in libraries]
+    for lib, threads in zip(libraries, before, strict=True):
+        if threads != 1:
+            lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, threads in zip(libraries, before, strict=True):
+            if threads != 1:
+                lib.set_num_threads(threads)
 
 
 @njit(cache=True)
@@ -154,7 +189,7 @@ def _with_constraint(ids, normals, offsets, hid, normal, offset):
 
 
 @njit(cache=True)
-def _side(d, tol):
+def side_of(d, tol):
     """Where a region lies w.r.t. a hyperplane, from its vertices' signed distances d:
     0 cut (vertices beyond tol on both sides), 1 positive side, 2 negative side, 3 within tol of it."""
     hi = d.max()
@@ -169,7 +204,7 @@ def _side(d, tol):
 
 
 @njit(cache=True)
-def _sliver(d, state, sliver):
+def sliver_count(d, state, sliver):
     """1 when a non-cutting hyperplane leaves a sub-tolerance sliver (thicker than rounding) on its
     other side, else 0."""
     if state == 1:
@@ -178,7 +213,7 @@ def _sliver(d, state, sliver):
 
 
 @njit(cache=True)
-def _rounding_tests(absW, W_row_abs, b, A, c, z0, norms, flat_rel, guard_rel):
+def rounding_tests(absW, W_row_abs, b, A, c, z0, norms, flat_rel, guard_rel):
     """Which neurons are flat on a region, and which flat ones are constantly active.
 
     * flat_j: ‖Z_j‖ ≤ flat_rel · Σ_i |W_ji|·‖A_i‖ (the gradient Z_j = W_j A is rounding residue of the
@@ -221,15 +256,70 @@ def _distances_T(V, Z, z0, norms, flat):
     return out
 
 
+class Polytopes(NamedTuple):
+    """Convex polytopes in CSR form: polytope r owns vertex rows ``vertex_indptr[r]:vertex_indptr[r + 1]``
+    and constraint rows ``constraint_indptr[r]:constraint_indptr[r + 1]`` (constraint c reads
+    constraint_normals[c]·x ≤ constraint_rhs[c]). The kernels read these fields from any record that
+    has them (a regions.chunk.Chunk)."""
+
+    vertices: np.ndarray  # (vertex rows, D) float64
+    incidence: np.ndarray  # (vertex rows, words) uint64: the hyperplane ids each vertex lies on
+    vertex_indptr: np.ndarray  # (R + 1,) int64
+    constraint_ids: np.ndarray  # (constraint rows,) int64 global hyperplane ids (polytope.py)
+    constraint_normals: np.ndarray  # (constraint rows, D) unit outward normals
+    constraint_rhs: np.ndarray  # (constraint rows,) right-hand sides
+    constraint_indptr: np.ndarray  # (R + 1,) int64
+
+
+class LayerInputs(NamedTuple):
+    """Each region's layer input a(x) = A x + c, stored per parent (module docstring; :func:`layer_input`);
+    the kernels read these fields from any record that has them (a regions.chunk.Chunk)."""
+
+    parent_Z: np.ndarray  # (P, n_in, D): the previous layer's pre-activation gradients Z_p
+    parent_z0: np.ndarray  # (P, n_in): its pre-activation constants z0_p
+    parent: np.ndarray  # (R,) int64: each region's parent
+    bits: np.ndarray  # (R, n_in) bool: each region's pattern bits in the previous layer
+
+
+class Layer(NamedTuple):
+    """A hidden layer z = W a + b. ``hyperplane_ids[j]`` is unit j's global hyperplane id, or -1 for a
+    linear (pass-through) unit: such a unit never cuts, and its bit is always 1, so that
+    :func:`layer_input` passes its pre-activation on to the next layer unchanged."""
+
+    weights: np.ndarray  # (n, n_in)
+    biases: np.ndarray  # (n,)
+    hyperplane_ids: np.ndarray  # (n,) int64
+
+
+class SplitTolerances(NamedTuple):
+    """The splitter's tolerances (tolerances.py): ``on_hyperplane`` and ``sliver`` are absolute
+    distances (relative tolerances times the box scale), the other two relative."""
+
+    on_hyperplane: float
+    sliver: float
+    flat_gradient: float
+    pattern_rounding: float
+
+
+class LayerSplit(NamedTuple):
+    """The children of a chunk split by one layer: their polytopes and their inputs to the next layer
+    (``inputs.parent_Z``/``parent_z0`` are this layer's pre-activation maps on every region of
+    the chunk; ``inputs.parent`` indexes them), and the number of slivers dropped."""
+
+    children: Polytopes
+    inputs: LayerInputs
+    dropped: int
+
+
 @njit(cache=True)
-def layer_input(Z_par, z0_par, parent, bits, r):
-    """The layer input a(x) = A x + c on region r: A = diag(bits[r]) Z_par[parent[r]], c = bits[r] ⊙
-    z0_par[parent[r]] (see the module docstring)."""
-    p = parent[r]
-    A = Z_par[p].copy()
-    c = z0_par[p].copy()
+def layer_input(inputs, r):
+    """The layer input a(x) = A x + c on region r: A = diag(bits[r]) Z_p, c = bits[r] ⊙ z0_p with
+    p = parent[r] (see the module docstring)."""
+    p = inputs.parent[r]
+    A = inputs.parent_Z[p].copy()
+    c = inputs.parent_z0[p].copy()
     for i in range(A.shape[0]):
-        if not bits[r, i]:
+        if not inputs.bits[r, i]:
             A[i] = 0.0
             c[i] = 0.0
     return A, c
@@ -240,7 +330,7 @@ _GEMM_BLOCK = 128
 
 
 @njit(cache=True)
-def pre_activation_maps(Z_par, z0_par, parent, bits, W, b):
+def pre_activation_maps(inputs, W, b):
     """This layer's pre-activation map on every region of a chunk: Z_r = W A_r (R, n, D) and
     z0_r = W c_r + b (R, n), with (A_r, c_r) = :func:`layer_input`. With the output layer's (W, b) it
     gives the net's output maps on the regions of a final chunk.
@@ -249,8 +339,8 @@ def pre_activation_maps(Z_par, z0_par, parent, bits, W, b):
     by W at once: W is read from memory once per block instead of once per region (for a 1024-wide
     layer W is 8 MB, far beyond the caches, and a product with a thin (n_in, D) matrix is bound by that
     read)."""
-    R = parent.shape[0]
-    n_in, D = Z_par.shape[1], Z_par.shape[2]
+    R = inputs.parent.shape[0]
+    n_in, D = inputs.parent_Z.shape[1], inputs.parent_Z.shape[2]
     n = W.shape[0]
     Z = np.empty((R, n, D))
     z0 = np.empty((R, n))
@@ -258,7 +348,7 @@ def pre_activation_maps(Z_par, z0_par, parent, bits, W, b):
         stop = min(start + _GEMM_BLOCK, R)
         block = np.empty((n_in, (stop - start) * (D + 1)))
         for q in range(stop - start):
-            A, c = layer_input(Z_par, z0_par, parent, bits, start + q)
+            A, c = layer_input(inputs, start + q)
             block[:, q * (D + 1) : q * (D + 1) + D] = A
             block[:, q * (D + 1) + D] = c
         M = W @ block
@@ -271,135 +361,151 @@ def pre_activation_maps(Z_par, z0_par, parent, bits, W, b):
 
 
 @njit(cache=True)
-def split_layer(
-    verts, inc, voff, cids, cnormals, coffsets, coff, Z_par, z0_par, parent_in, bits_in, W, b, hyperplane_ids, tol,
-    sliver, flat_rel, guard_rel, max_children
-):
-    """Split every region of a chunk by the neurons of one layer.
+def _settle_root(dT, flat, constant_active, hyperplane_ids, tol, sliver):
+    """A region against every unit of the layer (dT: one distance row per unit): the ReLU units whose
+    hyperplane cuts it, the bits of the others (flat ones by their constant sign, linear units 1), the
+    slivers dropped, and whether the region lies within tol of a hyperplane (a sliver itself)."""
+    n = flat.shape[0]
+    bits = constant_active & flat
+    cutting = np.empty(n, dtype=np.int64)
+    m = 0
+    dropped = 0
+    for j in range(n):
+        if hyperplane_ids[j] < 0:
+            bits[j] = True
+            continue
+        if flat[j]:
+            continue
+        state = side_of(dT[j], tol)
+        if state == 0:
+            cutting[m] = j
+            m += 1
+        elif state == 3:
+            return cutting[:0], bits, dropped, True
+        else:
+            bits[j] = state == 1
+            dropped += sliver_count(dT[j], state, sliver)
+    return cutting[:m], bits, dropped, False
 
-    Inputs are CSR over regions: region r owns vertex rows voff[r]:voff[r+1] and constraint rows
-    coff[r]:coff[r+1]; its layer input is ``layer_input(Z_par, z0_par, parent_in, bits_in, r)``.
-    ``hyperplane_ids[j]`` is the global hyperplane id of unit j, or -1 for a linear (pass-through)
-    unit: such a unit never cuts, and its bit is always 1, so that :func:`layer_input` passes its
-    pre-activation on to the next layer unchanged.
-    Returns the children in the same CSR form plus, per child, its parent index (a region of this
-    chunk) and its pattern bits for this layer; this layer's pre-activation map (Z, z0) of every region
-    of the chunk, (R, n, D) and (R, n), from which the children's inputs are rebuilt; and the number of
-    slivers dropped. Stops early (returning what it has) once more than ``max_children`` children exist.
-    """
-    n_regions = voff.shape[0] - 1
-    D = verts.shape[1]
+
+@njit(cache=True)
+def _settle_node(d, cols, bits, tol, sliver):
+    """A node of the splitting tree against the hyperplanes still to test (d: one column per entry of
+    ``cols``): the column positions that cut it, how many, the slivers dropped (the non-cutting ones'
+    bits are set in ``bits``), and whether the node is a sliver itself."""
+    cutting = np.empty(cols.shape[0], dtype=np.int64)
+    n_cut = 0
+    dropped = 0
+    for k in range(cols.shape[0]):
+        state = side_of(d[:, k], tol)
+        if state == 0:
+            cutting[n_cut] = k
+            n_cut += 1
+        elif state == 3:  # every vertex within tol of the hyperplane: the node is a sliver itself
+            return cutting, 0, dropped, True
+        else:
+            bits[cols[k]] = state == 1
+            dropped += sliver_count(d[:, k], state, sliver)
+    return cutting, n_cut, dropped, False
+
+
+@njit(cache=True)
+def split_layer(chunk, layer, tols, max_children):
+    """Split every region of a chunk (a record with the fields of :class:`Polytopes` and
+    :class:`LayerInputs`) by the units of one :class:`Layer`; returns a :class:`LayerSplit` whose
+    children are in the chunk's CSR form. Stops early (returning what it has) once more than
+    ``max_children`` children exist."""
+    n_regions = chunk.vertex_indptr.shape[0] - 1
+    D = chunk.vertices.shape[1]
+    W, b = layer.weights, layer.biases
     n = W.shape[0]
+    voff, coff = chunk.vertex_indptr, chunk.constraint_indptr
     out_V = List()
     out_I = List()
     out_ids = List()
     out_N = List()
-    out_O = List()
+    out_rhs = List()
     out_parent = List()
     out_bits = List()
-    Z_out, z0_out = pre_activation_maps(Z_par, z0_par, parent_in, bits_in, W, b)
+    Z_out, z0_out = pre_activation_maps(chunk, W, b)
     dropped = 0
     absW = np.abs(W)
     W_row_abs = absW.sum(axis=1)
     for r in range(n_regions):
-        A_in, c_in = layer_input(Z_par, z0_par, parent_in, bits_in, r)
+        A_in, c_in = layer_input(chunk, r)
         Z = Z_out[r]
         z0 = z0_out[r]
         norms = np.sqrt((Z * Z).sum(axis=1))
-        flat, constant_active = _rounding_tests(absW, W_row_abs, b, A_in, c_in, z0, norms, flat_rel, guard_rel)
-        V0 = verts[voff[r] : voff[r + 1]]
+        flat, constant_active = rounding_tests(
+            absW, W_row_abs, b, A_in, c_in, z0, norms, tols.flat_gradient, tols.pattern_rounding
+        )
+        V0 = chunk.vertices[voff[r] : voff[r + 1]]
         dT = _distances_T(V0, Z, z0, norms, flat)
         # A hyperplane that does not cut the region cannot cut any of its children: settle those bits
         # now and carry only the cutting columns C through the splits.
-        bits0 = constant_active & flat
-        C = np.empty(n, dtype=np.int64)
-        m = 0
-        thin = False
-        for jj in range(n):
-            if hyperplane_ids[jj] < 0:
-                bits0[jj] = True
-                continue
-            if flat[jj]:
-                continue
-            state = _side(dT[jj], tol)
-            if state == 0:
-                C[m] = jj
-                m += 1
-            elif state == 3:
-                thin = True
-                break
-            else:
-                bits0[jj] = state == 1
-                dropped += _sliver(dT[jj], state, sliver)
+        C, bits0, n_slivers, thin = _settle_root(
+            dT, flat, constant_active, layer.hyperplane_ids, tols.on_hyperplane, tols.sliver
+        )
+        dropped += n_slivers + (1 if thin else 0)
         if thin:
-            dropped += 1
             continue
-        C = C[:m]
-        d0 = np.ascontiguousarray(dT[C].T)
         # depth-first work stack of (V, inc, distances to the hyperplanes that cut it, their neurons,
         # bits, constraint arrays); each node settles every hyperplane that does not cut it, splits by
         # the first one that does and hands its children only the columns that cut it
         stack = List()
         stack.append(
             (
-                V0.copy(), inc[voff[r] : voff[r + 1]].copy(), d0, C, bits0,
-                cids[coff[r] : coff[r + 1]].copy(), cnormals[coff[r] : coff[r + 1]].copy(),
-                coffsets[coff[r] : coff[r + 1]].copy(),
+                V0.copy(), chunk.incidence[voff[r] : voff[r + 1]].copy(), np.ascontiguousarray(dT[C].T), C, bits0,
+                chunk.constraint_ids[coff[r] : coff[r + 1]].copy(),
+                chunk.constraint_normals[coff[r] : coff[r + 1]].copy(),
+                chunk.constraint_rhs[coff[r] : coff[r + 1]].copy(),
             )
         )
         while len(stack) > 0:
-            V, I, d, cols, bits, ids, nrm, ofs = stack.pop()
-            cutting = np.empty(cols.shape[0], dtype=np.int64)
-            n_cut = 0
-            thin = False
-            for k in range(cols.shape[0]):
-                state = _side(d[:, k], tol)
-                if state == 0:
-                    cutting[n_cut] = k
-                    n_cut += 1
-                elif state == 3:  # every vertex within tol of the hyperplane: the region is a sliver itself
-                    thin = True
-                    break
-                else:
-                    bits[cols[k]] = state == 1
-                    dropped += _sliver(d[:, k], state, sliver)
+            V, incidence, d, cols, bits, ids, nrm, rhs = stack.pop()
+            cutting, n_cut, n_slivers, thin = _settle_node(d, cols, bits, tols.on_hyperplane, tols.sliver)
+            dropped += n_slivers + (1 if thin else 0)
             if thin:
-                dropped += 1
                 continue
             if n_cut == 0:
-                I = I.copy()
-                ids, nrm, ofs = prune_constraints(I, ids, nrm, ofs, D)
+                incidence = incidence.copy()
+                ids, nrm, rhs = prune_constraints(incidence, ids, nrm, rhs, D)
                 out_V.append(V)
-                out_I.append(I)
+                out_I.append(incidence)
                 out_ids.append(ids)
                 out_N.append(nrm)
-                out_O.append(ofs)
+                out_rhs.append(rhs)
                 out_parent.append(r)
                 out_bits.append(bits)
                 if len(out_V) > max_children:
-                    return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, D, n, I.shape[1]), Z_out, z0_out, dropped
+                    break
                 continue
             rest = cutting[1:n_cut]
             neuron = cols[cutting[0]]
-            hid = hyperplane_ids[neuron]
+            hid = layer.hyperplane_ids[neuron]
             unit = Z[neuron] / norms[neuron]
             off = z0[neuron] / norms[neuron]
-            Vp, Ip, dp, Vn, In, dn = _split(V, I, d[:, cutting[0]].copy(), d[:, rest], hid, tol)
+            Vp, Ip, dp, Vn, In, dn = _split(V, incidence, d[:, cutting[0]].copy(), d[:, rest], hid, tols.on_hyperplane)
             rest_cols = cols[rest]
-            bp = bits.copy()
-            bp[neuron] = True
-            bn = bits.copy()
-            bn[neuron] = False
+            bits_pos = bits.copy()
+            bits_pos[neuron] = True
+            bits_neg = bits.copy()
+            bits_neg[neuron] = False
             # positive side: z ≥ 0  ⇔  (−Z/‖Z‖)·x ≤ z0/‖Z‖ ; negative side: (Z/‖Z‖)·x ≤ −z0/‖Z‖
-            ip, np_, op = _with_constraint(ids, nrm, ofs, hid, -unit, off)
-            i_n, nn_, on = _with_constraint(ids, nrm, ofs, hid, unit, -off)
-            stack.append((Vn, In, dn, rest_cols, bn, i_n, nn_, on))
-            stack.append((Vp, Ip, dp, rest_cols, bp, ip, np_, op))
-    return _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, D, n, inc.shape[1]), Z_out, z0_out, dropped
+            ids_pos, normals_pos, rhs_pos = _with_constraint(ids, nrm, rhs, hid, -unit, off)
+            ids_neg, normals_neg, rhs_neg = _with_constraint(ids, nrm, rhs, hid, unit, -off)
+            stack.append((Vn, In, dn, rest_cols, bits_neg, ids_neg, normals_neg, rhs_neg))
+            stack.append((Vp, Ip, dp, rest_cols, bits_pos, ids_pos, normals_pos, rhs_pos))
+        if len(out_V) > max_children:
+            break
+    children, parent, bits = _pack(out_V, out_I, out_ids, out_N, out_rhs, out_parent, out_bits, D, n,
+                                   chunk.incidence.shape[1])
+    return LayerSplit(children, LayerInputs(Z_out, z0_out, parent, bits), dropped)
 
 
 @njit(cache=True)
-def _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, D, n, words):
+def _pack(out_V, out_I, out_ids, out_N, out_rhs, out_parent, out_bits, D, n, words):
+    """The collected children as :class:`Polytopes`, with their parents and bits."""
     R = len(out_V)
     voff = np.zeros(R + 1, dtype=np.int64)
     coff = np.zeros(R + 1, dtype=np.int64)
@@ -407,18 +513,18 @@ def _pack(out_V, out_I, out_ids, out_N, out_O, out_parent, out_bits, D, n, words
         voff[r + 1] = voff[r] + out_V[r].shape[0]
         coff[r + 1] = coff[r] + out_ids[r].shape[0]
     V = np.empty((voff[R], D))
-    I = np.empty((voff[R], words), dtype=np.uint64)
+    incidence = np.empty((voff[R], words), dtype=np.uint64)
     ids = np.empty(coff[R], dtype=np.int64)
     N = np.empty((coff[R], D))
-    O = np.empty(coff[R])
+    rhs = np.empty(coff[R])
     parent = np.empty(R, dtype=np.int64)
     bits = np.empty((R, n), dtype=np.bool_)
     for r in range(R):
         V[voff[r] : voff[r + 1]] = out_V[r]
-        I[voff[r] : voff[r + 1]] = out_I[r]
+        incidence[voff[r] : voff[r + 1]] = out_I[r]
         ids[coff[r] : coff[r + 1]] = out_ids[r]
         N[coff[r] : coff[r + 1]] = out_N[r]
-        O[coff[r] : coff[r + 1]] = out_O[r]
+        rhs[coff[r] : coff[r + 1]] = out_rhs[r]
         parent[r] = out_parent[r]
         bits[r] = out_bits[r]
-    return V, I, voff, ids, N, O, coff, parent, bits
+    return Polytopes(V, incidence, voff, ids, N, rhs, coff), parent, bits

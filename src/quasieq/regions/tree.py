@@ -27,8 +27,9 @@ from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
 from quasieq.regions.chunk import Chunk, FinishedChunk
+from quasieq.regions.polygons import polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
-from quasieq.regions.splitting import pre_activation_maps, split_layer
+from quasieq.regions.splitting import Layer, LayerInputs, SplitTolerances, pre_activation_maps, split_layer
 
 ProgressFn = Callable[[int, float], None]
 
@@ -113,19 +114,15 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
     chunk's regions) and the number of slivers dropped. Stops early once more than ``budget``
     children exist (the caller raises)."""
     W, b = engine.hidden[layer]
-    packed, Z, z0, n_dropped = split_layer(
-        chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
-        chunk.constraint_rhs, chunk.constraint_indptr, chunk.parent_Z, chunk.parent_z0, chunk.parent, chunk.bits,
-        W, b, engine.hyperplane_ids[layer], engine.tol, engine.sliver, tolerances.FLAT_GRADIENT,
-        tolerances.PATTERN_ROUNDING, budget,
-    )
-    V, inc, voff, ids, normals, rhs, coff, parent, bits = packed
+    splitter = split_polygons if engine.box.dim == 2 else split_layer  # the 2-D kernel walks polygons
+    tols = SplitTolerances(engine.tol, engine.sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING)
+    split = splitter(chunk, Layer(W, b, engine.hyperplane_ids[layer]), tols, budget)
+    parent, bits = split.inputs.parent, split.inputs.bits
     children = Chunk(
-        vertices=V, incidence=inc, vertex_indptr=voff, constraint_ids=ids, constraint_normals=normals,
-        constraint_rhs=rhs, constraint_indptr=coff, parent_Z=Z, parent_z0=z0, parent=parent, bits=bits,
+        **split.children._asdict(), **split.inputs._asdict(),
         patterns=np.concatenate((chunk.patterns[parent], bits[:, engine.relu_masks[layer]]), axis=1),
     )
-    return children, n_dropped
+    return children, split.dropped
 
 
 def concat_csr(parts: list[np.ndarray]) -> np.ndarray:
@@ -146,14 +143,15 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
     dropped and counted. Returns the reduced chunk and the number of regions dropped."""
     dim = engine.box.dim
     exact = dim <= tolerances.EXACT_VOLUME_MAX_DIM
-    volumes, centres, radii, facet_centres = region_facts(
+    facts = polygon_facts if dim == 2 else region_facts  # the 2-D splitter's polygons are cyclic
+    volumes, centres, radii, facet_centres = facts(
         chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
         chunk.constraint_rhs, chunk.constraint_indptr, exact,
     )
     keep = radii > tolerances.ON_HYPERPLANE * engine.box.scale
     vrows = np.repeat(keep, np.diff(chunk.vertex_indptr))
     crows = np.repeat(keep, np.diff(chunk.constraint_indptr))
-    A, b = pre_activation_maps(chunk.parent_Z, chunk.parent_z0, chunk.parent[keep], chunk.bits[keep],
+    A, b = pre_activation_maps(LayerInputs(chunk.parent_Z, chunk.parent_z0, chunk.parent[keep], chunk.bits[keep]),
                                engine.W_out, engine.b_out)
     reduced = FinishedChunk(
         vertices=chunk.vertices[vrows],
