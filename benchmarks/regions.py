@@ -112,54 +112,76 @@ def peer_runs(peer: str, spec: Spec) -> str | None:
 # ----- one enumeration per tool: returns the region count ------------------------------------------
 
 
-def count_quasieq(spec: Spec) -> int:
+# Each tool: prepare(spec) builds its inputs (the net, outside the timing), count(inputs) enumerates.
+
+
+def prepare_quasieq(spec: Spec):
     from benchmarks.nets import seeded_relu_net
 
     import quasieq as qe
 
     net = seeded_relu_net(spec.arch, init=spec.init)
-    return len(qe.regions(net, qe.Box.cube(net.in_dim, -spec.half_width, spec.half_width)))
+    return net, qe.Box.cube(net.in_dim, -spec.half_width, spec.half_width)
 
 
-def count_regioncam(spec: Spec) -> int:
+def count_quasieq(inputs) -> int:
+    import quasieq as qe
+
+    net, box = inputs
+    return len(qe.regions(net, box))
+
+
+def prepare_regioncam(spec: Spec):
     import numpy as np
+
+    return [(W.T.astype(np.float32), b.astype(np.float32)) for W, b in seeded_layers(spec.arch, init=spec.init)[:-1]]
+
+
+def count_regioncam(layers) -> int:
     import regioncam
 
     rc = regioncam.Regioncam(size=1.0)  # the square [-1, 1]^2
-    for W, b in seeded_layers(spec.arch, init=spec.init)[:-1]:
-        rc.linear(W.T.astype(np.float32), b.astype(np.float32))  # x_out = x_in @ weight + bias
+    for weight, bias in layers:
+        rc.linear(weight, bias)  # x_out = x_in @ weight + bias
         rc.relu()
     return int(rc.num_faces)
 
 
-def count_affinitree(spec: Spec) -> int:
+def prepare_affinitree(spec: Spec):
+    return seeded_layers(spec.arch, init=spec.init), spec.half_width
+
+
+def count_affinitree(inputs) -> int:
     import affinitree as at
     from affinitree import builder
 
-    layers = seeded_layers(spec.arch, init=spec.init)
+    layers, h = inputs
     D = layers[0][0].shape[1]
     architecture = at.Architecture(D)
     for i, (W, b) in enumerate(layers):
         architecture.linear(at.AffFunc.from_mats(W, b))
         if i < len(layers) - 1:
             architecture.relu()
-    h = spec.half_width
     box = at.AffTree.from_poly(at.Polytope.hyperrectangle(D, [(-h, h)] * D), at.AffFunc.identity(D), None)
     return int(builder.from_layers(architecture, box, None).num_terminals())
 
 
-def count_relucent(spec: Spec) -> int:
+def prepare_relucent(spec: Spec):
+    return seeded_net(spec.arch, init=spec.init), spec.half_width
+
+
+def count_relucent(inputs) -> int:
     import numpy as np
     import relucent
 
-    model = seeded_net(spec.arch, init=spec.init)
+    model, h = inputs
     cplx = relucent.Complex(model)
-    cplx.bfs(start=np.zeros(model[0].in_features), cube_radius=spec.half_width, cube_mode="clipped", verbose=0)
+    cplx.bfs(start=np.zeros(model[0].in_features), cube_radius=h, cube_mode="clipped", verbose=0)
     return len(cplx)
 
 
-COUNTERS = {"quasieq": count_quasieq, "regioncam": count_regioncam, "affinitree": count_affinitree,
-            "relucent": count_relucent}
+COUNTERS = {"quasieq": (prepare_quasieq, count_quasieq), "regioncam": (prepare_regioncam, count_regioncam),
+            "affinitree": (prepare_affinitree, count_affinitree), "relucent": (prepare_relucent, count_relucent)}
 
 
 def cpu_seconds() -> float:
@@ -173,14 +195,17 @@ def worker(tool: str, spec: Spec, repeats: int, budget: float) -> None:
     a run cut off by the cap still reports the ones that finished), and no further run once the runs
     took ``budget`` seconds. quasieq first enumerates a tiny net of the same input dimension, which
     loads or compiles its numba kernels; that call is timed apart and reported as ``FIRST``."""
+    prepare, count_regions = COUNTERS[tool]
     if tool == "quasieq":
+        tiny = prepare(spec._replace(arch=f"{spec.dim}-4-4-1"))
         t0 = time.perf_counter()
-        COUNTERS[tool](spec._replace(arch=f"{spec.dim}-4-4-1"))
+        count_regions(tiny)
         print("FIRST " + json.dumps({"seconds": time.perf_counter() - t0}), flush=True)
+    inputs = prepare(spec)
     spent = 0.0
     for _ in range(repeats):
         t0, cpu0 = time.perf_counter(), cpu_seconds()
-        count = COUNTERS[tool](spec)
+        count = count_regions(inputs)
         seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB → GiB, the process so far
         print("RESULT " + json.dumps({"count": count, "seconds": seconds, "cpu": cpu, "peak_gib": peak}), flush=True)
