@@ -372,8 +372,8 @@ cube with quasieq and with the peer tools, on the same nets in the same run.
   [-1, 1]^D, or [-H, H]^D for a net written `…@H`.
 * Seconds: wall clock, best of up to {args.repeats} runs; "CPU s" is the best run's user + system CPU time
   of the tool's process (all its threads: a multi-threaded peer's CPU time exceeds its wall time), which
-  a loaded machine distorts less than the wall clock. Best of up to {args.repeats} runs (no further run once a net's runs took
-  {args.repeat_budget:g} s). quasieq's first call in its process (a tiny net of the same input dimension:
+  a loaded machine distorts less than the wall clock. No further run once a net's runs took
+  {args.repeat_budget:g} s. quasieq's first call in its process (a tiny net of the same input dimension:
   the numba kernels loaded from their cache) is not in that time; it is reported in the speed-up column.
   Every tool runs in its own subprocess per net, under a cap that includes imports ({args.cap:g} s for
   each peer, {args.quasieq_cap:g} s for quasieq); "timeout" means no timed run finished within it.

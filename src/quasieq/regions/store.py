@@ -49,7 +49,7 @@ import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 
@@ -58,8 +58,8 @@ from quasieq.errors import QuasieqError
 from quasieq.io.npz_io import mask_arrays, masks_from_arrays
 from quasieq.net import ReluNet
 
-if TYPE_CHECKING:
-    from quasieq.regions.complex import RegionComplex
+#: A RegionComplex (regions/complex.py, which imports this module): read here through its attributes.
+Complex = Any
 
 SCHEMA_VERSION = 1
 FORMAT = "quasieq-regions"
@@ -84,7 +84,7 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
 ProgressFn = Callable[[int, int], None]
 
 
-def save_npz(cx: RegionComplex, path: str | Path) -> None:
+def save_npz(cx: Complex, path: str | Path) -> None:
     """Write ``cx`` as a columnar .npz (module docstring); the file appears whole or not at all."""
     arrays = {name: getattr(cx, name) for name in COLUMNS}
     for i, (W, b) in enumerate(cx.net.layers):
@@ -219,7 +219,7 @@ def read_npz(path: str | Path) -> Stored:
     return Stored(net, box, arrays, *flags)
 
 
-def write_json(cx: RegionComplex, out: IO[str], progress: ProgressFn | None = None, every: int = 10_000,
+def write_json(cx: Complex, out: IO[str], progress: ProgressFn | None = None, every: int = 10_000,
                extra: dict | None = None) -> None:
     """Write ``cx.to_json()``'s document, with the keys of ``extra`` added, to ``out`` region by region
     (the same document as ``json.dumps`` of it), calling ``progress(written, total)`` every ``every``
