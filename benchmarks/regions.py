@@ -26,6 +26,7 @@ agrees with the golden counts (benchmarks/golden_counts.json) and with quasieq's
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
 import json
 import os
@@ -411,6 +412,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per tool and net (best is reported)")
     ap.add_argument("--repeat-budget", type=float, default=20.0, help="no further run once the runs took this long")
     ap.add_argument("--markdown", type=Path, help="write the report as the first section of this Markdown file")
+    ap.add_argument("--from-log", type=Path, metavar="LOG",
+                    help="build the report from the per-net lines a run wrote to stderr (a run cut short)")
     ap.add_argument("--worker", nargs=2, metavar=("TOOL", "NET"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -421,7 +424,13 @@ def main() -> None:
         ap.error(f"unknown peer {bad[0]!r}; choose from {', '.join(PEERS)}")
     load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
     results: dict[Spec, dict] = {}
-    for spec in args.nets:
+    if args.from_log is not None:
+        for line in args.from_log.read_text().splitlines():
+            net, _, rest = line.partition(": ")
+            tool, _, result = rest.partition(" ")
+            results.setdefault(Spec.parse(net), {})[tool] = ast.literal_eval(result)
+        args.nets = list(results)
+    for spec in [] if args.from_log is not None else args.nets:
         results[spec] = {}
         for tool in ["quasieq", *args.peers]:
             cap = args.quasieq_cap if tool == "quasieq" else args.cap

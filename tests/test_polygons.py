@@ -1,0 +1,108 @@
+"""The 2-D polygon splitter (regions/polygons.py) against the general splitter and the LP brute force,
+and the general splitter on degenerate nets in 3-D to 5-D against the LP brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import oracles as O
+import quasieq as qe
+from quasieq import tolerances
+from quasieq.regions.polygons import polygon_facts, split_polygons
+from quasieq.regions.polytope import region_facts
+from quasieq.regions.splitting import Layer, SplitTolerances, split_layer
+from quasieq.regions.tree import EngineNet, root_chunk, split_chunk
+from test_regions import DEGENERATE_2D, check_against_brute_force, check_all, make_net, one_layer
+
+
+def _tolerances(engine: EngineNet) -> SplitTolerances:
+    return SplitTolerances(engine.tol, engine.sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING)
+
+
+def _regions_by_key(split):
+    """Each child as (parent, bits) → (sorted vertex rows, sorted facet ids)."""
+    children, inputs = split.children, split.inputs
+    out = {}
+    for r in range(children.vertex_indptr.shape[0] - 1):
+        v = children.vertices[children.vertex_indptr[r] : children.vertex_indptr[r + 1]]
+        ids = children.constraint_ids[children.constraint_indptr[r] : children.constraint_indptr[r + 1]]
+        key = (int(inputs.parent[r]), inputs.bits[r].tobytes())
+        assert key not in out, "two children with the same parent and bits"
+        out[key] = (v[np.lexsort(v.T[::-1])], np.sort(ids))
+    return out
+
+
+NETS_2D = {
+    "seeded 2-16-16-1": O.seeded_layers("2-16-16-1"),
+    "fan-in 2-12-12-12-1": O.seeded_layers("2-12-12-12-1", init="fanin"),
+    "integer 2-6-6-1": [(np.array([[1, -1], [1, 1], [1, 0], [0, 1], [2, -1], [1, 1]], float),
+                         np.array([0, 0, 0, 0, -1, 0], float)),
+                        (np.array([[1, -1, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0], [1, -1, 0, 1, 0, 0],
+                                   [0, 1, -1, 0, 1, 1], [2, 0, 0, -1, 0, 0]], float),
+                         np.array([0, 1, -1, 0, 0, -0.5])),
+                        (np.ones((1, 6)), np.zeros(1))],
+    **{f"one layer, {name}": one_layer(*wb) for name, wb in DEGENERATE_2D.items()},
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETS_2D))
+def test_polygon_splitter_matches_the_general_splitter(name):
+    """Layer by layer from the box, both kernels split the same chunk into the same children (same
+    parent and bits, same vertices to 1e-12 of the box, same facets); the polygon facts equal the
+    face-lattice ones on the polygon splitter's children."""
+    layers = NETS_2D[name]
+    engine = EngineNet.of(make_net(layers), qe.Box.cube(2))
+    chunk = root_chunk(engine)
+    for layer in range(len(engine.hidden)):
+        W, b = engine.hidden[layer]
+        args = (Layer(W, b, engine.hyperplane_ids[layer]), _tolerances(engine), 10**9)
+        polygons, general = split_polygons(chunk, *args), split_layer(chunk, *args)
+        assert polygons.dropped == general.dropped
+        mine, theirs = _regions_by_key(polygons), _regions_by_key(general)
+        assert mine.keys() == theirs.keys()
+        for key, (vertices, ids) in mine.items():
+            np.testing.assert_allclose(vertices, theirs[key][0], atol=1e-12)
+            np.testing.assert_array_equal(ids, theirs[key][1])
+        np.testing.assert_array_equal(polygons.inputs.parent_Z, general.inputs.parent_Z)
+        c = polygons.children
+        csr = (c.vertices, c.incidence, c.vertex_indptr, c.constraint_ids, c.constraint_normals, c.constraint_rhs,
+               c.constraint_indptr, True)
+        for fast, slow in zip(polygon_facts(*csr), region_facts(*csr), strict=True):
+            np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-14)
+        chunk, _ = split_chunk(chunk, engine, layer, 10**9)
+
+
+@pytest.mark.parametrize("name", ["fan-in 2-12-12-12-1", "integer 2-6-6-1"])
+def test_polygon_splitter_multilayer_matches_brute_force(name):
+    layers = NETS_2D[name]
+    lo, hi = -np.ones(2), np.ones(2)
+    cx = qe.regions(make_net(layers), qe.Box(lo, hi))
+    check_against_brute_force(cx, layers, lo, hi)
+    check_all(cx, layers, generic=name.startswith("fan-in"))
+
+
+def _degenerate_layers(D: int, rng: np.random.Generator) -> list:
+    """Two hidden layers in D inputs with every degeneracy: a duplicated neuron and its negation, a zero
+    row (bias > 0: always active), integer rows through box corners and through each other's crossings,
+    and a second layer with a duplicated row and a zero row."""
+    W1 = rng.integers(-1, 2, (4, D)).astype(float)
+    W1[0] = 0.0
+    W1[0, 0] = 1.0  # x_1 = 0: through the centre, meets the others' crossings
+    W1 = np.vstack([W1, W1[1], -W1[1], np.zeros(D)])
+    b1 = np.r_[0.0, rng.integers(-1, 2, 3).astype(float), 0.0, 0.0, 0.5]
+    b1[5] = -b1[1]
+    W2 = rng.integers(-1, 2, (3, W1.shape[0])).astype(float)
+    W2 = np.vstack([W2, W2[0], np.zeros(W1.shape[0])])
+    b2 = np.r_[rng.integers(-1, 2, 3).astype(float), 0.0, 1.0]
+    b2[3] = b2[0]
+    return [(W1, b1), (W2, b2), (np.ones((1, W2.shape[0])), np.zeros(1))]
+
+
+@pytest.mark.parametrize("D", [3, 4, 5])
+def test_degenerate_nets_3d_to_5d_match_brute_force(D):
+    layers = _degenerate_layers(D, np.random.default_rng(D))
+    lo, hi = -np.ones(D), np.ones(D)
+    cx = qe.regions(make_net(layers), qe.Box(lo, hi))
+    check_against_brute_force(cx, layers, lo, hi)
+    check_all(cx, layers, generic=False)
