@@ -18,6 +18,7 @@ from quasieq.errors import QuasieqError
 from quasieq.io.files import load, save
 from quasieq.lazy import lazy_attributes
 from quasieq.net import Provenance, ReluNet
+
 # eager: the subpackage's name is the function's
 from quasieq.regions import Region, RegionComplex, load_regions, regions
 from quasieq.slices import Slice
