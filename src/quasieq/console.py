@@ -127,6 +127,8 @@ def cluster(workers: int | None, scheduler: str | None, console: Console) -> Ite
 
     with cluster_client(workers, scheduler, echo=console.print) as client:
         yield client
+
+
 def write_region_json(cx: RegionComplex, path: Path, console: Console, extra: dict | None = None) -> None:
     """Stream the complex's JSON document (with the keys of ``extra`` added) to ``path``, with a
     progress bar on a terminal."""
