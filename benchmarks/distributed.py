@@ -24,7 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the repository root instead of this script's folder, where this file would shadow the distributed package
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 NETS = ["2-512-512-1", "3-64-64-64-1", "4-32-32-32-1"]
 MODES = {"serial": None, "1 worker": 1, "2 workers": 2}
