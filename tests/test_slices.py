@@ -159,3 +159,41 @@ def test_cli_bad_slices(five_d, extra, message):
                   "--json", tmp / "out.json")
     assert result.exit_code == 2
     assert message in result.output and not (tmp / "out.json").exists()
+
+
+def test_region_maps_on_a_plane_through_a_conv_nets_inputs_match_onnx_runtime(tmp_path):
+    """A small CNN (convolutions, max-pool) built in torch, exported with torch.onnx.export(dynamo=False)
+    and loaded by the compiler; on the plane through three of its inputs, every region's affine map in (s, t) equals
+    ONNX Runtime on the file at random points of that region (to float32 rounding)."""
+    import onnxruntime as ort
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(3, 2, 2),
+        torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8, 2),
+    ).eval()
+    path = tmp_path / "cnn.onnx"
+    torch.onnx.export(model, torch.zeros(1, 1, 6, 6), str(path), dynamo=False, input_names=["x"],
+                      dynamic_axes={"x": {0: "N"}})
+    net = qe.load(path)
+    assert net.has_linear_units  # max(a, b) = b + relu(a − b) carries b on a linear unit
+    rng = np.random.default_rng(5)
+    images = rng.normal(size=(3, 1, 6, 6))
+    plane = Slice.through(images)
+    box = qe.Box.cube(2, 0.0, 1.0)
+    cx = qe.regions(plane.apply(net), box)
+    assert len(cx) > 5
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # random points of each region: convex combinations of its vertices pulled towards its interior point
+    owner, points = [], []
+    for r in cx:
+        w = rng.dirichlet(np.ones(len(r.vertices)), size=4)
+        points.append(0.5 * (w @ r.vertices) + 0.5 * r.interior_point)
+        owner += [r.index] * 4
+    T, owner = np.vstack(points), np.array(owner)
+    X = plane.inputs(T).reshape(-1, 1, 6, 6).astype(np.float32)
+    theirs = session.run(None, {"x": X})[0].astype(np.float64)
+    ours = np.einsum("nkd,nd->nk", cx.A[owner], T) + cx.b[owner]
+    scale = 1.0 + np.abs(theirs).max()
+    assert np.abs(ours - theirs).max() <= 1e-5 * scale
