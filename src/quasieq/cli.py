@@ -1,4 +1,5 @@
-"""The ``quasieq`` command line (typer + rich): ``info``, ``regions``, ``wide``, ``deep``, ``compare``, ``demo``.
+"""The ``quasieq`` command line (typer + rich): ``info``, ``regions``, ``wide``, ``deep``, ``convert``, ``compare``,
+``demo``.
 
 Conventions every subcommand follows (each reuses the helpers below rather than repeating them):
 
@@ -53,7 +54,10 @@ from quasieq.console import (
 )
 from quasieq.construct.methods import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
 from quasieq.errors import QuasieqError
+from quasieq.frontend.census import Census
+from quasieq.frontend.compiler import Lowered
 from quasieq.io import load_lowered, save
+from quasieq.io.convert import convert
 from quasieq.io.outputs import staged_outputs, write_json
 from quasieq.net import ReluNet
 from quasieq.regions import RegionComplex
@@ -214,10 +218,11 @@ SchedulerOpt = Annotated[
 
 
 # ----- shared helpers -------------------------------------------------------------------------------
-def load_model(path: Path, task: str = "regression") -> ReluNet:
-    """Read a model file into a :class:`ReluNet`; every failure becomes a one-line QuasieqError, and the
-    lowering's notes (a dropped Softmax, an inconclusive load-time check) are printed as ``note: ...``
-    lines on stderr. ``task="classification"`` lets a trailing Softmax be dropped.
+def load_lowered_model(path: Path, task: str = "regression") -> Lowered:
+    """Read a model file with what its lowering found (``qe.io.load_lowered``: the net, the source's
+    input shape, the op census, notes); every failure becomes a one-line QuasieqError, and the lowering's
+    notes (a dropped Softmax, an inconclusive load-time check) are printed as ``note: ...`` lines on
+    stderr. ``task="classification"`` lets a trailing Softmax be dropped.
 
     The check for a missing file comes first so the message names the path; anything the reader raises
     on a corrupt file (protobuf, zip or numpy errors) is reported as "cannot read" with its reason.
@@ -234,7 +239,12 @@ def load_model(path: Path, task: str = "regression") -> ReluNet:
         raise QuasieqError(f"{path}: cannot read model ({type(exc).__name__}: {exc})") from None
     for note in lowered.notes:
         sys.stderr.write(f"note: {one_line(note)}\n")
-    return lowered.net
+    return lowered
+
+
+def load_model(path: Path, task: str = "regression") -> ReluNet:
+    """Read a model file into a :class:`ReluNet` (:func:`load_lowered_model`)."""
+    return load_lowered_model(path, task).net
 
 
 def read_bounds(path: Path) -> Box:
@@ -349,7 +359,7 @@ def positive_delta(delta: float) -> float:
 
 # ----- wide / deep: build, certify, describe ---------------------------------------------------------
 #: Model formats ``--out`` writes (``qe.save`` picks the format from the suffix).
-MODEL_SUFFIXES = (".onnx", ".npz")
+MODEL_SUFFIXES = (".onnx", ".npz", ".qtorch")
 DTYPES = ("float32", "float64")
 
 
@@ -421,14 +431,13 @@ def viz():
 
 
 # ----- commands -------------------------------------------------------------------------------------
-@app.command()
-def info(model: ModelArg) -> None:
-    """Layers, widths, depth, neurons (ReLU and linear units apart) and parameters of MODEL."""
-    net = load_model(model)
-    console = make_console()
-    layers = Table(title=f"{model.name}: {net.architecture}", title_justify="left")
-    for column in ("layer", "kind", "W shape (out, in)", "parameters"):
-        layers.add_column(column, justify="left" if column == "kind" else "right")
+def layer_table(title: str, net: ReluNet, census: Census | None) -> Table:
+    """One row per IR layer: its kind (ReLU and linear units), W's shape, its parameters and, for a
+    lowered model, the source node whose piecewise-linear stage ended it."""
+    layers = Table(title=title, title_justify="left")
+    columns = ["layer", "kind", "W shape (out, in)", "parameters"] + (["from"] if census is not None else [])
+    for column in columns:
+        layers.add_column(column, justify="left" if column in ("kind", "from") else "right")
     last = len(net.layers) - 1
     for i, (W, b) in enumerate(net.layers):
         nnz = W.nnz if hasattr(W, "nnz") else int((W != 0).sum())
@@ -438,12 +447,39 @@ def info(model: ModelArg) -> None:
             kind = "affine + ReLU"
         else:
             kind = f"affine + ReLU on {net.relu_widths[i]}, {W.shape[0] - net.relu_widths[i]} linear"
-        layers.add_row(str(i), kind, f"({W.shape[0]}, {W.shape[1]})", f"{nnz + b.size:,d}")
-    console.print(layers)
+        row = [str(i), kind, f"({W.shape[0]}, {W.shape[1]})", f"{nnz + b.size:,d}"]
+        if census is not None:
+            row.append(census.layer_nodes[i] if i < len(census.layer_nodes) else "output" if i == last else "")
+        layers.add_row(*row)
+    return layers
+
+
+def census_table(census: Census) -> Table:
+    """The op census of a lowering: per source op, its nodes, the IR layers its stages made and their
+    ReLU and pass-through units."""
+    table = Table(title=f"lowering census ({census.source})", title_justify="left")
+    for column in ("source op", "nodes", "IR layers", "ReLU units", "pass-through units"):
+        table.add_column(column, justify="left" if column == "source op" else "right")
+    for row in census.rows():
+        table.add_row(*row)
+    return table
+
+
+@app.command()
+def info(model: ModelArg) -> None:
+    """Layers, widths, depth, neurons (ReLU and linear units apart) and parameters of MODEL; for an ONNX
+    model also the op census of its lowering (which source ops became how many layers and units)."""
+    lowered = load_lowered_model(model)
+    net = lowered.net
+    console = make_console()
+    console.print(layer_table(f"{model.name}: {net.architecture}", net, lowered.census))
+    if lowered.census is not None:
+        console.print(census_table(lowered.census))
     console.print(
         key_value_table(
             "sizes",
             [
+                ("input shape", "×".join(map(str, lowered.input_shape))),
                 ("input dimension", str(net.in_dim)),
                 ("output dimension", str(net.out_dim)),
                 ("widths", ", ".join(map(str, net.widths)) or "-"),
@@ -527,7 +563,7 @@ TaskOpt = Annotated[
     str, typer.Option("--task", metavar="|".join(TASKS), help="What must agree: outputs or labels.")
 ]
 ModelOutOpt = Annotated[
-    Path | None, typer.Option("--out", metavar="FILE.onnx", help="Write the built network (.onnx or .npz).")
+    Path | None, typer.Option("--out", metavar="FILE.onnx", help="Write the built network (.onnx, .npz or .qtorch).")
 ]
 DtypeOpt = Annotated[
     str | None, typer.Option("--dtype", metavar="|".join(DTYPES), help="ONNX weight precision (default float32).")
@@ -554,7 +590,7 @@ def model_output(out: Path | None, dtype: str | None) -> Path | None:
     if dtype is not None:
         choice(dtype, DTYPES, "--dtype")
         if out is None or (out.suffix.lower() == ".npz" and dtype != "float64"):
-            raise QuasieqError(f"--dtype {dtype} applies to an --out FILE.onnx (.npz files hold float64)")
+            raise QuasieqError(f"--dtype {dtype} applies to an --out FILE.onnx or .qtorch (.npz files hold float64)")
     return out
 
 
@@ -636,6 +672,41 @@ app.command("wide", help="Rebuild MODEL wide and shallow on a box (--box LO HI o
             "certificate; exit 1 when the measured disagreement exceeds --delta.")(transform_command)
 app.command("deep", help="Rebuild MODEL deep and narrow on a box (--box LO HI or --bounds FILE.json), with a "
             "certificate; exit 1 when the measured disagreement exceeds --delta.")(transform_command)
+
+
+@app.command("convert")
+def convert_command(
+    source: Annotated[Path, typer.Argument(metavar="IN", help="Model file: .onnx, .npz or .qtorch.")],
+    target: Annotated[Path, typer.Argument(metavar="OUT", help="Where to write it: .onnx, .npz or .qtorch.")],
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", metavar="|".join(DTYPES),
+                                 help="Precision of OUT (default float32 for .onnx, float64 otherwise).")
+    ] = None,
+    task: TaskOpt = "regression",
+) -> None:
+    """Lower IN and write the lowered network as OUT (.onnx, .npz, or .qtorch: quasieq's PyTorch state
+    file, no pickle), then check OUT, run by the tool that reads it, against the lowered net."""
+    choice(task, TASKS, "--task")
+    output_path(target, "OUT", MODEL_SUFFIXES)  # checked before any work
+    if dtype is not None:
+        choice(dtype, DTYPES, "--dtype")
+    lowered = load_lowered_model(source, task)
+    console = make_console()
+    with staged_outputs() as stage:
+        conversion = convert(lowered, target, dtype=dtype, written=stage(target))
+    net = lowered.net
+    console.print(key_value_table(f"{source.name} → {target.name}", [
+        ("lowered", net.architecture),
+        ("ReLU units", f"{net.relu_units:,d}"),
+        ("linear units", f"{net.linear_units:,d}"),
+        ("written as", f"{target.suffix.lower()[1:]} ({conversion.dtype})"),
+        ("check of the written file", "passed"),
+    ]))
+    if lowered.census is not None:
+        console.print(census_table(lowered.census))
+    for note in conversion.notes:
+        sys.stderr.write(f"note: {one_line(note)}\n")
+    print_paths(console, {"model": target})
 
 
 # ----- compare --------------------------------------------------------------------------------------
