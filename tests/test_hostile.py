@@ -192,7 +192,7 @@ CASES: list[Case] = [
     # silently accepted bad models
     Case("complex weights (npz)", ("regions", "complex.npz", *BOX), stderr=r"layer 0: weight holds complex values"),
     Case("complex weights (onnx)", ("info", "complex.onnx"), stderr=r"complex"),
-    Case("gemm bias names no initializer", ("info", "missing_bias.onnx"), stderr=r"input 'nowhere' is neither"),
+    Case("gemm bias names no initializer", ("info", "missing_bias.onnx"), stderr=r"'nowhere'.*(is neither|no earlier node produces)"),
     Case("net with 0 outputs", ("info", "no_outputs.npz"), stderr=r"layer 1: weight has shape \(0, 3\)"),
     Case("forward pass overflows on the box", ("compare", "overflow.npz", "overflow.npz", *BOX),
          stderr=r"layer 0: its pre-activations reach 2e\+200 .*float64-safe range"),
@@ -486,7 +486,8 @@ def test_signal_during_the_float32_check_cleans_up(tmp_path, signum, code):
         proc.kill()
     assert proc.returncode == code, stderr
     assert_one_line(stderr, r"^interrupted$", code)
-    assert list(tmpdir.iterdir()) == [] and list(out.iterdir()) == []
+    # (a library's own session marker `.ses` may sit in TMPDIR after any run: only ours must be gone)
+    assert list(tmpdir.glob("quasieq-*")) == [] and list(out.iterdir()) == []
     assert latency < 30  # generous for a loaded CI machine; measured latencies are in docs/benchmarks.md
 
 
