@@ -192,7 +192,8 @@ CASES: list[Case] = [
     # silently accepted bad models
     Case("complex weights (npz)", ("regions", "complex.npz", *BOX), stderr=r"layer 0: weight holds complex values"),
     Case("complex weights (onnx)", ("info", "complex.onnx"), stderr=r"complex"),
-    Case("gemm bias names no initializer", ("info", "missing_bias.onnx"), stderr=r"'nowhere'.*(is neither|no earlier node produces)"),
+    Case("gemm bias names no initializer", ("info", "missing_bias.onnx"),
+         stderr=r"'nowhere'.*(is neither|no earlier node produces)"),
     Case("net with 0 outputs", ("info", "no_outputs.npz"), stderr=r"layer 1: weight has shape \(0, 3\)"),
     Case("forward pass overflows on the box", ("compare", "overflow.npz", "overflow.npz", *BOX),
          stderr=r"layer 0: its pre-activations reach 2e\+200 .*float64-safe range"),
