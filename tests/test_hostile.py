@@ -492,19 +492,6 @@ def test_signal_during_the_float32_check_cleans_up(tmp_path, signum, code):
     assert latency < 30  # generous for a loaded CI machine; measured latencies are in docs/benchmarks.md
 
 
-def test_ctrl_c_during_start_up_is_one_line(tmp_path):
-    model = tmp_path / "good.npz"
-    INPUTS["good.npz"](model)
-    proc = _spawn(["regions", str(model), *BOX], tmp_path)
-    time.sleep(0.3)  # the CLI is still importing numba, scipy, onnx ...
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    if proc.returncode == 0:
-        pytest.skip("the command finished before the signal arrived")
-    assert proc.returncode == 130, stderr
-    assert_one_line(stderr, r"^interrupted$", 130)
-
-
 # ----- the export quasieq recommends for a pickled model must work as written ----------------------
 def test_the_recommended_torch_export_runs_and_loads(tmp_path, monkeypatch):
     """``quasieq info m.pt`` names a torch.onnx.export call: run exactly that sentence (with ``model``
