@@ -21,8 +21,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "quasieq"
 #: Keep in step with the table in docs/architecture.md. A module is placed by its longest prefix here
 #: (``quasieq`` itself, the package face, only exactly: a new top-level module must be placed).
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("quasieq.errors", "quasieq.tolerances", "quasieq.lazy", "quasieq.cluster")),
-    ("ir", ("quasieq.net", "quasieq.box", "quasieq.slices", "quasieq.sparsity")),
+    ("foundation", ("quasieq.errors", "quasieq.tolerances", "quasieq.lazy", "quasieq.interrupts",
+                    "quasieq.cluster", "quasieq.io.limits")),
+    ("ir", ("quasieq.net", "quasieq.weights", "quasieq.box", "quasieq.forward_range", "quasieq.slices",
+            "quasieq.sparsity")),
     ("frontend", ("quasieq.frontend",)),
     ("io", ("quasieq.io",)),
     ("analysis", ("quasieq.regions", "quasieq.geometry")),
@@ -32,6 +34,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("face", ("quasieq",)),
     ("application", ("quasieq.console", "quasieq.demo", "quasieq.experiments_cli", "quasieq.quadratic_cli")),
     ("cli", ("quasieq.cli",)),
+    ("entry", ("quasieq.__main__",)),  # the ``quasieq`` script: signal handling first, then the CLI
 )
 
 
@@ -127,7 +130,8 @@ def test_no_import_cycle():
 
 
 def test_nothing_imports_the_cli_and_construct_does_not_import_verify():
-    assert [m for m, targets in GRAPH.items() if "quasieq.cli" in targets] == []
+    """Only the entry point runs the CLI."""
+    assert [m for m, targets in GRAPH.items() if "quasieq.cli" in targets] == ["quasieq.__main__"]
     assert [(m, t) for m, targets in GRAPH.items() if m.startswith("quasieq.construct")
             for t in targets if t.startswith("quasieq.verify")] == []
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from quasieq.errors import QuasieqError
+from quasieq.forward_range import check_forward_range
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,9 +60,11 @@ class Box:
         return float(np.max(self.hi - self.lo))
 
     def check_net(self, net: Any) -> None:
-        """Raise if the box's dimension differs from the net's input dimension."""
+        """Raise if the box's dimension differs from the net's input dimension, or if the net's forward
+        pass overflows float64 on the box (:func:`quasieq.forward_range.check_forward_range`)."""
         if net.in_dim != self.dim:
             raise QuasieqError(f"box has dimension {self.dim} but the net takes {net.in_dim} inputs")
+        check_forward_range(net, self)
 
     def vertices(self) -> np.ndarray:
         """The 2^D corners, (2^D, D)."""

@@ -4,7 +4,8 @@
 Conventions every subcommand follows (each reuses the helpers below rather than repeating them):
 
 * Exit codes: :data:`EXIT_OK` (0) success, :data:`EXIT_CHECK_FAILED` (1) a check failed,
-  :data:`EXIT_BAD_INPUT` (2) bad input, :data:`EXIT_INTERRUPTED` (130 = 128 + SIGINT) Ctrl-C.
+  :data:`EXIT_BAD_INPUT` (2) bad input, 130 stopped by Ctrl-C and 143 by SIGTERM (one line
+  ``interrupted``; see :mod:`quasieq.interrupts`).
 * Bad input of any kind (missing or unreadable model, bad box or bounds file, dimension mismatch, an
   unsupported option combination, a usage error) prints exactly one line ``error: ...`` on stderr and
   exits 2, without a traceback. Commands only *raise* :class:`~quasieq.errors.QuasieqError`; the
@@ -58,7 +59,10 @@ from quasieq.frontend.census import Census
 from quasieq.frontend.compiler import Lowered
 from quasieq.io import load_lowered, save
 from quasieq.io.convert import convert
-from quasieq.io.outputs import staged_outputs, write_json
+from quasieq.interrupts import MESSAGE as INTERRUPTED
+from quasieq.interrupts import exit_code, handled_signals, interrupt_cause
+from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES, check_file_size
+from quasieq.io.outputs import check_distinct, check_output, staged_outputs, write_json
 from quasieq.net import ReluNet
 from quasieq.regions import RegionComplex
 from quasieq.slices import Slice, default_slice_box, requested_slice
@@ -71,7 +75,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 #: Formats ``--plot`` can write (matplotlib's Agg canvas infers the format from the suffix).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -91,29 +94,38 @@ LAZY_GROUPS = {
     "experiment": ("quasieq.experiments_cli", "experiment_app"),
 }
 
-def _interrupted(exc: BaseException) -> bool:
-    """Is a KeyboardInterrupt (Ctrl-C) the cause of ``exc``, directly or down its chain?"""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+class _Stopped(Exception):
+    """A signal stopped the command; carries the exit status (raised past typer, which would turn a
+    KeyboardInterrupt into a silent exit 130 and cannot tell SIGTERM apart)."""
 
-
-def _exit_interrupted() -> None:
-    sys.stderr.write("interrupted\n")
-    sys.stderr.flush()
-    sys.exit(EXIT_INTERRUPTED)
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 class _QuasieqGroup(TyperGroup):
     """The app's click group: maps every bad-input error to one stderr line and exit code 2.
 
     Usage errors (missing argument, unknown option, a non-number where a number is expected),
-    :class:`QuasieqError` raised by a command and operating-system errors on user-given paths all end
-    here, so no command needs its own ``try``. The groups of :data:`LAZY_GROUPS` are imported on demand.
+    :class:`QuasieqError` raised by a command, operating-system errors on user-given paths and
+    running out of memory all end here, so no command needs its own ``try``; so do Ctrl-C and
+    SIGTERM (one line ``interrupted``, exit 130 or 143), after the stack has unwound and every staged
+    output and temporary folder has been removed. The groups of :data:`LAZY_GROUPS` are imported on
+    demand.
     """
+
+    def invoke(self, ctx):  # noqa: D102
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(exit_code(exc)) from None
+        except Exception as exc:
+            # a signal handled while a numba kernel boxed its result surfaces as a SystemError whose
+            # cause is the KeyboardInterrupt: it is an interrupt all the same
+            cause = interrupt_cause(exc)
+            if cause is None:
+                raise
+            raise _Stopped(exit_code(cause)) from None
 
     def list_commands(self, ctx: Context) -> list[str]:
         return [*super().list_commands(ctx), *LAZY_GROUPS]
@@ -129,20 +141,25 @@ class _QuasieqGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: D102
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        with handled_signals():
+            self._main_reporting_errors(args, prog_name, complete_var, **extra)
+
+    def _main_reporting_errors(self, args, prog_name, complete_var, **extra) -> None:
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _Stopped as stop:
+            sys.stderr.write(f"{INTERRUPTED}\n")
+            sys.stderr.flush()
+            sys.exit(stop.status)
+        except MemoryError as exc:
+            fail(f"out of memory ({exc or 'MemoryError'}); use a smaller box, net or sample count, or the "
+                 "size options (--max-regions, --samples)")
         except click_exceptions.NoArgsIsHelpError:
             sys.exit(EXIT_BAD_INPUT)  # typer has already printed the help
         except click_exceptions.ClickException as exc:
             fail(exc.format_message())
-        except typer.Abort as exc:
-            if _interrupted(exc):  # click turns Ctrl-C into Abort
-                _exit_interrupted()
+        except typer.Abort:
             fail("aborted")
-        except SystemError as exc:  # Ctrl-C inside a numba kernel: "returned a result with an exception set"
-            if not _interrupted(exc):
-                raise
-            _exit_interrupted()
         except QuasieqError as exc:
             fail(str(exc))
         except OSError as exc:
@@ -183,7 +200,9 @@ PlotOpt = Annotated[
 SamplesOpt = Annotated[
     int, typer.Option("--samples", metavar="N", min=1, help="Monte-Carlo sample points for the disagreement measure.")
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the Monte-Carlo sample points.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", metavar="S", min=0, help="Seed of the Monte-Carlo sample points (≥ 0).")
+]
 TolOpt = Annotated[
     float | None,
     typer.Option("--tol", metavar="T", min=0.0,
@@ -200,6 +219,12 @@ LineOpt = Annotated[
     typer.Option("--line", metavar="POINTS.npy",
                  help="Work on the line x = p0 + s(p1 - p0) through two model inputs (shape (2, *input_shape)); "
                       "s in [0, 1] unless --box/--bounds say otherwise."),
+]
+MaxWeightBytesOpt = Annotated[
+    int,
+    typer.Option("--max-weight-bytes", metavar="N", min=1,
+                 help="Refuse model and data files declaring more than N bytes of float64 values (default 1 GiB), "
+                      "checked before reading."),
 ]
 MaxRegionsOpt = Annotated[
     int | None,
@@ -218,9 +243,11 @@ SchedulerOpt = Annotated[
 
 
 # ----- shared helpers -------------------------------------------------------------------------------
-def load_lowered_model(path: Path, task: str = "regression") -> Lowered:
+def load_lowered_model(path: Path, task: str = "regression",
+                       max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Lowered:
     """Read a model file with what its lowering found (``qe.io.load_lowered``: the net, the source's
-    input shape, the op census, notes); every failure becomes a one-line QuasieqError, and the lowering's
+    input shape, the op census, notes), refusing files that declare more than ``max_weight_bytes`` of
+    weights before reading them; every failure becomes a one-line QuasieqError, and the lowering's
     notes (a dropped Softmax, an inconclusive load-time check) are printed as ``note: ...`` lines on
     stderr. ``task="classification"`` lets a trailing Softmax be dropped.
 
@@ -232,7 +259,7 @@ def load_lowered_model(path: Path, task: str = "regression") -> Lowered:
     if not path.is_file():
         raise QuasieqError(f"{path}: not a file")
     try:
-        lowered = load_lowered(path, task)
+        lowered = load_lowered(path, task, max_weight_bytes)
     except QuasieqError:
         raise
     except Exception as exc:  # a reader library's own error on a corrupt file: report, never trace back
@@ -242,18 +269,22 @@ def load_lowered_model(path: Path, task: str = "regression") -> Lowered:
     return lowered
 
 
-def load_model(path: Path, task: str = "regression") -> ReluNet:
+def load_model(path: Path, task: str = "regression", max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> ReluNet:
     """Read a model file into a :class:`ReluNet` (:func:`load_lowered_model`)."""
-    return load_lowered_model(path, task).net
+    return load_lowered_model(path, task, max_weight_bytes).net
 
 
 def read_bounds(path: Path) -> Box:
-    """The box of a bounds file ``{"lo": [l_1, ..., l_D], "hi": [h_1, ..., h_D]}``."""
+    """The box of a bounds file ``{"lo": [l_1, ..., l_D], "hi": [h_1, ..., h_D]}`` (at most 1 GiB long;
+    numbers must fit a float64 and the JSON must not nest deeper than Python's recursion limit)."""
     if not path.is_file():
         raise QuasieqError(f"{path}: no such bounds file")
+    check_file_size(path, DEFAULT_MAX_WEIGHT_BYTES)
     try:
         doc = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise QuasieqError(f"{path}: not a bounds file (JSON nested too deeply)") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, or an integer of > 4300 digits
         raise QuasieqError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or set(doc) != {"lo", "hi"}:
         raise QuasieqError(f'{path}: bounds must be a JSON object with exactly the keys "lo" and "hi"')
@@ -265,6 +296,8 @@ def read_bounds(path: Path) -> Box:
             raise QuasieqError(f'{path}: "{key}" must be a list of numbers, got {json.dumps(values)[:60]}')
     try:
         return Box(doc["lo"], doc["hi"])
+    except OverflowError:
+        raise QuasieqError(f"{path}: a bound is too large for a float64 (beyond ±1.8e308)") from None
     except QuasieqError as exc:
         raise QuasieqError(f"{path}: {exc}") from None
 
@@ -307,17 +340,9 @@ def with_slice(doc: dict, cut: Slice | None) -> dict:
 
 
 def output_path(path: Path | None, option: str, suffixes: tuple[str, ...] | None = None) -> Path | None:
-    """Validate an output path before any work: its folder exists and its suffix is one we can write."""
-    if path is None:
-        return None
-    if suffixes is not None and path.suffix.lower() not in suffixes:
-        raise QuasieqError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
-    if path.exists() and path.is_dir():
-        raise QuasieqError(f"{option} {path}: is a folder, give a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise QuasieqError(f"{option} {path}: folder {parent} does not exist")
-    return path
+    """Validate an output path before any work (:func:`quasieq.io.outputs.check_output`: suffix, kind of
+    target, folder exists and is writable)."""
+    return None if path is None else check_output(path, option, suffixes)
 
 
 def plottable(net: ReluNet, option: str = "--plot") -> None:
@@ -466,10 +491,10 @@ def census_table(census: Census) -> Table:
 
 
 @app.command()
-def info(model: ModelArg) -> None:
+def info(model: ModelArg, max_weight_bytes: MaxWeightBytesOpt = DEFAULT_MAX_WEIGHT_BYTES) -> None:
     """Layers, widths, depth, neurons (ReLU and linear units apart) and parameters of MODEL; for an ONNX
     model also the op census of its lowering (which source ops became how many layers and units)."""
-    lowered = load_lowered_model(model)
+    lowered = load_lowered_model(model, max_weight_bytes=max_weight_bytes)
     net = lowered.net
     console = make_console()
     console.print(layer_table(f"{model.name}: {net.architecture}", net, lowered.census))
@@ -523,13 +548,15 @@ def regions_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --checkpoint DIR: finished subtrees are read back.")
     ] = False,
+    max_weight_bytes: MaxWeightBytesOpt = DEFAULT_MAX_WEIGHT_BYTES,
 ) -> None:
     """Enumerate the exact linear regions of MODEL on a box (--box LO HI or --bounds FILE.json), or on a
     plane or line through given inputs (--plane / --line POINTS.npy)."""
-    net, box, cut = sliced(load_model(model), plane, line, cube, bounds)
+    net, box, cut = sliced(load_model(model, max_weight_bytes=max_weight_bytes), plane, line, cube, bounds)
     json_path = output_path(json_path, "--json")
     save_path = output_path(save_path, "--save", (".npz",))
     plot = output_path(plot, "--plot", PLOT_SUFFIXES)
+    check_distinct({"--json": json_path, "--plot": plot})
     if plot is not None:
         plottable(net)
     if resume and checkpoint is None:
@@ -623,6 +650,7 @@ def transform_command(
     line: LineOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    max_weight_bytes: MaxWeightBytesOpt = DEFAULT_MAX_WEIGHT_BYTES,
 ) -> None:
     """Rebuild MODEL wide (``quasieq wide``) or deep (``quasieq deep``) on a box, and certify the result.
 
@@ -633,12 +661,13 @@ def transform_command(
     from quasieq.pipeline import build_form, certify, checked_measure, transform_json  # constructions: lazy
 
     form = str(ctx.info_name)  # the command's name: wide or deep
-    net, box, cut = sliced(load_model(model, task), plane, line, cube, bounds)
+    net, box, cut = sliced(load_model(model, task, max_weight_bytes), plane, line, cube, bounds)
     positive_delta(delta)
     method = transform_method(method, task)
     out = model_output(out, dtype)
     json_path = output_path(json_path, "--json")
     plot = output_path(plot, "--plot", PLOT_SUFFIXES)
+    check_distinct({"--out": out, "--json": json_path, "--plot": plot})
     if plot is not None:
         plottable(net)
 
@@ -780,13 +809,14 @@ def compare_command(
     line: LineOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    max_weight_bytes: MaxWeightBytesOpt = DEFAULT_MAX_WEIGHT_BYTES,
 ) -> None:
     """Measure where A and B disagree (|A - B| > tol) on a box: Monte Carlo with a 95% interval, or exact;
     with --data, also how often their labels (argmax; h > 0 for one logit) agree on the data."""
     from quasieq.verify import compare  # the checker (scipy.stats, onnxruntime) loads on use: lazy
     from quasieq.verify.data import data_agreement, load_dataset
 
-    net_a, net_b = load_model(a), load_model(b)
+    net_a, net_b = (load_model(m, max_weight_bytes=max_weight_bytes) for m in (a, b))
     same_shape(a, net_a, b, net_b)
     net_a, box, cut = sliced(net_a, plane, line, cube, bounds)
     if cut is not None:
@@ -794,7 +824,7 @@ def compare_command(
             raise QuasieqError("--data measures label agreement on the data's own inputs: drop --plane/--line")
         net_b = cut.apply(net_b)
     json_path = output_path(json_path, "--json")
-    dataset = None if data is None else load_dataset(data)
+    dataset = None if data is None else load_dataset(data, max_weight_bytes)
 
     console = make_console()
     with cluster(workers, scheduler, console) as client:

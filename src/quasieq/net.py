@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from quasieq.errors import QuasieqError
+from quasieq.weights import as_bias, as_weight
 
 
 @dataclass(frozen=True)
@@ -49,22 +50,6 @@ def class_labels(Y: np.ndarray) -> np.ndarray:
     """The class labels of outputs ``Y`` (N, K): argmax of K ≥ 2 scores (lowest index on ties), [h > 0]
     for one logit h (the argmax of the scores (0, h) under the same tie rule)."""
     return (Y[:, 0] > 0).astype(np.int64) if Y.shape[1] == 1 else Y.argmax(axis=1)
-
-
-def _as_weight(W: Any, layer: int) -> np.ndarray | sp.csr_matrix:
-    if sp.issparse(W):
-        if not (W.format == "csr" and W.dtype == np.float64):
-            W = sp.csr_matrix(W, dtype=np.float64)
-        values = W.data
-    else:
-        W = np.array(W, dtype=np.float64)  # a private copy: the IR is immutable
-        if W.ndim != 2:
-            raise QuasieqError(f"layer {layer}: weight must be a 2-D (out, in) matrix, got shape {W.shape}")
-        W.setflags(write=False)
-        values = W
-    if not np.all(np.isfinite(values)):
-        raise QuasieqError(f"layer {layer}: weight holds non-finite values (nan or inf)")
-    return W
 
 
 def _as_mask(mask: Any, layer: int, width: int) -> np.ndarray:
@@ -107,17 +92,13 @@ class ReluNet:
             raise QuasieqError(f"got {len(weights)} weight matrices but {len(biases)} bias vectors")
         Ws, bs = [], []
         for i, (W, b) in enumerate(zip(weights, biases, strict=True)):
-            W = _as_weight(W, i)
-            b = np.array(b, dtype=np.float64).reshape(-1)
+            W, b = as_weight(W, i), as_bias(b, i)
             if b.shape[0] != W.shape[0]:
                 raise QuasieqError(f"layer {i}: bias has {b.shape[0]} entries but the weight has {W.shape[0]} rows")
-            if not np.all(np.isfinite(b)):
-                raise QuasieqError(f"layer {i}: bias holds non-finite values (nan or inf)")
             if i > 0 and W.shape[1] != Ws[-1].shape[0]:
                 raise QuasieqError(
                     f"layer {i}: weight expects {W.shape[1]} inputs but layer {i - 1} gives {Ws[-1].shape[0]}"
                 )
-            b.setflags(write=False)
             Ws.append(W)
             bs.append(b)
         self._weights = tuple(Ws)

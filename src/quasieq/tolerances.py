@@ -107,3 +107,10 @@ QUADRATIC_PERTURB_RELATIVE = 1e-8
 #: path) in an association order that differs from our folded maps; 1e-5 ≈ 170 u covers that, while
 #: any real lowering error (a wrong index, sign or bias) is of the order of the outputs themselves.
 LOWERING_MATCH_RELATIVE = 1e-5
+
+#: Largest magnitude a layer's values may reach on the box before a net is refused as overflowing.
+#: Why 2^500 ≈ 3.3e150: the region engine and the checks multiply values of this size together
+#: (hyperplane crossings t = z_u/(z_u − z_v) times coordinates, squared norms, differences of two nets'
+#: outputs), so their squares must stay finite: (2^500)^2 = 2^1000 leaves a factor 2^24 (sums of up to
+#: 16 million such terms) below float64's largest finite value ≈ 2^1024.
+FORWARD_RANGE_MAX = 2.0**500

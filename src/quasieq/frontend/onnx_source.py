@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto
+from onnx.external_data_helper import load_external_data_for_model
 
 from quasieq.errors import QuasieqError
 from quasieq.frontend.check import check_lowering
 from quasieq.frontend.compiler import Lowered, lower_graph
 from quasieq.frontend.graph import graph_from_onnx
+from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES, check_file_size, check_onnx_sizes
 
 _NUMPY_TYPES: dict[int, type] = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64,
                                  TensorProto.FLOAT16: np.float16}
@@ -64,11 +66,19 @@ def lower_onnx_model(model: onnx.ModelProto, label: str, task: str = "regression
     return lowered
 
 
-def lower_onnx_file(path: str | Path, task: str = "regression", check: bool = True) -> Lowered:
-    """Read and lower the ONNX file ``path`` (see :func:`lower_onnx_model`)."""
+def lower_onnx_file(path: str | Path, task: str = "regression", check: bool = True,
+                    max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Lowered:
+    """Read and lower the ONNX file ``path`` (see :func:`lower_onnx_model`). Sizes are checked before
+    any tensor is read (io/limits.py): the file, every tensor's declared dims, external data and the
+    input's per-sample dims, against ``max_weight_bytes``."""
     path = Path(path)
+    check_file_size(path, max_weight_bytes)
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
+        check_onnx_sizes(model, path, max_weight_bytes)
+        load_external_data_for_model(model, str(path.parent))
+    except QuasieqError:
+        raise
     except Exception as exc:  # protobuf decode errors, missing external data ...
         raise QuasieqError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
     return lower_onnx_model(model, str(path), task, check, path)

@@ -23,6 +23,7 @@ from pathlib import Path
 from quasieq.errors import QuasieqError
 from quasieq.frontend.compiler import Lowered
 from quasieq.frontend.onnx_source import lower_onnx_file
+from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES, check_limit
 from quasieq.io.npz_io import read_npz, write_npz
 from quasieq.io.onnx_io import save_onnx
 from quasieq.io.torch_state import read_torch_state, write_torch_state
@@ -45,27 +46,32 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def load_lowered(path: str | os.PathLike, task: str = "regression") -> Lowered:
+def load_lowered(path: str | os.PathLike, task: str = "regression",
+                 max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Lowered:
     """Read a model with what its lowering found: ``.onnx`` through the compiler (census, input shape,
-    notes), ``.npz`` and ``.qtorch`` as stored (no census)."""
+    notes), ``.npz`` and ``.qtorch`` as stored (no census). Files declaring more than
+    ``max_weight_bytes`` of float64 values are refused before they are read (io/limits.py)."""
     path = Path(path)
     suffix = _suffix(path)
     if not path.is_file():
         raise QuasieqError(f"{path}: no such file")
+    max_weight_bytes = check_limit(max_weight_bytes)
     if suffix == ".onnx":
-        return lower_onnx_file(path, task)
-    net = read_npz(path) if suffix == ".npz" else read_torch_state(path)
+        return lower_onnx_file(path, task, max_weight_bytes=max_weight_bytes)
+    net = (read_npz if suffix == ".npz" else read_torch_state)(path, max_weight_bytes)
     return Lowered(net, (net.in_dim,), None)
 
 
-def load(path: str | os.PathLike, task: str = "regression") -> ReluNet:
+def load(path: str | os.PathLike, task: str = "regression",
+         max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> ReluNet:
     """Read a ReluNet from ``.onnx`` (lowered by the compiler; ``task="classification"`` drops a
-    trailing Softmax), ``.npz`` or ``.qtorch``.
+    trailing Softmax), ``.npz`` or ``.qtorch``, refusing files that declare more than
+    ``max_weight_bytes`` of float64 values before reading them (io/limits.py).
 
     >>> import quasieq as qe
     >>> net = qe.load("model.onnx")          # doctest: +SKIP
     """
-    return load_lowered(path, task).net
+    return load_lowered(path, task, max_weight_bytes).net
 
 
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:

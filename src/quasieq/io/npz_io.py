@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,7 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from quasieq.errors import QuasieqError
+from quasieq.io.limits import BYTES_PER_VALUE, DEFAULT_MAX_WEIGHT_BYTES, check_declared_bytes, declared_values
 from quasieq.net import ReluNet
+from quasieq.weights import csr_from_parts
 
 _SPARSE_PARTS = ("data", "indices", "indptr", "shape")
 _KEY = re.compile(r"^(W|b|relu)(\d+)(?:_(data|indices|indptr|shape))?$")
@@ -64,20 +67,69 @@ def write_npz(net: ReluNet, file: BinaryIO) -> None:
     np.savez(file, **arrays)
 
 
-def read_npz(path: Path) -> ReluNet:
-    """Read a ``.npz`` written by :func:`write_npz` (or by hand with keys W0, b0, W1, b1, …)."""
+def _member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a member's ``.npy`` header (read alone: a few hundred bytes)."""
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise QuasieqError(f"{what}: .npy format version {version} is not supported (1.0 and 2.0 are)")
+    if dtype.hasobject:
+        raise QuasieqError(f"{what}: holds pickled (object) arrays, which quasieq never loads")
+    return shape, dtype
+
+
+def read_npz_arrays(path: Path, wanted: Callable[[str], bool], expected: str, max_bytes: int,
+                    text: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The arrays of a ``.npz`` whose every name ``wanted`` accepts, sizes checked before any is read.
+
+    Refused before reading: a file that is not a zip, a member name ``wanted`` rejects (the message
+    ends with ``expected``, e.g. "a quasieq .npz holds W0, b0, W1, b1, ..."), a zip member
+    header or ``.npy`` header declaring more than ``max_bytes`` in all (io/limits.py), object arrays
+    (``allow_pickle=False`` always), and non-numeric arrays other than the unicode strings named in
+    ``text``. The ``.npy`` header bounds what numpy allocates; the zip member
+    header bounds what the decompressor may produce (zipfile stops at the declared size).
+    """
     if not zipfile.is_zipfile(path):  # np.load would otherwise try the file as a pickle
         raise QuasieqError(f"{path}: not a readable .npz archive (a zip of .npy arrays)")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except ValueError:  # object arrays need pickle, which we never allow
-        raise QuasieqError(f"{path}: holds pickled (object) arrays, which quasieq never loads") from None
-    except Exception as exc:
-        raise QuasieqError(f"{path}: not a readable .npz archive ({type(exc).__name__})") from None
-    bad = sorted(k for k in arrays if not _KEY.match(k))
-    if bad:
-        raise QuasieqError(f"{path}: unexpected keys {bad}; a quasieq .npz holds W0, b0, W1, b1, ...")
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            names = {info.filename: info.filename.removesuffix(".npy") for info in infos}
+            bad = sorted(name for member, name in names.items() if not (member.endswith(".npy") and wanted(name)))
+            if bad:
+                raise QuasieqError(f"{path}: unexpected keys {bad[:10]}; {expected}")
+            check_declared_bytes(sum(info.file_size for info in infos), f"{path} (zip member headers)", max_bytes)
+            declared = 0
+            for info in infos:
+                shape, dtype = _member_header(archive, info, f"{path}: {names[info.filename]}")
+                numeric = np.issubdtype(dtype, np.number) or dtype == np.bool_
+                if not numeric and not (names[info.filename] in text and dtype.kind == "U"):
+                    raise QuasieqError(f"{path}: {names[info.filename]} has dtype {dtype}; numbers are needed")
+                declared += BYTES_PER_VALUE * declared_values(shape, f"{path}: {names[info.filename]}")
+            check_declared_bytes(declared, f"{path} (.npy headers)", max_bytes)
+            arrays = {}
+            for info in infos:
+                with archive.open(info) as f:
+                    arrays[names[info.filename]] = np.lib.format.read_array(f, allow_pickle=False)
+    except QuasieqError:
+        raise
+    except Exception as exc:  # a corrupt member: bad CRC, truncated data, a malformed header
+        raise QuasieqError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+    return arrays
+
+
+def read_npz(path: Path, max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> ReluNet:
+    """Read a ``.npz`` written by :func:`write_npz` (or by hand with keys W0, b0, W1, b1, …).
+
+    Sizes are checked before reading (:func:`read_npz_arrays`); the CSR parts of a sparse layer are
+    validated in full by the IR (net.py) before any kernel sees them.
+    """
+    arrays = read_npz_arrays(path, lambda name: _KEY.match(name) is not None,
+                             "a quasieq .npz holds W0, b0, W1, b1, ...", max_weight_bytes)
     layers = 1 + max((int(_KEY.match(k).group(2)) for k in arrays if not k.startswith("relu")), default=-1)
     if layers == 0:
         raise QuasieqError(f"{path}: holds no arrays; a quasieq .npz holds W0, b0, W1, b1, ...")
@@ -90,14 +142,25 @@ def read_npz(path: Path) -> ReluNet:
             weights.append(arrays[f"W{i}"])
         elif f"W{i}" not in arrays and all(k in arrays for k in sparse_keys):
             data, indices, indptr, shape = (arrays[k] for k in sparse_keys)
-            try:
-                weights.append(sp.csr_matrix((data, indices, indptr), shape=tuple(int(s) for s in shape)))
-            except (ValueError, TypeError) as exc:
-                raise QuasieqError(f"{path}: layer {i}: inconsistent CSR arrays ({exc})") from None
+            weights.append(_csr_layer(data, indices, indptr, shape, f"{path}: layer {i}"))
         else:
             raise QuasieqError(f"{path}: layer {i} needs either W{i} or all of {', '.join(sparse_keys)}")
         biases.append(arrays[f"b{i}"])
-    for i, arr in enumerate(weights):
-        if not sp.issparse(arr) and not np.issubdtype(np.asarray(arr).dtype, np.number):
-            raise QuasieqError(f"{path}: W{i} has dtype {arr.dtype}; numbers are needed")
-    return ReluNet(weights, biases, relu_masks=masks_from_arrays(arrays, layers - 1, str(path)))
+    try:
+        return ReluNet(weights, biases, relu_masks=masks_from_arrays(arrays, layers - 1, str(path)))
+    except QuasieqError as exc:
+        raise QuasieqError(f"{path}: {exc}") from None
+
+
+def _csr_layer(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: np.ndarray,
+               where: str) -> sp.csr_matrix:
+    """A CSR matrix from its stored parts, without scipy's own checks or casts: index parts must be
+    integer arrays and the shape two integers; the structure is validated in full by net.py."""
+    for part, array in (("indices", indices), ("indptr", indptr), ("shape", shape)):
+        if not np.issubdtype(array.dtype, np.integer) or array.ndim != 1:
+            raise QuasieqError(f"{where}: CSR {part} must be a 1-D integer array, got dtype {array.dtype}, "
+                               f"shape {array.shape}")
+    if shape.shape != (2,):
+        raise QuasieqError(f"{where}: CSR shape must hold 2 integers (rows, columns), got {shape.tolist()}")
+    rows, cols = (int(s) for s in shape)
+    return csr_from_parts(data, indices, indptr, (rows, cols), where)

@@ -25,6 +25,8 @@ from typing import BinaryIO
 import numpy as np
 
 from quasieq.errors import QuasieqError
+from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES
+from quasieq.io.npz_io import read_npz_arrays
 from quasieq.net import ReluNet
 
 FORMAT = "quasieq-torch-state/1"
@@ -62,22 +64,17 @@ def _size(entry: dict, key: str, path: Path, index: int) -> int:
     return value
 
 
-def _read(path: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """The checked layout and arrays of a ``.qtorch`` file (module docstring)."""
+def _read(path: Path, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """The checked layout and arrays of a ``.qtorch`` file (module docstring); sizes are checked
+    before reading (:func:`quasieq.io.npz_io.read_npz_arrays`)."""
     if not zipfile.is_zipfile(path):
         raise QuasieqError(f"{path}: not a quasieq .qtorch file (a zip of .npy arrays)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except ValueError:
-        raise QuasieqError(f"{path}: holds pickled (object) arrays, which quasieq never loads") from None
-    except Exception as exc:
-        raise QuasieqError(f"{path}: not a readable .qtorch archive ({type(exc).__name__})") from None
+    arrays = read_npz_arrays(path, lambda name: True, "", max_bytes, text=("format", "modules"))
     if str(arrays.pop("format", "")) != FORMAT:
         raise QuasieqError(f"{path}: not a {FORMAT} file (its 'format' entry is missing or different)")
     try:
         layout = json.loads(str(arrays.pop("modules")))
-    except (KeyError, json.JSONDecodeError):
+    except (KeyError, RecursionError, ValueError):  # missing, nested too deeply, not JSON
         raise QuasieqError(f"{path}: the 'modules' entry is missing or not JSON") from None
     if not isinstance(layout, list) or not all(isinstance(m, dict) for m in layout):
         raise QuasieqError(f"{path}: 'modules' must be a JSON list of objects")
@@ -103,9 +100,9 @@ def _read(path: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
     return layout, arrays
 
 
-def read_torch_state(path: Path) -> ReluNet:
+def read_torch_state(path: Path, max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> ReluNet:
     """The :class:`ReluNet` of a ``.qtorch`` file: Linear layers alternating with ReLU / PartialReLU."""
-    layout, arrays = _read(path)
+    layout, arrays = _read(path, max_weight_bytes)
     kinds = [m["type"] for m in layout]
     linear = [i for i, k in enumerate(kinds) if k == "Linear"]
     if not linear or linear[0] != 0 or kinds[-1] != "Linear" or any(

@@ -106,7 +106,8 @@ def _region_limit(net: ReluNet, box: Box, max_regions: int | None) -> int:
     box.check_net(net)
     if max_regions is not None and int(max_regions) < 1:
         raise QuasieqError(f"max_regions must be ≥ 1, got {max_regions}")
-    return int(max_regions) if max_regions is not None else int(np.iinfo(np.int64).max)
+    int64_max = int(np.iinfo(np.int64).max)  # counts are int64 in the kernels: a larger limit means none
+    return min(int(max_regions), int64_max) if max_regions is not None else int64_max
 
 
 def _assemble(net: ReluNet, box: Box, found: FinishedChunk, dropped: int, started: float) -> RegionComplex:

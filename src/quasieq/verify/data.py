@@ -24,6 +24,8 @@ import numpy as np
 
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
+from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES
+from quasieq.io.npz_io import read_npz_arrays
 from quasieq.net import ReluNet, class_labels
 from quasieq.verify.compare import chunk_size, clopper_pearson
 
@@ -50,23 +52,19 @@ def _as_points(X: Any, where: str) -> np.ndarray:
     return X
 
 
-def load_dataset(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+def load_dataset(path: str | Path, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> tuple[np.ndarray, np.ndarray | None]:
     """(X (N, D) float64, y (N,) int64 or None) from ``.npz`` (X, optional y) or ``.csv`` (label last).
 
-    Raises QuasieqError for an unreadable file, a missing ``X``, non-numeric or non-finite entries,
-    non-integer labels or labels without a second class.
+    Raises QuasieqError for an unreadable file, a ``.npz`` declaring more than ``max_bytes``
+    (io/limits.py, checked before reading, other arrays than X and y included), a missing ``X``,
+    non-numeric or non-finite entries, non-integer labels or labels without a second class.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files if name in ("X", "y")}
-                names = sorted(data.files)
-        except (OSError, ValueError) as exc:
-            raise QuasieqError(f"{path}: cannot read the .npz ({exc})") from None
+        arrays = read_npz_arrays(path, lambda name: True, "", max_bytes)
         if "X" not in arrays:
-            raise QuasieqError(f"{path}: the .npz holds {names} but no array 'X'")
+            raise QuasieqError(f"{path}: the .npz holds {sorted(arrays)} but no array 'X'")
         X, y = arrays["X"], arrays.get("y")
     elif suffix == ".csv":
         try:

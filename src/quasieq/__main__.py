@@ -1,0 +1,28 @@
+"""The ``quasieq`` command (and ``python -m quasieq``): Ctrl-C handling first, then the CLI.
+
+Loading the CLI takes seconds (numba, scipy, onnx, torch); the signal handlers of
+:mod:`quasieq.interrupts` are installed before that, so a Ctrl-C or SIGTERM during start-up also ends
+with the one line ``interrupted`` and exit 130 / 143 instead of an import traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from quasieq.interrupts import MESSAGE, exit_code, handled_signals
+
+
+def main() -> None:
+    """Entry point of the ``quasieq`` script."""
+    try:
+        with handled_signals():
+            from quasieq.cli import app
+
+            app()
+    except KeyboardInterrupt as exc:  # only start-up gets here: the app reports its own interrupts
+        sys.stderr.write(f"{MESSAGE}\n")
+        sys.exit(exit_code(exc))
+
+
+if __name__ == "__main__":
+    main()
