@@ -57,10 +57,10 @@ from quasieq.construct.methods import CLASSIFICATION_METHODS, METHODS, TASKS, de
 from quasieq.errors import QuasieqError
 from quasieq.frontend.census import Census
 from quasieq.frontend.compiler import Lowered
-from quasieq.io import load_lowered, save
-from quasieq.io.convert import convert
 from quasieq.interrupts import MESSAGE as INTERRUPTED
 from quasieq.interrupts import exit_code, handled_signals, interrupt_cause
+from quasieq.io import load_lowered, save
+from quasieq.io.convert import convert
 from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES, check_file_size
 from quasieq.io.outputs import check_distinct, check_output, staged_outputs, write_json
 from quasieq.net import ReluNet
@@ -197,8 +197,13 @@ SaveRegionsOpt = Annotated[
 PlotOpt = Annotated[
     Path | None, typer.Option("--plot", metavar="FILE.png", help="Draw the result (inputs of dimension 1 or 2).")
 ]
+#: Largest --samples: 10^9 points are drawn in bounded chunks in minutes; beyond that a run would not end
+#: in any reasonable time, so the option is refused up front (one line) instead of looping for hours.
+MAX_SAMPLES = 10**9
 SamplesOpt = Annotated[
-    int, typer.Option("--samples", metavar="N", min=1, help="Monte-Carlo sample points for the disagreement measure.")
+    int,
+    typer.Option("--samples", metavar="N", min=1, max=MAX_SAMPLES,
+                 help="Monte-Carlo sample points for the disagreement measure (at most 10^9)."),
 ]
 SeedOpt = Annotated[
     int, typer.Option("--seed", metavar="S", min=0, help="Seed of the Monte-Carlo sample points (≥ 0).")
@@ -855,7 +860,7 @@ def demo(
     ] = Path("quasieq-demo"),
     samples: Annotated[
         int | None,
-        typer.Option("--samples", metavar="N", min=1,
+        typer.Option("--samples", metavar="N", min=1, max=MAX_SAMPLES,
                      help="Monte-Carlo points per comparison (default 100,000 compact, 20,000 paper)."),
     ] = None,
 ) -> None:
