@@ -87,6 +87,14 @@ def test_zoo_model_through_the_cli(tmp_path, name):
     assert table_int(info.stdout, "ReLU units") == net.relu_units
     assert table_int(info.stdout, "linear units") == net.linear_units
 
+    converted = tmp_path / f"{name}.npz"
+    result = invoke("convert", model, converted)
+    assert result.exit_code == 0, result.output
+    X = rng.uniform(-1, 1, size=(64, *shape))
+    # the converted file, read back on its own, computes the source model (ONNX Runtime, float32 rounding)
+    np.testing.assert_allclose(qe.load(converted).forward(X.reshape(64, -1)), source_on(model, X),
+                               rtol=1e-4, atol=1e-4)
+
     regions = invoke("regions", model, *(["--box", -1, 1] if name == "conv1d" else where), "--json",
                      tmp_path / "regions.json")
     assert regions.exit_code == 0, regions.output
