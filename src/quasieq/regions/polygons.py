@@ -117,11 +117,22 @@ def _distances(rows, start, k, Z, z0, inv_norms, j, out):
 
 
 @njit(cache=True)
+def _end_row(node, dst, j, prev_edge, skipped, chord):
+    """Give row j of a child the line of its outgoing edge: the cutting line (``chord``) when parent
+    vertices were skipped after it, else the parent edge ``prev_edge`` it lies on."""
+    if skipped:
+        line_id, n0, n1, rhs = chord
+        _set_line(dst, j, line_id, n0, n1, rhs)
+    else:
+        _set_line(dst, j, node.line_ids[prev_edge], node.normals[prev_edge, 0], node.normals[prev_edge, 1],
+                  node.rhs[prev_edge])
+
+
+@njit(cache=True)
 def _write_child(node, k, d, sign, tol, chord, dst, start):
     """Write the child on side ``sign`` (+1: d ≥ −tol, −1: d ≤ tol) of the polygon ``node`` (rows
     0 … k−1, signed distances d) into ``dst`` from row ``start``; ``chord`` = (line id, n0, n1, rhs) of
     the cutting line's constraint on that side. Returns the child's row count (module docstring)."""
-    line_id, n0, n1, rhs = chord
     row = start
     prev_edge = -1  # parent edge of the last written row
     skipped = False  # a parent vertex was left out since the last written row
@@ -133,11 +144,8 @@ def _write_child(node, k, d, sign, tol, chord, dst, start):
         if di >= -tol:
             if prev_edge < 0:
                 skipped_first = skipped
-            elif skipped:
-                _set_line(dst, row - 1, line_id, n0, n1, rhs)
             else:
-                _set_line(dst, row - 1, node.line_ids[prev_edge], node.normals[prev_edge, 0],
-                          node.normals[prev_edge, 1], node.rhs[prev_edge])
+                _end_row(node, dst, row - 1, prev_edge, skipped, chord)
             dst.vertices[row, 0] = node.vertices[i, 0]
             dst.vertices[row, 1] = node.vertices[i, 1]
             prev_edge, skipped = i, False
@@ -148,20 +156,13 @@ def _write_child(node, k, d, sign, tol, chord, dst, start):
             t = d[i] / (d[i] - d[j])
             if prev_edge < 0:
                 skipped_first = skipped
-            elif skipped:
-                _set_line(dst, row - 1, line_id, n0, n1, rhs)
             else:
-                _set_line(dst, row - 1, node.line_ids[prev_edge], node.normals[prev_edge, 0],
-                          node.normals[prev_edge, 1], node.rhs[prev_edge])
+                _end_row(node, dst, row - 1, prev_edge, skipped, chord)
             for c in range(2):
                 dst.vertices[row, c] = node.vertices[i, c] + t * (node.vertices[j, c] - node.vertices[i, c])
             prev_edge, skipped = i, False
             row += 1
-    if skipped or skipped_first:  # the closing edge, from the last row back to the first
-        _set_line(dst, row - 1, line_id, n0, n1, rhs)
-    else:
-        _set_line(dst, row - 1, node.line_ids[prev_edge], node.normals[prev_edge, 0], node.normals[prev_edge, 1],
-                  node.rhs[prev_edge])
+    _end_row(node, dst, row - 1, prev_edge, skipped or skipped_first, chord)  # the closing edge
     return row - start
 
 
