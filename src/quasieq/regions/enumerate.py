@@ -31,6 +31,7 @@ from quasieq.regions.chunk import FinishedChunk
 from quasieq.regions.complex import RegionComplex
 from quasieq.regions.polytope import points_inside
 from quasieq.regions.tree import EngineNet, ProgressFn, Subtree, explore, root_chunk
+from quasieq.unit_box import UnitFrame, check_region_dim
 
 #: Monte-Carlo samples per region (at least 10^5 in all) for volumes above EXACT_VOLUME_MAX_DIM.
 _MC_SAMPLES_PER_REGION = 200
@@ -67,6 +68,12 @@ def regions(
     4
     """
     limit = _region_limit(net, box, max_regions)
+    check_region_dim(box.dim)
+    frame = UnitFrame.of(box)
+    if not frame.is_identity:  # enumerate on [0, 1]^D, map back (unit_box.py)
+        unit = regions(frame.fold(net), frame.unit_box, max_regions=max_regions, progress=progress,
+                       chunk_size=chunk_size)
+        return frame.complex_to_box(unit, net)
     started = time.perf_counter()
     engine = EngineNet.of(net, box)
     root = Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0)

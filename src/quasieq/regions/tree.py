@@ -24,7 +24,8 @@ import scipy.sparse as sp
 
 from quasieq import tolerances
 from quasieq.box import Box
-from quasieq.errors import QuasieqError
+from quasieq.budget import check_time
+from quasieq.errors import QuasieqError, TooManyRegions
 from quasieq.net import ReluNet
 from quasieq.regions.chunk import Chunk, FinishedChunk
 from quasieq.regions.polytope import region_facts
@@ -228,6 +229,7 @@ def explore(
     stack = [subtree]
     pending = subtree.chunk.size
     while stack:
+        check_time("enumerating regions")
         node = stack.pop()
         pending -= node.chunk.size
         if node.layer == len(engine.hidden):
@@ -243,9 +245,10 @@ def explore(
         children, n_dropped = split_chunk(node.chunk, engine, node.layer, budget)
         dropped += n_dropped
         if children.size > budget:
-            raise QuasieqError(
+            raise TooManyRegions(
                 f"more than {limit} regions (at least {found + pending + children.size} found); "
-                "raise max_regions or shrink the box"
+                "raise max_regions or shrink the box",
+                found + pending + children.size,
             )
         below = sub_subtrees(node, children, chunk_size)
         stack.extend(reversed(below))

@@ -23,17 +23,13 @@ import numpy as np
 
 from quasieq import tolerances
 from quasieq.box import Box
+from quasieq.budget import check_time, forward_bytes_per_row, onnx_bytes_per_row, rows_per_chunk
 from quasieq.errors import QuasieqError
 from quasieq.io import save
 from quasieq.net import ReluNet, class_labels
 from quasieq.verify.exact import exact_compare
 
 SCHEMA_VERSION = 1
-
-#: Floats per forward pass: the points evaluated at once are CHUNK_FLOATS / (widest layer), at least
-#: 64 and at most 8192, so a wide construction (10^4–10^5 units) stays within ~0.3 GB per chunk.
-CHUNK_FLOATS = 2**25
-
 
 @dataclass(frozen=True)
 class EquivalenceReport:
@@ -97,10 +93,12 @@ def _outputs(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray, name: str) ->
     return Y
 
 
-def chunk_size(*nets) -> int:
-    """Points per chunk: CHUNK_FLOATS over the widest layer of the ReluNets compared."""
-    widest = max([max((*n.widths, n.in_dim, n.out_dim)) for n in nets if isinstance(n, ReluNet)], default=1)
-    return int(min(8192, max(64, CHUNK_FLOATS // widest)))
+def chunk_size(*nets, rows: int | None = None) -> int:
+    """Points per chunk: what the costliest ReluNet compared allows within budget.EVAL_BUDGET_BYTES
+    (``rows``: a cap given by the caller for a callable, e.g. an ONNX Runtime session)."""
+    per_row = max([forward_bytes_per_row(n) for n in nets if isinstance(n, ReluNet)], default=1)
+    allowed = rows_per_chunk(per_row)
+    return allowed if rows is None else min(allowed, int(rows))
 
 
 def compare(
@@ -113,11 +111,14 @@ def compare(
     seed: int = 0,
     exact: bool = False,
     task: str = "regression",
+    chunk_rows: int | None = None,
 ) -> EquivalenceReport:
     """Monte-Carlo measure of {x in box : max_k |a_k(x) − b_k(x)| > tol} with a 95% interval.
 
     ``a`` and ``b`` are ReluNets or callables (N, D) → (N, K) (an ONNX Runtime session wrapped in a
-    function, a torch module behind numpy...). Evaluated in chunks of ``chunk_size(a, b)`` points. With
+    function, a torch module behind numpy...). Evaluated in chunks of ``chunk_size(a, b, rows=chunk_rows)``
+    points (a memory budget per chunk, budget.py; ``chunk_rows`` caps it for callables), the time limit
+    (budget.time_limit) checked between chunks. With
     ``task="classification"`` the report also holds the measure where the labels differ.
 
     ``exact=True`` (two ReluNets, D ≤ 6) replaces sampling by the common refinement of both nets'
@@ -145,8 +146,9 @@ def compare(
     label_diff = 0
     a_min = a_max = None
     best = (-1.0, None)
-    chunk = chunk_size(a, b)
+    chunk = chunk_size(a, b, rows=chunk_rows)
     for start in range(0, samples, chunk):
+        check_time("comparing on sample points")
         X = box.sample(min(chunk, samples - start), rng)
         Ya, Yb = _outputs(fa, X, "a"), _outputs(fb, X, "b")
         if Ya.shape != Yb.shape:
@@ -221,9 +223,12 @@ def float32_report(net: Any, constructed: ReluNet, box: Box, **options: Any) -> 
     """Compare ``net`` with the float32 ONNX export of ``constructed`` run in ONNX Runtime.
 
     The export goes through ``quasieq.save(constructed, path, dtype="float32")`` to a temporary file;
-    ``options`` are passed to :func:`compare` (samples, tol, seed, task).
+    ``options`` are passed to :func:`compare` (samples, tol, seed, task). ONNX Runtime is fed chunks
+    sized from the export's own layers (budget.onnx_bytes_per_row), so the check stays within the
+    evaluation budget however large the form.
     """
+    rows = rows_per_chunk(onnx_bytes_per_row(constructed, itemsize=4))
     with tempfile.TemporaryDirectory(prefix="quasieq-") as tmp:
         path = os.path.join(tmp, "constructed.onnx")
         save(constructed, path, dtype="float32")
-        return compare(net, onnx_function(path), box, **options)
+        return compare(net, onnx_function(path), box, chunk_rows=rows, **options)
