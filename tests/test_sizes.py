@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from tests.oracles import seeded_relu_net
 
 import quasieq as qe
 from quasieq.construct import transform
 from quasieq.construct.sizes import estimate
 from quasieq.geometry import triangulate
-from tests.oracles import seeded_relu_net
 
 
 def stored_bytes(net: qe.ReluNet) -> int:

@@ -24,7 +24,9 @@ def folded_by_hand(net: qe.ReluNet, lo: np.ndarray, hi: np.ndarray) -> qe.ReluNe
     """First layer W·diag(hi − lo) and b + W·lo, the bias summed in exact rationals and rounded once
     (a stretched net's bias cancels large terms, which plain float64 sums would round differently)."""
     W, b = net.layers[0]
-    bias = [float(Fraction(b[i]) + sum(Fraction(W[i, j]) * Fraction(lo[j]) for j in range(len(lo)))) for i in range(len(b))]
+    exact = [Fraction(b_i) + sum(Fraction(w) * Fraction(x) for w, x in zip(row, lo, strict=True))
+             for row, b_i in zip(W, b, strict=True)]
+    bias = [float(value) for value in exact]
     return qe.ReluNet([W * (hi - lo), *net.weights[1:]], [np.array(bias), *net.biases[1:]])
 
 

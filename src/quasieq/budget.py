@@ -15,8 +15,8 @@ honoured to within one chunk's time.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 import scipy.sparse as sp

@@ -5,8 +5,9 @@ For a box lo ≤ x ≤ hi with sides s = hi − lo, the change of variables
     x = lo + s ⊙ u,      u ∈ [0, 1]^D,      dx = J du,  J = Π_i s_i
 
 is exact in real arithmetic. A ReLU net f on the box becomes g(u) = f(lo + s ⊙ u) by folding the map
-into its first layer, W' = W·diag(s) and b' = b + W·lo (each bias entry by compensated summation). g has the same regions as f — same count, same activation patterns, same neighbours —
-and every geometric quantity maps back:
+into its first layer, W' = W·diag(s) and b' = b + W·lo (each bias entry by compensated summation). g
+has the same regions as f — same count, same activation patterns, same neighbours — and every
+geometric quantity maps back:
 
     vertex / interior point    x = lo + s ⊙ u
     facet  n·u ≤ c             (n ⊘ s)·x ≤ c + (n ⊘ s)·lo, rescaled to a unit normal
@@ -96,7 +97,7 @@ class UnitFrame:
     side: np.ndarray
 
     @classmethod
-    def of(cls, box: Box) -> "UnitFrame":
+    def of(cls, box: Box) -> UnitFrame:
         """The frame of ``box`` (refused when float64 cannot represent it, :func:`check_representable`)."""
         check_representable(box)
         return cls(box, box.hi - box.lo)
