@@ -31,9 +31,10 @@ MAX_CHUNK_ROWS = 8192
 
 
 def forward_bytes_per_row(net) -> int:
-    """Bytes one point costs in ``ReluNet.forward``: a layer's input, its output and, for a sparse
-    layer, the transposed product scipy forms ((W @ Zᵀ)ᵀ), all float64, at the widest layer."""
-    widest = max(int(W.shape[0]) + int(W.shape[1]) + (int(W.shape[0]) if sp.issparse(W) else 0) for W in net.weights)
+    """Bytes one point costs in ``ReluNet.forward`` at its costliest layer, all float64: the input and
+    two outputs (the product and the product plus bias) and, for a sparse layer, the contiguous copy
+    of the transposed input scipy multiplies ((W @ Zᵀ)ᵀ)."""
+    widest = max(2 * int(W.shape[0]) + int(W.shape[1]) * (2 if sp.issparse(W) else 1) for W in net.weights)
     return 8 * widest
 
 
