@@ -208,4 +208,4 @@ def _compensated_bias(W, b: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 
 def _with_first_layer(net: ReluNet, W, b: np.ndarray) -> ReluNet:
-    return ReluNet([W, *net.weights[1:]], [b, *net.biases[1:]], net.provenance)
+    return ReluNet([W, *net.weights[1:]], [b, *net.biases[1:]], net.provenance, relu_masks=net.relu_masks)
