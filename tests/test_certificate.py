@@ -15,7 +15,8 @@ def zero_failure_upper(n: int) -> float:
 
 
 def report(count: int, samples: int, volume: float) -> EquivalenceReport:
-    return EquivalenceReport("monte-carlo", 0.0, count / samples * volume, count / samples, (0.0, 0.0), samples, 1e-6, ())
+    measure = count / samples * volume
+    return EquivalenceReport("monte-carlo", 0.0, measure, count / samples, (0.0, 0.0), samples, 1e-6, ())
 
 
 @pytest.mark.parametrize("delta,volume", [(1e-3, 4.0), (1e-3, 1.0), (0.5, 8.0), (1e-6, 2.0), (3.0, 4.0)])

@@ -70,3 +70,24 @@ def test_max_simplices_stops_the_enumeration(monkeypatch):
         qe.to_wide(net, qe.Box.cube(2), 1e-3, max_simplices=10)
     assert seen == [10]
     assert np.isfinite(qe.to_wide(net, qe.Box.cube(2), 1e-3, max_simplices=10_000).provenance.error_bound)
+
+
+def test_a_delta_whose_weights_overflow_float32_is_refused_before_building(monkeypatch, tmp_path):
+    """δ = 1e-40 needs weights ≥ 1/ε ~ 1e40 > float32's 3.4e38: refused before the form is built, and a
+    net with such a weight is never written as float32 ONNX (float64 is fine)."""
+    net = seeded_relu_net("2-8-8-1")
+
+    def never(*args, **kwargs):
+        raise AssertionError("the construction must not start")
+
+    monkeypatch.setattr(transform, "compact_wide", never)
+    refusal = r"a delta of 2.5e-41 of the box.s volume needs weights of at least .*e\+\d\d, beyond the largest float32"
+    with pytest.raises(qe.QuasieqError, match=refusal):
+        qe.to_wide(net, qe.Box.cube(2), 1e-40)
+    monkeypatch.undo()
+    huge = qe.ReluNet([np.array([[1e39, 0.0]]), np.ones((1, 1))], [np.zeros(1), np.zeros(1)])
+    with pytest.raises(qe.QuasieqError, match=r"weight of magnitude 1e\+39, beyond the largest float32"):
+        qe.save(huge, tmp_path / "huge.onnx", dtype="float32")
+    assert not (tmp_path / "huge.onnx").exists()
+    qe.save(huge, tmp_path / "huge64.onnx", dtype="float64")
+    assert qe.load(tmp_path / "huge64.onnx").max_abs_weight() == 1e39

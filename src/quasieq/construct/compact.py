@@ -75,6 +75,12 @@ def budget_epsilons(sc: SimplexComplex, budget: float) -> np.ndarray:
     return sc.inradii * np.expm1(np.log1p(ratio) / sc.D)
 
 
+def weight_floor(sc: SimplexComplex, delta: float) -> float:
+    """A lower bound on the largest weight of the compact forms (and the De Morgan rules) for δ, known
+    before building: κ_m = 𝒜_m/ε_m ≥ 1/ε_m since 𝒜_m ≥ C_m ≥ 1, and the deep form's ε only shrinks."""
+    return float(1.0 / budget_epsilons(sc, strip_budget(sc, delta)).min())
+
+
 def strip_bound(sc: SimplexComplex, eps: np.ndarray) -> float:
     """Σ_m ((1 + ε_m/r_m)^D − 1)·vol(S_m) + dropped volume: the analytic bound on m({H ≠ h})."""
     return float(np.sum(np.expm1(sc.D * np.log1p(eps / sc.inradii)) * sc.volumes) + sc.dropped_volume)
