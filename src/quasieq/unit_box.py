@@ -180,11 +180,24 @@ class UnitFrame:
         normals, rhs = self.facets_to_box(unit.facet_normals_flat, unit.facet_rhs_flat)
         A, b = self.maps_to_box(unit.A, unit.b)
         cx = RegionComplex(
-            net, self.box, unit.patterns, self.to_box(unit.vertices_flat), unit.vertex_offsets, normals, rhs,
-            unit.facet_sources_flat, unit.facet_offsets, unit.neighbours_flat, self.to_box(unit.interior_points),
-            unit.radii * float(self.side.min()), A, b, unit.volumes * self.jacobian,
-            volume_exact=unit.volume_exact, volume_samples=unit.volume_samples,
-            dropped_lower_dim=unit.dropped_lower_dim, seconds=unit.seconds,
+            net, self.box,
+            patterns=unit.patterns,
+            vertices=self.to_box(unit.vertices_flat),
+            vertex_offsets=unit.vertex_offsets,
+            facet_normals=normals,
+            facet_rhs=rhs,
+            facet_sources=unit.facet_sources_flat,
+            facet_offsets=unit.facet_offsets,
+            neighbours=unit.neighbours_flat,
+            interior_points=self.to_box(unit.interior_points),
+            radii=unit.radii * float(self.side.min()),
+            A=A,
+            b=b,
+            volumes=unit.volumes * self.jacobian,
+            volume_exact=unit.volume_exact,
+            volume_samples=unit.volume_samples,
+            dropped_lower_dim=unit.dropped_lower_dim,
+            seconds=unit.seconds,
         )
         cx.unit = unit
         return cx

@@ -199,7 +199,7 @@ class RegionComplex:
             X = X[None, :]
         if X.shape[1] != self.dim:
             raise QuasieqError(f"locate: points must have shape (N, {self.dim}), got {X.shape}")
-        if self.unit is not None:  # in unit-box coordinates, where the rounding guard is relative to O(1) terms
+        if self.unit is not None:  # on the unit box, where the rounding guard is relative to O(1) terms
             return self.unit.locate((X - self.box.lo) / (self.box.hi - self.box.lo))
         out = np.empty(len(X), dtype=np.int64)
         for start in range(0, len(X), self._LOCATE_CHUNK):

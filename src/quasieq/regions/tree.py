@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.budget import check_time
-from quasieq.errors import QuasieqError, TooManyRegions
+from quasieq.errors import TooManyRegions
 from quasieq.net import ReluNet
 from quasieq.regions.chunk import Chunk, FinishedChunk
 from quasieq.regions.polytope import region_facts
