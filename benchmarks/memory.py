@@ -57,8 +57,9 @@ class PeakRss:
 
 def child(arch: str, samples: int) -> dict:
     """Run the stages in this process and return their peaks, times and sizes."""
-    import quasieq as qe
     from benchmarks.nets import seeded_relu_net
+
+    import quasieq as qe
     from quasieq.construct.sizes import estimate
     from quasieq.geometry import triangulate
     from quasieq.verify import float32_report
@@ -112,7 +113,8 @@ def main() -> None:
                              capture_output=True, text=True, check=True)
         doc = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"\n{arch}: {doc['regions']:,d} regions, M = {doc['simplices']:,d} simplices → form {doc['form']}, "
-              f"{doc['neurons']:,d} neurons, {doc['parameters']:,d} parameters, ~{doc['estimated_bytes'] / 2**20:,.0f} MiB")
+              f"{doc['neurons']:,d} neurons, {doc['parameters']:,d} parameters, "
+              f"~{doc['estimated_bytes'] / 2**20:,.0f} MiB")
         print(f"  {'stage':<30} {'peak RSS MiB':>12} {'seconds':>9}")
         for name, s in doc["stages"].items():
             print(f"  {name:<30} {s['peak_rss_bytes'] / 2**20:>12,.0f} {s['seconds']:>9.1f}")

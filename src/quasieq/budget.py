@@ -88,3 +88,13 @@ def check_time(stage: str) -> None:
             f"time limit of {_deadline[-1][1]:g} s reached while {stage}; raise --time-limit or shrink the work "
             "(a smaller box, fewer samples)"
         )
+
+
+@contextmanager
+def memory_stage(stage: str, advice: str) -> Iterator[None]:
+    """Turn a MemoryError inside the block into one line naming the stage and what bounds it, e.g.
+    ``memory_stage("enumerating regions", "bound it with --max-regions N or shrink the box")``."""
+    try:
+        yield
+    except MemoryError:
+        raise QuasieqError(f"out of memory while {stage}; {advice}") from None

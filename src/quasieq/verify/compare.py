@@ -139,7 +139,7 @@ def compare(
     if task not in ("regression", "classification"):
         raise QuasieqError(f"compare: unknown task {task!r}: choose regression or classification")
     if exact:
-        return _exact_report(a, b, box, tol, task)
+        return exact_report(a, b, box, tol=tol, task=task)
     fa, fb = _as_function(a, box.dim, "a"), _as_function(b, box.dim, "b")
     rng = np.random.default_rng(seed)
     errors = np.empty(samples)
@@ -185,10 +185,12 @@ def compare(
     )
 
 
-def _exact_report(a: Any, b: Any, box: Box, tol: float | None, task: str) -> EquivalenceReport:
-    """``compare(..., exact=True)``: the exact check's findings as an EquivalenceReport."""
+def exact_report(a: Any, b: Any, box: Box, *, tol: float | None = None, task: str = "regression",
+                 **limits: Any) -> EquivalenceReport:
+    """``compare(..., exact=True)``: the exact check's findings as an EquivalenceReport; ``limits``
+    (max_regions, max_cells, progress) go to :func:`~quasieq.verify.exact.exact_compare`."""
 
-    found = exact_compare(a, b, box, tol=tol, task=task)
+    found = exact_compare(a, b, box, tol=tol, task=task, **limits)
     volume = box.volume
     return EquivalenceReport(
         method="exact",
