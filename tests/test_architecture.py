@@ -21,11 +21,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "quasieq"
 #: Keep in step with the table in docs/architecture.md. A module is placed by its longest prefix here
 #: (``quasieq`` itself, the package face, only exactly: a new top-level module must be placed).
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("quasieq.errors", "quasieq.tolerances", "quasieq.lazy")),
+    ("foundation", ("quasieq.errors", "quasieq.tolerances", "quasieq.lazy", "quasieq.budget")),
     ("ir", ("quasieq.net", "quasieq.box", "quasieq.slices", "quasieq.sparsity")),
     ("frontend", ("quasieq.frontend",)),
     ("io", ("quasieq.io",)),
-    ("analysis", ("quasieq.regions", "quasieq.geometry")),
+    ("analysis", ("quasieq.regions", "quasieq.geometry", "quasieq.unit_box")),
     ("synthesis", ("quasieq.construct", "quasieq.quadratic")),
     ("check", ("quasieq.verify",)),
     ("library", ("quasieq.pipeline", "quasieq.viz", "quasieq.report", "quasieq.experiments")),

@@ -147,16 +147,6 @@ class UnitFrame:
         return A_x, b - A_x @ self.box.lo
 
 
-    def unit_complex(self, cx: RegionComplex) -> RegionComplex:
-        """The unit-box complex of a complex on this box: the one the engine computed, else recomputed."""
-        if self.is_identity:
-            return cx
-        if cx.unit is not None:
-            return cx.unit
-        from quasieq.regions.enumerate import regions  # enumerate.py imports this module
-
-        return regions(self.fold(cx.net), self.unit_box)
-
     def built_on_box(self, built: ReluNet, delta: float) -> ReluNet:
         """A construction made on the unit box (for ``self.fold(net)``, with δ/J) as a net on the box:
         :meth:`unfold`, and its provenance in box terms (δ, box, error bound × J, largest weight,

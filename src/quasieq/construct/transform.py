@@ -138,7 +138,10 @@ def _transform(
     _validate(net, box, delta, method, task, max_simplices)
     frame = UnitFrame.of(box)
     if not frame.is_identity:  # build on [0, 1]^D with δ/J, then fold the inverse map in (unit_box.py)
-        unit_cx = None if cx is None else frame.unit_complex(cx)
+        # the engine's own unit-box complex, else the regions of the folded net (a loaded complex)
+        unit_cx = None
+        if cx is not None:
+            unit_cx = cx.unit if cx.unit is not None else regions(frame.fold(cx.net), frame.unit_box)
         built = _transform(form, frame.fold(net), frame.unit_box, float(delta) / frame.jacobian, method, task, merge,
                            max_simplices, unit_cx, max_bytes, export_dtype)
         return frame.built_on_box(built, float(delta))
