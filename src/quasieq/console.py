@@ -6,13 +6,14 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
+import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from quasieq.box import Box
@@ -21,6 +22,13 @@ from quasieq.regions import RegionComplex, regions
 
 if TYPE_CHECKING:  # the checker is imported by the commands that compare, not by every command
     from quasieq.verify import EquivalenceReport
+
+#: ``--time-limit SECONDS``: the option regions, wide, deep, compare and experiment share (quasieq.budget).
+TimeLimitOpt = Annotated[
+    float | None,
+    typer.Option("--time-limit", metavar="SECONDS", min=0.0,
+                 help="Stop with exit code 3 once SECONDS of wall-clock time have passed (checked between chunks)."),
+]
 
 #: Width of the tables printed to a file or pipe (a log, CI): rich's default there is 80 columns, which
 #: truncates the wide tables of ``demo`` and ``experiment`` into unreadable "…" cells.
@@ -59,32 +67,40 @@ class Steps:
             sys.stderr.write(f"warning: {one_line(str(warning.message))}\n")
 
 
-def enumerate_regions(net: ReluNet, box: Box, console: Console,
-                      max_regions: int | None = None) -> tuple[RegionComplex, float]:
-    """``qe.regions`` with a progress bar (regions found, rate, elapsed) when stdout is a terminal.
-
-    Returns ``(complex, seconds)`` with the wall-clock seconds of the enumeration itself.
-    """
+@contextmanager
+def counting_progress(console: Console, what: str) -> Iterator[Callable[[int, float], None] | None]:
+    """Yield ``progress(count, fraction_done)`` driving a bar (``what`` found, per second, elapsed and
+    the estimated time left) when stdout is a terminal; None off a terminal (nothing is shown)."""
     if not console.is_terminal:
-        start = time.perf_counter()
-        cx = regions(net, box, max_regions=max_regions)
-        return cx, time.perf_counter() - start
+        yield None
+        return
     columns = (
-        TextColumn("[bold]regions"),
+        TextColumn(f"[bold]{what}"),
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
-        TextColumn("{task.fields[found]:>9,d} found"),
+        TextColumn("{task.fields[found]:>9,d} done"),
         TextColumn("{task.fields[rate]:>10,.0f}/s"),
         TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("regions", total=1.0, found=0, rate=0.0)
+        task = bar.add_task(what, total=1.0, found=0, rate=0.0)
         start = time.perf_counter()
 
         def progress(found: int, fraction: float) -> None:
             elapsed = max(time.perf_counter() - start, 1e-9)
             bar.update(task, completed=fraction, found=int(found), rate=found / elapsed)
 
+        yield progress
+
+
+def enumerate_regions(net: ReluNet, box: Box, console: Console,
+                      max_regions: int | None = None) -> tuple[RegionComplex, float]:
+    """``qe.regions`` with a progress bar (regions found, rate, elapsed, time left) when stdout is a
+    terminal. Returns ``(complex, seconds)`` with the wall-clock seconds of the enumeration itself."""
+    with counting_progress(console, "regions") as progress:
+        start = time.perf_counter()
         cx = regions(net, box, max_regions=max_regions, progress=progress)
         return cx, time.perf_counter() - start
 
