@@ -623,9 +623,11 @@ def transform_command(
 
 
 app.command("wide", help="Rebuild MODEL wide and shallow on a box (--box LO HI or --bounds FILE.json), with a "
-            "certificate; exit 1 when the measured disagreement exceeds --delta.")(transform_command)
+            "certificate; exit 1 when the upper 95% limit of the measured disagreement exceeds --delta.")(
+    transform_command)
 app.command("deep", help="Rebuild MODEL deep and narrow on a box (--box LO HI or --bounds FILE.json), with a "
-            "certificate; exit 1 when the measured disagreement exceeds --delta.")(transform_command)
+            "certificate; exit 1 when the upper 95% limit of the measured disagreement exceeds --delta.")(
+    transform_command)
 
 
 # ----- compare --------------------------------------------------------------------------------------
