@@ -78,7 +78,7 @@ def counting_progress(console: Console, what: str) -> Iterator[Callable[[int, fl
         TextColumn(f"[bold]{what}"),
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
-        TextColumn("{task.fields[found]:>9,d} done"),
+        TextColumn("{task.fields[found]:>9,d} found"),
         TextColumn("{task.fields[rate]:>10,.0f}/s"),
         TimeElapsedColumn(),
         TextColumn("left"),
