@@ -22,12 +22,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "quasieq"
 #: (``quasieq`` itself, the package face, only exactly: a new top-level module must be placed).
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("quasieq.errors", "quasieq.tolerances", "quasieq.lazy", "quasieq.interrupts",
-                    "quasieq.cluster", "quasieq.io.limits")),
+                    "quasieq.cluster", "quasieq.io.limits", "quasieq.budget")),
     ("ir", ("quasieq.net", "quasieq.weights", "quasieq.box", "quasieq.forward_range", "quasieq.slices",
             "quasieq.sparsity")),
     ("frontend", ("quasieq.frontend",)),
     ("io", ("quasieq.io",)),
-    ("analysis", ("quasieq.regions", "quasieq.geometry")),
+    ("analysis", ("quasieq.regions", "quasieq.geometry", "quasieq.unit_box")),
     ("synthesis", ("quasieq.construct", "quasieq.quadratic")),
     ("check", ("quasieq.verify",)),
     ("library", ("quasieq.pipeline", "quasieq.viz", "quasieq.report", "quasieq.experiments")),

@@ -25,7 +25,7 @@ import quasieq as qe
 from conftest import random_net
 from quasieq import tolerances
 from quasieq.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED
-from quasieq.verify import onnx_function
+from quasieq.verify import clopper_pearson, onnx_function
 from quasieq.viz import plot_error_set, plot_simplices, plot_univariate
 from test_cli import _plain_pipe, invoke, table_int  # noqa: F401  (_plain_pipe: autouse fixture)
 
@@ -74,7 +74,8 @@ def test_transform_sizes_reports_and_onnx_match_the_api(form, method, dtype, rto
                     "--seed", seed, "--json", doc_path, "--out", onnx_path, "--dtype", dtype)
     built = BUILD[form](net, BOX, delta, method=method)
     report = qe.compare(net, built, BOX, samples=samples, seed=seed)
-    assert result.exit_code == (0 if report.disagreement_measure <= delta else EXIT_CHECK_FAILED), result.output
+    upper = clopper_pearson(round(report.disagreement_fraction * samples), samples)[1] * BOX.volume
+    assert result.exit_code == (0 if upper <= delta else EXIT_CHECK_FAILED), result.output
     assert "\x1b" not in result.stdout  # a pipe: no progress bar, no colour
 
     doc = json.loads(doc_path.read_text())
@@ -112,26 +113,34 @@ def test_transform_sizes_reports_and_onnx_match_the_api(form, method, dtype, rto
     np.testing.assert_allclose(exported[outside], exact[outside], rtol=rtol, atol=rtol)
 
 
-def test_exit_code_1_exactly_when_the_measured_measure_exceeds_delta(nets, tmp_path):
-    """One Monte-Carlo point: the measured measure is vol(box) = 4 > δ if it falls where the deep form
-    differs from the original, 0 otherwise. Seeds of each kind are found with the box's sampler."""
+def test_exit_code_1_exactly_when_the_upper_limit_exceeds_delta(nets, tmp_path):
+    """40 Monte-Carlo points at δ = 0.5 on a box of volume 4: with no point where the deep form differs
+    from the original the upper 95% limit is 4·(1 − 0.025^(1/40)) ≈ 0.35 ≤ δ (exit 0); with one it is
+    4·Beta(0.975; 2, 39) ≈ 0.5 — each seed's hits counted here with the box's sampler and the nets'
+    forward passes, the limit from the Beta law; one point alone can never show a measure below δ
+    (inconclusive, exit 1, need at least 28 = ⌊ln 0.025 / ln(1 − 0.5/4)⌋ + 1)."""
     nets_, paths = nets
-    net, delta = nets_["a"], 0.5
+    net, delta, samples = nets_["a"], 0.5, 40
     deep = qe.to_deep(net, BOX, delta)
-    flagged = {}
-    for seed in range(400):
-        x = compare_points(1, seed)
-        flagged[seed] = bool(np.abs(deep.forward(x) - net.forward(x)).max() > tolerances.DISAGREE_RELATIVE)
-    hit = next(s for s, f in flagged.items() if f)
-    miss = next(s for s, f in flagged.items() if not f)
-    for seed, code in ((hit, EXIT_CHECK_FAILED), (miss, 0)):
+    expected = {}
+    for seed in range(60):
+        X = compare_points(samples, seed)
+        errors = np.abs(deep.forward(X) - net.forward(X)).max(axis=1)
+        hits = int(np.count_nonzero(errors > tolerances.DISAGREE_RELATIVE))
+        expected[seed] = (hits, clopper_pearson(hits, samples)[1] * BOX.volume <= delta)
+    passing = next(s for s, (_, ok) in expected.items() if ok)
+    failing = next(s for s, (hits, ok) in expected.items() if not ok and hits > 0)
+    for seed, code, word in ((passing, 0, "passed"), (failing, EXIT_CHECK_FAILED, "FAILED")):
         doc_path = tmp_path / f"deep{seed}.json"
-        result = invoke("deep", paths["a"], "--box", -1, 1, "--delta", delta, "--samples", 1, "--seed", seed,
+        result = invoke("deep", paths["a"], "--box", -1, 1, "--delta", delta, "--samples", samples, "--seed", seed,
                         "--json", doc_path)
         assert result.exit_code == code, result.output
-        assert ("FAILED" in result.stdout) == (code == EXIT_CHECK_FAILED)
+        assert "upper 95% limit of the disagreement measure" in result.stdout and word in result.stdout
         doc = json.loads(doc_path.read_text())  # written in both cases: the evidence
-        assert doc["report"]["disagreement_measure"] == (BOX.volume if code else 0.0)
+        assert doc["report"]["disagreement_measure"] == expected[seed][0] / samples * BOX.volume
+    one = invoke("deep", paths["a"], "--box", -1, 1, "--delta", delta, "--samples", 1, "--seed", passing)
+    assert one.exit_code == EXIT_CHECK_FAILED, one.output
+    assert "inconclusive: 1 samples cannot show a measure below δ = 0.5, need at least 28" in one.stdout
 
 
 @pytest.mark.parametrize("method", ["logits", "demorgan"])
@@ -149,7 +158,8 @@ def test_classification_checks_the_label_disagreement(method, nets, tmp_path):
     differ = (net.forward(X)[:, 0] > 0) != (built.forward(X).argmax(axis=1) == 1)
     measure = differ.mean() * BOX.volume
     assert doc["report"]["label_disagreement_measure"] == pytest.approx(measure, abs=1e-15)
-    assert result.exit_code == (0 if measure <= delta else EXIT_CHECK_FAILED), result.output
+    upper = clopper_pearson(int(differ.sum()), samples)[1] * BOX.volume
+    assert result.exit_code == (0 if upper <= delta else EXIT_CHECK_FAILED), result.output
     assert "label disagreement" in result.stdout
 
 
@@ -187,7 +197,7 @@ def test_bad_input_exits_2_with_one_line_and_no_file(nets, tmp_path):
         ("delta negative", ["deep", paths["a"], *box, "--delta", -1e-3], "δ must be a positive"),
         ("delta nan", ["deep", paths["a"], *box, "--delta", "nan"], "δ must be a positive"),
         ("dimension", ["wide", paths["a"], "--bounds", tmp_path / "bounds3.json"], "dimension 3"),
-        ("too many simplices", ["wide", paths["a"], *box, "--max-simplices", 2], "max_simplices=2"),
+        ("too many simplices", ["wide", paths["a"], *box, "--max-simplices", 2], "--max-simplices 2"),
         ("method", ["deep", paths["a"], *box, "--method", "lattice"], "--method"),
         ("task", ["deep", paths["a"], *box, "--task", "ranking"], "--task"),
         ("classifier method", ["deep", paths["a"], *box, "--method", "demorgan"], "--task classification"),

@@ -75,7 +75,7 @@ def test_wide_and_deep_match_the_net_outside_a_set_below_the_bound(arch, lo, hi)
     box = qe.Box(lo, hi)
     D, K = net.in_dim, net.out_dim
     cx = qe.regions(net, box)
-    sc = triangulate(cx, merge=True)
+    sc = triangulate(cx.unit, merge=True)  # constructions run on the unit box u = (x - lo)/(hi - lo)
     M = sc.M
     delta = 0.02 * box.volume  # large enough that the strips are seen by sampling
     wide = to_wide(net, box, delta, cx=cx)
@@ -101,12 +101,14 @@ def test_wide_and_deep_match_the_net_outside_a_set_below_the_bound(arch, lo, hi)
         assert frac <= q + _binomial_margin(q, len(X))
 
         # exact (to rounding) at points inside one simplex (facet distances ≥ 1e-6) and outside every
-        # other simplex's expanded copy S^ε (max_j −ℓ̂_j > ε): the points off all strips
+        # other simplex's expanded copy S^ε (max_j −ℓ̂_j > ε): the points off all strips, in the unit
+        # box where the simplices and ε live
         G, g0 = sc.unit_facets()
         eps = p.details["epsilon_max"]
+        U = (X - box.lo) / (box.hi - box.lo)
         core = np.zeros(len(X), dtype=bool)
         for start in range(0, len(X), 2000):
-            dist = np.einsum("mjd,nd->nmj", G, X[start : start + 2000]) + g0
+            dist = np.einsum("mjd,nd->nmj", G, U[start : start + 2000]) + g0
             near = (-dist).max(axis=2) <= eps
             inside = dist.min(axis=2) >= 1e-6
             core[start : start + 2000] = (near.sum(axis=1) == 1) & inside.any(axis=1)

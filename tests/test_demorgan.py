@@ -292,3 +292,19 @@ def test_cli_compare_reports_label_agreement_on_a_data_set(tmp_path):
     assert result.exit_code == 0, result.output
     same = np.count_nonzero(a.forward(X).argmax(axis=1) == b.forward(X).argmax(axis=1))
     assert json.loads(out.read_text())["data"]["agreement"] == same / len(X)
+
+
+@pytest.mark.parametrize("form", ["wide", "deep"])
+def test_a_classifier_with_one_class_on_the_box_becomes_the_constant_classifier(form):
+    """h = x_0 + 2 x_1 + 5 > 0 on [-1, 1]^2: class 1 everywhere. The form is built (a warning says why)
+    and its labels equal the net's on the whole box by the exact checker."""
+    from quasieq.construct.demorgan import as_scores
+    from quasieq.verify import exact_compare
+
+    net = qe.ReluNet([np.eye(2), np.array([[1.0, 2.0]])], [np.zeros(2), np.array([5.0])])
+    box = qe.Box.cube(2)
+    with pytest.warns(UserWarning, match=r"gives class 1 on the whole box.*constant classifier giving class 1"):
+        built = (qe.to_wide if form == "wide" else qe.to_deep)(net, box, 1e-3, task="classification")
+    assert built.provenance.details["constant_class"] == 1 and built.provenance.error_bound == 0.0
+    found = exact_compare(as_scores(net), built, box, task="classification")
+    assert found.label_disagreement_measure == 0.0

@@ -296,3 +296,18 @@ def test_exact_compare_refuses_what_it_cannot_settle(rng):
         compare(net, random_net((2, 3, 1), rng), qe.Box.cube(2), exact=True)
     with pytest.raises(qe.QuasieqError, match="dimension"):
         compare(net, net, qe.Box.cube(3), exact=True)
+
+
+def test_max_cells_stops_the_exact_check_and_progress_counts_its_cells():
+    """Progress reports the cells found so far (the stacked net's regions, which the result's
+    cells_visited counts) up to the whole box; --max-cells below that count refuses in one line."""
+    net = seeded_relu_net("2-8-8-1")
+    other = qe.to_wide(net, qe.Box.cube(2), 1e-2)
+    box = qe.Box.cube(2)
+    seen: list[tuple[int, float]] = []
+    found = exact_compare(net, other, box, tol=1e-6, progress=lambda p: seen.append((p.found, p.fraction)))
+    counts = [c for c, _ in seen]
+    assert counts == sorted(counts) and seen[-1][1] == pytest.approx(1.0)
+    assert counts[-1] == found.cells_visited
+    with pytest.raises(qe.QuasieqError, match=r"more than 10 cells \(at least \d+\); raise --max-cells"):
+        exact_compare(net, other, box, tol=1e-6, max_cells=10)

@@ -153,7 +153,7 @@ def test_to_wide_and_cli_expose_the_exact_method(tmp_path):
     assert wide.provenance.details["pieces"] == lat.pieces
     qe.save(net, tmp_path / "m.onnx", dtype="float64")
     result = CliRunner().invoke(
-        app, ["deep", str(tmp_path / "m.onnx"), "--box", "-1", "1", "--method", "exact", "--samples", "5000", "--json", str(tmp_path / "d.json")]
+        app, ["deep", str(tmp_path / "m.onnx"), "--box", "-1", "1", "--method", "exact", "--samples", "15000", "--json", str(tmp_path / "d.json")]
     )
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "d.json").read_text())

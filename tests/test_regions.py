@@ -565,3 +565,20 @@ def test_packed_patterns_hold_bit_k_in_word_k_over_64(bits):
             hit = np.flatnonzero((q == P).all(axis=1))
             want.append(int(hit[0]) if hit.size else -1)
         assert PatternIndex(P).find_flipped(rows, flip).tolist() == want
+
+
+@pytest.mark.parametrize("D,widths,seed", [(4, (6, 5), 4), (5, (5, 4), 5)])
+def test_volumes_in_four_and_five_dimensions_match_qhull(D, widths, seed):
+    """Every region's exact volume (the engine's face recursion) equals the volume qhull gives for the
+    convex hull of its vertices, and the volumes add up to the box's, in D = 4 and 5."""
+    from scipy.spatial import ConvexHull
+
+    rng = np.random.default_rng(seed)
+    layers = random_layers(rng, D, list(widths), integer=False)
+    lo, hi = -1.0 - rng.random(D), 1.0 + rng.random(D)
+    cx = qe.regions(make_net(layers), qe.Box(lo, hi))
+    assert len(cx) > 50 and cx.volume_exact
+    hull = np.array([ConvexHull(r.vertices).volume for r in cx])
+    box_volume = float(np.prod(hi - lo))
+    np.testing.assert_allclose(cx.volumes, hull, rtol=1e-9, atol=tol.VOLUME_SUM_RELATIVE * box_volume)
+    assert cx.volume_total == pytest.approx(box_volume, rel=tol.VOLUME_SUM_RELATIVE)

@@ -263,6 +263,14 @@ def test_the_demo_on_tiny_settings_writes_a_report_of_every_table_plot_and_file(
     exact = next(t for t, caption in zip(page.tables, page.captions) if caption.startswith("exact (lattice)"))
     assert [row[exact[0].index("measure")] for row in exact[1:]] == ["0", "0"]
     assert [e.report.samples for e in result.exact] == [500, 500]
+    # every certified form carries its δ check: 500 samples with no disagreement give the upper limit
+    # 4·(1 − 0.025^(1/500)) ≈ 0.029 > δ = 1e-3, and fewer than ln 0.025 / ln(1 − δ/4) ≈ 14,754 samples can
+    # never pass: inconclusive, in float64 and float32
+    forms = next(t for t, caption in zip(page.tables, page.captions) if caption.endswith("disagreement measures"))
+    delta, volume = 1e-3, 4.0
+    assert 500 < math.log(0.025) / math.log1p(-delta / volume)
+    checks = [forms[0].index("check"), forms[0].index("float32 check")]
+    assert len(forms) > 1 and all(row[i] == "inconclusive" for row in forms[1:] for i in checks)
     # the exported quadratic networks compute the polynomial in ONNX Runtime
     from quasieq.verify.compare import onnx_function
 

@@ -41,10 +41,13 @@ from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup
 
 from quasieq.box import Box
+from quasieq.budget import TimeLimitReached, memory_stage, time_limit
 from quasieq.console import (
     Steps,
+    TimeLimitOpt,
     bound_text,
     cluster,
+    counting_progress,
     enumerate_regions,
     key_value_table,
     make_console,
@@ -54,7 +57,7 @@ from quasieq.console import (
     write_region_json,
 )
 from quasieq.construct.methods import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
-from quasieq.errors import QuasieqError
+from quasieq.errors import QuasieqError, TooManyRegions
 from quasieq.frontend.census import Census
 from quasieq.frontend.compiler import Lowered
 from quasieq.interrupts import MESSAGE as INTERRUPTED
@@ -68,6 +71,7 @@ from quasieq.regions import RegionComplex
 from quasieq.slices import Slice, default_slice_box, requested_slice
 
 if TYPE_CHECKING:
+    from distributed import Client
     from quasieq.pipeline import Certificate
     from quasieq.verify import EquivalenceReport
     from quasieq.verify.data import DataAgreement
@@ -75,16 +79,17 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_TIME_LIMIT = 3
 
 #: Formats ``--plot`` can write (matplotlib's Agg canvas infers the format from the suffix).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
-def fail(message: str) -> None:
-    """Print ``error: message`` as one line on stderr and exit with :data:`EXIT_BAD_INPUT`."""
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    """Print ``error: message`` as one line on stderr and exit with ``code`` (:data:`EXIT_BAD_INPUT`)."""
     sys.stderr.write(f"error: {one_line(message)}\n")
     sys.stderr.flush()
-    sys.exit(EXIT_BAD_INPUT)
+    sys.exit(code)
 
 
 #: Command groups whose modules load torch, by name: ``(module, typer app attribute)``, imported only when
@@ -160,6 +165,8 @@ class _QuasieqGroup(TyperGroup):
             fail(exc.format_message())
         except typer.Abort:
             fail("aborted")
+        except TimeLimitReached as exc:
+            fail(str(exc), EXIT_TIME_LIMIT)
         except QuasieqError as exc:
             fail(str(exc))
         except OSError as exc:
@@ -245,6 +252,7 @@ SchedulerOpt = Annotated[
     typer.Option("--scheduler", metavar="ADDRESS",
                  help="Run on the running Dask cluster of this scheduler, e.g. tcp://10.0.0.5:8786."),
 ]
+
 
 
 # ----- shared helpers -------------------------------------------------------------------------------
@@ -554,6 +562,7 @@ def regions_command(
         bool, typer.Option("--resume", help="Continue the run in --checkpoint DIR: finished subtrees are read back.")
     ] = False,
     max_weight_bytes: MaxWeightBytesOpt = DEFAULT_MAX_WEIGHT_BYTES,
+    limit_s: TimeLimitOpt = None,
 ) -> None:
     """Enumerate the exact linear regions of MODEL on a box (--box LO HI or --bounds FILE.json), or on a
     plane or line through given inputs (--plane / --line POINTS.npy)."""
@@ -568,7 +577,8 @@ def regions_command(
         raise QuasieqError("--resume continues a checkpointed run: give its --checkpoint DIR")
 
     console = make_console()
-    with cluster(workers, scheduler, console) as client:
+    with cluster(workers, scheduler, console) as client, time_limit(limit_s), \
+            memory_stage("enumerating regions", REGIONS_ADVICE):
         cx, seconds = enumerate_regions(net, box, console, max_regions, client=client, checkpoint=checkpoint,
                                         resume=resume)
     with staged_outputs() as stage:
@@ -603,8 +613,39 @@ DtypeOpt = Annotated[
 MaxSimplicesOpt = Annotated[
     int | None,
     typer.Option("--max-simplices", metavar="N", min=1,
-                 help="Stop with exit code 2 when more than N simplices are needed."),
+                 help="Stop with exit code 2 when more than N simplices are needed (the enumeration stops at N "
+                      "regions)."),
 ]
+MaxFormBytesOpt = Annotated[
+    int | None,
+    typer.Option("--max-form-bytes", metavar="N", min=1,
+                 help="Refuse, before building, a compact or paper form whose build needs more than N bytes "
+                      "(default 2 GiB)."),
+]
+
+#: What bounds each stage, named by the one-line errors of memory_stage.
+REGIONS_ADVICE = "bound it with --max-regions N or shrink the box"
+BUILD_ADVICE = "bound it with --max-simplices N or --max-form-bytes N, or shrink the box"
+CHECK_ADVICE = "use fewer --samples"
+EXACT_ADVICE = "bound it with --max-cells N, or compare by sampling"
+
+
+def transform_regions(net: ReluNet, box: Box, console: Console, max_regions: int | None,
+                      max_simplices: int | None, client: Client | None) -> tuple[RegionComplex, float]:
+    """The enumeration of ``wide``/``deep`` (on ``client``'s cluster when there is one): stopped at
+    ``--max-regions``, and at ``--max-simplices`` regions (each region is at least one simplex), the
+    message naming the flag that stopped it."""
+    limits = [n for n in (max_regions, max_simplices) if n is not None]
+    try:
+        return enumerate_regions(net, box, console, min(limits) if limits else None, client=client)
+    except TooManyRegions as exc:
+        if max_simplices is not None and (max_regions is None or max_simplices < max_regions):
+            raise QuasieqError(
+                f"more than {max_simplices:,d} regions (at least {exc.at_least:,d}), so more than "
+                f"--max-simplices {max_simplices:,d} simplices: raise it or shrink the box"
+            ) from None
+        raise QuasieqError(f"more than {max_regions:,d} regions (at least {exc.at_least:,d}): raise --max-regions "
+                           "or shrink the box") from None
 
 
 def transform_method(method: str | None, task: str) -> str:
@@ -626,13 +667,15 @@ def model_output(out: Path | None, dtype: str | None) -> Path | None:
     return out
 
 
-def print_delta_check(console: Console, measured: float, delta: float, task: str) -> bool:
-    """Print the δ check's verdict line; True when it passed."""
-    passed = measured <= delta
-    what = "label disagreement measure" if task == "classification" else "disagreement measure"
-    console.print(f"check: measured {what} {measured:.3g} {'≤' if passed else '>'} δ = {delta:g}: "
-                  f"{'passed' if passed else 'FAILED'}")
-    return passed
+def print_delta_check(console: Console, report: EquivalenceReport, delta: float, box: Box, task: str) -> bool:
+    """Print the δ check's verdict line, judged on the upper 95% limit (verify/certificate.py): passed,
+    FAILED, or inconclusive with the sample count that could decide; True when it passed."""
+    from quasieq.verify.certificate import judge  # the checker loads on use: lazy
+
+    labels = task == "classification"
+    verdict = judge(report, delta, box.volume, labels=labels)
+    console.print(verdict.sentence("label disagreement measure" if labels else "disagreement measure"))
+    return verdict.passed
 
 
 def transform_command(
@@ -656,14 +699,17 @@ def transform_command(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     max_weight_bytes: MaxWeightBytesOpt = DEFAULT_MAX_WEIGHT_BYTES,
+    max_regions: MaxRegionsOpt = None,
+    max_form_bytes: MaxFormBytesOpt = None,
+    limit_s: TimeLimitOpt = None,
 ) -> None:
     """Rebuild MODEL wide (``quasieq wide``) or deep (``quasieq deep``) on a box, and certify the result.
 
     Prints the built form's sizes beside Table 1's for the same D and M, the analytic bound and the
-    measured disagreement measure (float64 and float32 ONNX export); exits 1 when the measured measure
-    exceeds δ.
+    measured disagreement measure (float64 and float32 ONNX export); exits 1 when the upper 95% limit
+    of the measured measure exceeds δ (or too few samples were drawn to show it below δ).
     """
-    from quasieq.pipeline import build_form, certify, checked_measure, transform_json  # constructions: lazy
+    from quasieq.pipeline import build_form, certify, transform_json  # constructions: lazy
 
     form = str(ctx.info_name)  # the command's name: wide or deep
     net, box, cut = sliced(load_model(model, task, max_weight_bytes), plane, line, cube, bounds)
@@ -678,14 +724,21 @@ def transform_command(
 
     console = make_console()
     steps = Steps(console)
-    with cluster(workers, scheduler, console) as client:  # the regions and the float64 check run there
-        cx, region_seconds = enumerate_regions(net, box, console, client=client)
+    if task == "classification" and net.out_dim == 1:
+        console.print(f"note: {model.name} has one output h: its classes are read by the one-logit rule "
+                      "[h > 0], and the rebuilt classifier outputs the two scores (0, h)", markup=False)
+    options = {"method": method, "task": task, "max_simplices": max_simplices,
+               **({} if max_form_bytes is None else {"max_bytes": max_form_bytes})}
+    with cluster(workers, scheduler, console) as client, time_limit(limit_s):  # regions and float64 check there
+        with memory_stage("enumerating regions", REGIONS_ADVICE):
+            cx, region_seconds = transform_regions(net, box, console, max_regions, max_simplices, client)
         start = time.perf_counter()
-        built = build_form(form, net, box, delta, cx=cx, method=method, task=task, max_simplices=max_simplices,
-                           step=steps)
+        with memory_stage(f"building the {form} form", BUILD_ADVICE):
+            built = build_form(form, net, box, delta, cx=cx, step=steps, **options)
         seconds = region_seconds + time.perf_counter() - start
-        certificate = certify(net, built, box, samples=samples, tol=tol, seed=seed, task=task, step=steps,
-                              client=client)
+        with memory_stage("checking the built form", CHECK_ADVICE):
+            certificate = certify(net, built, box, samples=samples, tol=tol, seed=seed, task=task, step=steps,
+                                  client=client)
     with staged_outputs() as stage:
         if out is not None:
             save(built, stage(out), dtype=dtype)
@@ -696,16 +749,18 @@ def transform_command(
                       caption=None if cut is None else cut.describe())
     console.print(key_value_table(on_slice(f"{model.name} → {form}", cut), transform_rows(net, built, certificate,
                                                                                           seconds)))
-    passed = print_delta_check(console, checked_measure(certificate.report, task), delta, task)
+    passed = print_delta_check(console, certificate.report, delta, box, task)
     print_paths(console, {"model": out, "json": json_path, "plot": plot})
     if not passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 app.command("wide", help="Rebuild MODEL wide and shallow on a box (--box LO HI or --bounds FILE.json), with a "
-            "certificate; exit 1 when the measured disagreement exceeds --delta.")(transform_command)
+            "certificate; exit 1 when the upper 95% limit of the measured disagreement exceeds --delta.")(
+    transform_command)
 app.command("deep", help="Rebuild MODEL deep and narrow on a box (--box LO HI or --bounds FILE.json), with a "
-            "certificate; exit 1 when the measured disagreement exceeds --delta.")(transform_command)
+            "certificate; exit 1 when the upper 95% limit of the measured disagreement exceeds --delta.")(
+    transform_command)
 
 
 @app.command("convert")
@@ -815,12 +870,25 @@ def compare_command(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     max_weight_bytes: MaxWeightBytesOpt = DEFAULT_MAX_WEIGHT_BYTES,
+    max_regions: Annotated[
+        int | None,
+        typer.Option("--max-regions", metavar="N", min=1,
+                     help="With --exact: stop with exit code 2 when an enumeration has more than N regions."),
+    ] = None,
+    max_cells: Annotated[
+        int | None,
+        typer.Option("--max-cells", metavar="N", min=1,
+                     help="With --exact: stop with exit code 2 when the common refinement has more than N cells."),
+    ] = None,
+    limit_s: TimeLimitOpt = None,
 ) -> None:
     """Measure where A and B disagree (|A - B| > tol) on a box: Monte Carlo with a 95% interval, or exact;
     with --data, also how often their labels (argmax; h > 0 for one logit) agree on the data."""
     from quasieq.verify import compare  # the checker (scipy.stats, onnxruntime) loads on use: lazy
     from quasieq.verify.data import data_agreement, load_dataset
 
+    if not exact and (max_regions is not None or max_cells is not None):
+        raise QuasieqError("--max-regions and --max-cells bound the exact check: add --exact")
     net_a, net_b = (load_model(m, max_weight_bytes=max_weight_bytes) for m in (a, b))
     same_shape(a, net_a, b, net_b)
     net_a, box, cut = sliced(net_a, plane, line, cube, bounds)
@@ -832,14 +900,20 @@ def compare_command(
     dataset = None if data is None else load_dataset(data, max_weight_bytes)
 
     console = make_console()
-    with cluster(workers, scheduler, console) as client:
+    with cluster(workers, scheduler, console) as client, time_limit(limit_s):
         start = time.perf_counter()
-        with Steps(console)("comparing exactly" if exact else f"comparing on {samples:,d} points"):
-            if exact:
-                report = compare(net_a, net_b, box, tol=tol, exact=True, client=client)
-            else:
+        if exact:
+            from quasieq.verify.compare import exact_report
+
+            with memory_stage("comparing exactly", EXACT_ADVICE), counting_progress(
+                console, "cells", plain_lines=client is not None, subtrees=client is not None
+            ) as progress:
+                report = exact_report(net_a, net_b, box, tol=tol, max_regions=max_regions, max_cells=max_cells,
+                                      progress=progress, client=client)
+        else:
+            with memory_stage("comparing", CHECK_ADVICE), Steps(console)(f"comparing on {samples:,d} points"):
                 report = compare(net_a, net_b, box, samples=samples, tol=tol, seed=seed, client=client)
-            agreement = None if dataset is None else data_agreement(net_a, net_b, dataset[0], dataset[1], box=box)
+        agreement = None if dataset is None else data_agreement(net_a, net_b, dataset[0], dataset[1], box=box)
         seconds = time.perf_counter() - start
     document = report.to_json() if agreement is None else {**report.to_json(), "data": agreement.to_json()}
     document = with_slice(document, cut)

@@ -6,24 +6,32 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
+import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from quasieq.box import Box
 from quasieq.net import ReluNet
 from quasieq.regions import RegionComplex, regions
-from quasieq.regions.schedule import RegionProgress
+from quasieq.regions.schedule import RegionProgress, RegionProgressFn
 
 if TYPE_CHECKING:  # the checker and Dask are imported by the commands that use them, not by every command
     from distributed import Client
     from quasieq.verify import EquivalenceReport
+
+#: ``--time-limit SECONDS``: the option regions, wide, deep, compare and experiment share (quasieq.budget).
+TimeLimitOpt = Annotated[
+    float | None,
+    typer.Option("--time-limit", metavar="SECONDS", min=0.0,
+                 help="Stop with exit code 3 once SECONDS of wall-clock time have passed (checked between chunks)."),
+]
 
 #: Width of the tables printed to a file or pipe (a log, CI): rich's default there is 80 columns, which
 #: truncates the wide tables of ``demo`` and ``experiment`` into unreadable "…" cells.
@@ -62,38 +70,49 @@ class Steps:
             sys.stderr.write(f"warning: {one_line(str(warning.message))}\n")
 
 
-def enumerate_regions(net: ReluNet, box: Box, console: Console, max_regions: int | None = None, *,
-                      client: Client | None = None, checkpoint: Path | None = None,
-                      resume: bool = False) -> tuple[RegionComplex, float]:
-    """``qe.regions`` with a progress bar (regions found, rate, elapsed; subtrees left on a cluster)
-    when stdout is a terminal. Off a terminal a run on a cluster or with a checkpoint prints plain
-    progress lines on stderr (at most one per PROGRESS_EVERY_S seconds); a plain run prints nothing.
-
-    Returns ``(complex, seconds)`` with the wall-clock seconds of the enumeration itself.
-    """
+@contextmanager
+def counting_progress(console: Console, what: str, *, plain_lines: bool = False,
+                      subtrees: bool = False) -> Iterator[RegionProgressFn | None]:
+    """Yield a progress callback for ``regions(progress=...)`` driving a bar (``what`` found, per
+    second, elapsed and the estimated time left; subtrees left when ``subtrees``) when stdout is a
+    terminal. Off a terminal it yields :func:`progress_lines` when ``plain_lines``, else None."""
     start = time.perf_counter()
     if not console.is_terminal:
-        lines = progress_lines(start) if client is not None or checkpoint is not None else None
-        cx = regions(net, box, max_regions=max_regions, progress=lines, client=client, checkpoint=checkpoint,
-                     resume=resume)
-        return cx, time.perf_counter() - start
+        yield progress_lines(start, what) if plain_lines else None
+        return
     columns = [
-        TextColumn("[bold]regions"),
+        TextColumn(f"[bold]{what}"),
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
         TextColumn("{task.fields[found]:>9,d} found"),
         TextColumn("{task.fields[rate]:>10,.0f}/s"),
     ]
-    if client is not None:
+    if subtrees:
         columns.append(TextColumn("{task.fields[left]:>4d} subtrees left"))
-    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("regions", total=1.0, found=0, rate=0.0, left=1)
+    columns += [TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(what, total=1.0, found=0, rate=0.0, left=1)
 
         def update(p: RegionProgress) -> None:
             elapsed = max(time.perf_counter() - start, 1e-9)
             bar.update(task, completed=p.fraction, found=int(p.found), rate=p.found / elapsed, left=p.subtrees_left)
 
-        cx = regions(net, box, max_regions=max_regions, progress=update, client=client, checkpoint=checkpoint,
+        yield update
+
+
+def enumerate_regions(net: ReluNet, box: Box, console: Console, max_regions: int | None = None, *,
+                      client: Client | None = None, checkpoint: Path | None = None,
+                      resume: bool = False) -> tuple[RegionComplex, float]:
+    """``qe.regions`` with a progress bar (:func:`counting_progress`) when stdout is a terminal. Off a
+    terminal a run on a cluster or with a checkpoint prints plain progress lines on stderr (at most one
+    per PROGRESS_EVERY_S seconds); a plain run prints nothing.
+
+    Returns ``(complex, seconds)`` with the wall-clock seconds of the enumeration itself.
+    """
+    plain = client is not None or checkpoint is not None
+    with counting_progress(console, "regions", plain_lines=plain, subtrees=client is not None) as progress:
+        start = time.perf_counter()
+        cx = regions(net, box, max_regions=max_regions, progress=progress, client=client, checkpoint=checkpoint,
                      resume=resume)
         return cx, time.perf_counter() - start
 
@@ -102,9 +121,9 @@ def enumerate_regions(net: ReluNet, box: Box, console: Console, max_regions: int
 PROGRESS_EVERY_S = 5.0
 
 
-def progress_lines(start: float) -> Callable[[RegionProgress], None]:
+def progress_lines(start: float, what: str = "regions") -> RegionProgressFn:
     """A progress callback writing ``regions: N found, F% of the tree, S subtrees left, R/s`` lines on
-    stderr, at most one per PROGRESS_EVERY_S seconds."""
+    stderr (``what`` in place of "regions"), at most one per PROGRESS_EVERY_S seconds."""
     last = [start]
 
     def update(p: RegionProgress) -> None:
@@ -113,7 +132,7 @@ def progress_lines(start: float) -> Callable[[RegionProgress], None]:
             return
         last[0] = now
         rate = p.found / max(now - start, 1e-9)
-        sys.stderr.write(f"regions: {p.found:,d} found, {100 * p.fraction:.1f}% of the tree, "
+        sys.stderr.write(f"{what}: {p.found:,d} found, {100 * p.fraction:.1f}% of the tree, "
                          f"{p.subtrees_left} subtrees left, {rate:,.0f}/s\n")
         sys.stderr.flush()
 

@@ -8,3 +8,12 @@ turns it into that line on stderr and exit code 2, without a traceback.
 
 class QuasieqError(ValueError):
     """Bad input: the message is one line, names the layer/shape/value at fault, and is shown as is."""
+
+
+class TooManyRegions(QuasieqError):
+    """More regions than the caller's limit exist (``regions(..., max_regions=N)``); ``at_least`` of
+    them are certain."""
+
+    def __init__(self, message: str, at_least: int) -> None:
+        super().__init__(message)
+        self.at_least = at_least

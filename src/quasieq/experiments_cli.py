@@ -20,7 +20,8 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from quasieq.console import make_console
+from quasieq.budget import check_time, time_limit
+from quasieq.console import TimeLimitOpt, make_console
 from quasieq.errors import QuasieqError
 from quasieq.experiments import demorgan, robustness
 from quasieq.io.outputs import staged_outputs, write_json
@@ -46,16 +47,22 @@ LOG_EVERY = 0.05
 def _progress(console: Console, totals: dict[str, int]) -> Iterator[Callable[[str, int], None]]:
     """Yield ``update(task, completed)``: a rich progress bar per task on a terminal, otherwise a plain
     ``task: k/total (elapsed)`` line on stderr every :data:`LOG_EVERY` of the task, so that long runs
-    redirected to a file still show where they are."""
+    redirected to a file still show where they are. Each update checks ``--time-limit``."""
     if console.is_terminal:
         with Progress(console=console) as bar:
             ids = {name: bar.add_task(name, total=total) for name, total in totals.items()}
-            yield lambda name, k: bar.update(ids[name], completed=k)
+
+            def show(name: str, k: int) -> None:
+                check_time(f"running {name}")
+                bar.update(ids[name], completed=k)
+
+            yield show
         return
     start = time.perf_counter()
     logged = dict.fromkeys(totals, 0)
 
     def update(name: str, k: int) -> None:
+        check_time(f"running {name}")
         step = max(1, int(LOG_EVERY * totals[name]))
         if k >= logged[name] + step or k == totals[name]:
             logged[name] = k
@@ -87,6 +94,7 @@ def demorgan_command(
     protocol: Annotated[str, typer.Option("--protocol", metavar="P", help="all-data, held-out or both (two runs of one "
                                           "protocol each can go to two cores).")] = "both",
     out: OutOpt = Path("quasieq-experiments"),
+    limit_s: TimeLimitOpt = None,
 ) -> None:
     """Train the eight De Morgan-equivalent networks (I–VIII) on breast cancer, all seeds as one batched
     model, under the authors' all-data protocol and a held-out split; table mean ± sd accuracy."""
@@ -96,7 +104,7 @@ def demorgan_command(
         raise QuasieqError(f"--protocol {protocol}: choose all-data, held-out or both")
     out = _out_folder(out)
     console = make_console()
-    with _progress(console, dict.fromkeys(protocols, steps)) as update:
+    with time_limit(limit_s), _progress(console, dict.fromkeys(protocols, steps)) as update:
         doc = demorgan.run_demorgan(seeds, steps, protocols, progress=update)
     _write(out, "demorgan", doc, demorgan.markdown_table(doc), console)
 
@@ -113,12 +121,13 @@ def robustness_command(
     steps: Annotated[int | None, typer.Option("--steps", metavar="S", help="Stop each training after S Adam steps.")]
     = None,
     out: OutOpt = Path("quasieq-experiments"),
+    limit_s: TimeLimitOpt = None,
 ) -> None:
     """Train wide (factorised) and deep (continued-fraction) quadratic nets and the deep-ReLU baseline on
     t-SNE-embedded deskewed digits; attack them with FGSM, I-FGSM and DeepFool; table accuracy."""
     robustness.check_options(seeds, epochs, samples, steps)
     out = _out_folder(out)
     console = make_console()
-    with _progress(console, dict.fromkeys(robustness.MODELS, seeds)) as update:
+    with time_limit(limit_s), _progress(console, dict.fromkeys(robustness.MODELS, seeds)) as update:
         doc = robustness.run_robustness(seeds, epochs, samples, steps, progress=update)
     _write(out, "robustness", doc, robustness.markdown_table(doc), console)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from quasieq.box import Box
 from quasieq.construct.demorgan import as_scores, label_regions
 from quasieq.construct.methods import default_method
+from quasieq.construct.sizes import DEFAULT_MAX_FORM_BYTES
 from quasieq.construct.transform import to_deep, to_wide
 from quasieq.errors import QuasieqError
 from quasieq.geometry import triangulate
@@ -50,15 +51,16 @@ def quiet(text: str) -> AbstractContextManager:
 
 def build_form(form: str, net: ReluNet, box: Box, delta: float, *, cx: RegionComplex | None = None,
                method: str | None = None, task: str = "regression", max_simplices: int | None = None,
-               step: StepHook = quiet) -> ReluNet:
+               max_bytes: int | None = DEFAULT_MAX_FORM_BYTES, step: StepHook = quiet) -> ReluNet:
     """``to_wide`` (``form="wide"``) or ``to_deep`` (``form="deep"``) of ``net`` on ``box``, reusing the
     region complex ``cx`` of (net, box) where the method can (``demorgan`` refines the regions by the
-    argmax itself, so it is not given ``cx``)."""
+    argmax itself, so it is not given ``cx``); ``max_bytes`` refuses a form whose build would take more
+    memory (construct/sizes.py)."""
     method = default_method(task) if method is None else method
     reused = None if method == "demorgan" else cx
     with step(f"building the {form} form"):
         return (to_wide if form == "wide" else to_deep)(net, box, delta, method=method, task=task,
-                                                        max_simplices=max_simplices, cx=reused)
+                                                        max_simplices=max_simplices, cx=reused, max_bytes=max_bytes)
 
 
 class Certificate(NamedTuple):

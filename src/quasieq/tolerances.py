@@ -1,9 +1,18 @@
 """Every numerical tolerance of quasieq, in one place, each with the reason for its value.
 
 All computation is float64 (unit roundoff u = 2^-53 ≈ 1.1e-16). Geometric tolerances are *relative to
-the box scale* ``s = max(hi - lo)`` unless said otherwise, so that a net on [-1000, 1000]^D is treated
-like the same net on [-1, 1]^D.
+the box scale* ``s = max(hi - lo)`` unless said otherwise. Region enumeration and the constructions
+run on the unit box [0, 1]^D (unit_box.py: the box's affine map is folded into the first layer), where
+s = 1, so a net on [-1000, 1000]^D, on a thin box 2 × 1e-9 or on [-1, 1]^D is treated alike.
 """
+
+#: A box side hi − lo must span at least this many float64 spacings at its larger end
+#: (``np.spacing(max(|lo|, |hi|))``), else the box is refused. Why 2^10: vertices, interior points and
+#: facets are computed on the unit box and mapped back by x = lo + s·u, which rounds u to a multiple of
+#: spacing/s; with ≥ 2^10 floats across a side that is ≤ 1e-3 of the side, so mapped points stay inside
+#: their regions for every region wider than a thousandth of the box; a narrower "box" is a handful of
+#: float64 points on which no region geometry can be written.
+BOX_MIN_WIDTH_SPACINGS = 2**10
 
 #: A vertex v lies *on* a hyperplane a·x + c = 0 (normalised so that ‖a‖ = 1, i.e. the value is the
 #: signed Euclidean distance) when |a·v + c| ≤ ON_HYPERPLANE · s.

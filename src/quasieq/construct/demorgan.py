@@ -129,7 +129,8 @@ class LabelledSimplices:
 def label_regions(net: ReluNet, box: Box, *, merge: bool = True, max_regions: int | None = None) -> LabelledSimplices:
     """Refine the activation regions of ``net`` on ``box`` by the argmax and triangulate them.
 
-    Raises QuasieqError when the net gives one label on the whole box (no second class to separate).
+    Raises :class:`SingleClass` when the net gives one label on the whole box (no second class to
+    separate; :func:`constant_classifier` is then its exact wide and deep form).
 
     Example
     -------
@@ -143,14 +144,32 @@ def label_regions(net: ReluNet, box: Box, *, merge: bool = True, max_regions: in
     label = scores.labels(cx.interior_points)
     per_class = np.bincount(label, minlength=K)
     if np.count_nonzero(per_class) < 2:
-        raise QuasieqError(
-            f"the classifier gives class {int(label[0])} on the whole box: there is no second class to separate; check the net or the box"
-        )
+        raise SingleClass(int(label[0]), K)
     onehot = copy.copy(cx)  # same regions and neighbours, maps replaced by the constant one-hot labels
     onehot.A = np.zeros((len(cx), K, D))
     onehot.b = np.eye(K)[label]
     sc = triangulate(onehot, merge=merge)
     return LabelledSimplices(sc, sc.b.argmax(axis=1).astype(np.int64), K, per_class)
+
+
+class SingleClass(QuasieqError):
+    """The classifier gives one class on the whole box: there are no rules to build."""
+
+    def __init__(self, label: int, classes: int) -> None:
+        super().__init__(f"the classifier gives class {label} on the whole box: there is no second class to separate")
+        self.label, self.classes = label, classes
+
+
+def constant_classifier(net: ReluNet, box: Box, label: int, classes: int, delta: float) -> ReluNet:
+    """The classifier that gives ``label`` everywhere — the exact wide and deep form of a net that gives
+    one class on the whole box: one dead hidden unit (σ(0·x) = 0), output scores the one-hot of
+    ``label`` (K = ``classes`` ≥ 2), so its labels equal the net's on the whole box (error bound 0)."""
+    built = ReluNet([np.zeros((1, box.dim)), np.zeros((classes, 1))], [np.zeros(1), np.eye(classes)[label]])
+    return built.with_provenance(Provenance(
+        method="demorgan", task="classification", delta=float(delta), box_lo=tuple(box.lo.tolist()),
+        box_hi=tuple(box.hi.tolist()), error_bound=0.0, max_abs_weight=1.0,
+        details={"simplices": 0, "classes": classes, "constant_class": label},
+    ))
 
 
 # ----- the two forms -----------------------------------------------------------------------------

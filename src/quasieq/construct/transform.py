@@ -22,20 +22,32 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable
 
+import numpy as np
+
 from quasieq.box import Box
-from quasieq.construct.compact import compact_deep, compact_wide
-from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
+from quasieq.construct.compact import compact_deep, compact_wide, weight_floor
+from quasieq.construct.demorgan import (
+    SingleClass,
+    as_scores,
+    constant_classifier,
+    demorgan_deep,
+    demorgan_wide,
+    label_regions,
+)
 from quasieq.construct.lattice import lattice_deep, lattice_wide
 from quasieq.construct.methods import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
 from quasieq.construct.onelayer import onelayer_deep
+from quasieq.construct.sizes import DEFAULT_MAX_FORM_BYTES, check_size, estimate
 from quasieq.construct.univariate import breakpoints, univariate_deep, univariate_wide
-from quasieq.errors import QuasieqError
+from quasieq.errors import QuasieqError, TooManyRegions
 from quasieq.geometry.simplices import triangulate
 from quasieq.net import Provenance, ReluNet
 from quasieq.regions.complex import RegionComplex
 from quasieq.regions.enumerate import regions
+from quasieq.unit_box import UnitFrame
 
 
 def _check_delta(delta: float) -> None:
@@ -74,6 +86,30 @@ def _too_many(count: int, max_simplices: int | None, what: str) -> None:
         )
 
 
+def _check_writable(floor: float, delta: float, export_dtype: str | None) -> None:
+    """Refuse before building a form whose weights (at least ``floor``) overflow ``export_dtype``."""
+    if export_dtype is None:
+        return
+    largest = float(np.finfo(np.dtype(export_dtype)).max)
+    if floor > largest:
+        raise QuasieqError(
+            f"a delta of {delta:.3g} of the box's volume needs weights of at least {floor:.3g}, beyond the largest "
+            f"{export_dtype} ({largest:.3g}) the form is exported and checked in: choose a larger delta"
+        )
+
+
+def _regions_for(net: ReluNet, box: Box, max_simplices: int | None) -> RegionComplex:
+    """The regions of (net, box), stopped early (TooManyRegions) once more than ``max_simplices``
+    exist: every region is cut into at least one simplex (or is at least one linear piece in 1-D)."""
+    try:
+        return regions(net, box, max_regions=max_simplices)
+    except TooManyRegions as exc:
+        raise QuasieqError(
+            f"the net has more than {max_simplices} regions (at least {exc.at_least} found), so it needs more than "
+            f"max_simplices={max_simplices} simplices: raise the limit or shrink the box"
+        ) from None
+
+
 def _univariate(cx: RegionComplex, delta: float | None, task: str, form: str, max_simplices: int | None) -> ReluNet:
     """Theorem 9 forms with their provenance (error bound 0: exact)."""
     bp = breakpoints(cx)
@@ -106,27 +142,45 @@ def _transform(
     merge: bool,
     max_simplices: int | None,
     cx: RegionComplex | None,
+    max_bytes: int | None,
+    export_dtype: str | None,
 ) -> ReluNet:
     method = default_method(task) if method is None else method
     _validate(net, box, delta, method, task, max_simplices)
+    frame = UnitFrame.of(box)
+    if not frame.is_identity:  # build on [0, 1]^D with δ/J, then fold the inverse map in (unit_box.py)
+        # the engine's own unit-box complex, else the regions of the folded net (a loaded complex)
+        unit_cx = None
+        if cx is not None:
+            unit_cx = cx.unit if cx.unit is not None else regions(frame.fold(cx.net), frame.unit_box)
+        unit_delta = None if delta is None else float(delta) / frame.jacobian
+        built = _transform(form, frame.fold(net), frame.unit_box, unit_delta, method, task, merge,
+                           max_simplices, unit_cx, max_bytes, export_dtype)
+        return frame.built_on_box(built, None if delta is None else float(delta))
     if method == "demorgan":
         if cx is not None:
             raise QuasieqError(
                 "cx: method='demorgan' refines the regions by the argmax itself; to reuse work call "
                 "construct.demorgan.label_regions once and demorgan_wide / demorgan_deep"
             )
-        rules = label_regions(net, box, merge=merge)
+        try:
+            rules = label_regions(net, box, merge=merge)
+        except SingleClass as one:
+            warnings.warn(f"{one}: its {form} form is the constant classifier giving class {one.label} (exact)",
+                          stacklevel=3)
+            return constant_classifier(net, box, one.label, one.classes, delta)
         _too_many(rules.n, max_simplices, "simplices")
         return (demorgan_wide if form == "wide" else demorgan_deep)(rules, delta)
     if method == "logits":
-        built = _transform(form, net, box, delta, "compact", task, merge, max_simplices, cx)
+        built = _transform(form, net, box, delta, "compact", task, merge, max_simplices, cx, max_bytes, export_dtype)
         return as_scores(built).with_provenance(dataclasses.replace(built.provenance, method="logits"))
     if cx is None:
-        cx = regions(net, box)
+        cx = _regions_for(net, box, max_simplices)
     if net.in_dim == 1:
         return _univariate(cx, delta, task, form, max_simplices)
     if method == "exact":
-        if form == "deep" and net.hidden_layers == 1 and not net.has_linear_units:  # the direct chain: width D + 1 + K, depth w + 1
+        # the direct chain: width D + 1 + K, depth w + 1
+        if form == "deep" and net.hidden_layers == 1 and not net.has_linear_units:
             built = onelayer_deep(net, box)
         else:
             built = (lattice_wide if form == "wide" else lattice_deep)(cx)
@@ -134,6 +188,9 @@ def _transform(
         return (as_scores(built) if task == "classification" else built).with_provenance(provenance)
     sc = triangulate(cx, merge=merge)
     _too_many(sc.M, max_simplices, "simplices")
+    check_size(estimate(form, method, sc.M, sc.D, sc.K), form, method, sc.M, max_bytes)
+    if method == "compact":
+        _check_writable(weight_floor(sc, delta), delta, export_dtype)
     if method == "compact":
         build: Callable[..., ReluNet] = compact_wide if form == "wide" else compact_deep
         return build(sc, delta, task=task)
@@ -156,15 +213,23 @@ def to_wide(
     merge: bool = True,
     max_simplices: int | None = None,
     cx: RegionComplex | None = None,
+    max_bytes: int | None = DEFAULT_MAX_FORM_BYTES,
+    export_dtype: str | None = "float32",
 ) -> ReluNet:
     """A wide, shallow net equal to ``net`` on ``box`` except on a set of measure < ``delta``.
 
     D = 1: exact (Theorem 9), one hidden layer. D ≥ 2, ``method="compact"``: two hidden layers of
     width max(D + (D+1)M, (K+1)M), M the number of simplices; ``method="paper"``: the paper's
     modules side by side. ``merge`` merges equal-map neighbouring regions before triangulating;
-    ``max_simplices`` refuses nets needing more simplices (QuasieqError); ``cx`` reuses a region
+    ``max_simplices`` refuses nets needing more simplices (QuasieqError; without ``cx`` it also stops
+    the enumeration once more regions than that exist, each region being at least one simplex);
+    ``max_bytes`` refuses, before building, a compact or paper form whose build would take more
+    memory (construct/sizes.py; None: no limit); ``export_dtype`` ("float32", the ONNX export's
+    default, "float64" or None) refuses, before building, a compact form whose weights would not be
+    finite in that precision; ``cx`` reuses a region
     complex already computed for (net, box). ``method`` defaults to ``"compact"`` for regression and
-    ``"demorgan"`` for ``task="classification"`` (see the module docstring; ``"logits"`` is C1). ``result.provenance`` records M, sizes, Table 1's
+    ``"demorgan"`` for ``task="classification"`` (see the module docstring; ``"logits"`` is C1).
+    ``result.provenance`` records M, sizes, Table 1's
     sizes, the analytic error bound and the largest |weight|.
 
     Example
@@ -173,7 +238,7 @@ def to_wide(
     >>> wide.provenance.error_bound < 1e-3                                   # doctest: +SKIP
     True
     """
-    return _transform("wide", net, box, delta, method, task, merge, max_simplices, cx)
+    return _transform("wide", net, box, delta, method, task, merge, max_simplices, cx, max_bytes, export_dtype)
 
 
 def to_deep(
@@ -186,6 +251,8 @@ def to_deep(
     merge: bool = True,
     max_simplices: int | None = None,
     cx: RegionComplex | None = None,
+    max_bytes: int | None = DEFAULT_MAX_FORM_BYTES,
+    export_dtype: str | None = "float32",
 ) -> ReluNet:
     """A deep, narrow net equal to ``net`` on ``box`` except on a set of measure < ``delta``.
 
@@ -199,7 +266,7 @@ def to_deep(
     >>> deep.width, deep.hidden_layers == 2 * deep.provenance.details["simplices"] + 1  # doctest: +SKIP
     (8, True)
     """
-    return _transform("deep", net, box, delta, method, task, merge, max_simplices, cx)
+    return _transform("deep", net, box, delta, method, task, merge, max_simplices, cx, max_bytes, export_dtype)
 
 
 __all__ = ["to_wide", "to_deep"]

@@ -115,6 +115,12 @@ def build_model(net: ReluNet, dtype: str = "float32") -> onnx.ModelProto:
     if dtype not in _DTYPES:
         raise QuasieqError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     np_dtype, onnx_type = _DTYPES[dtype]
+    largest = net.max_abs_weight()
+    if largest > float(np.finfo(np_dtype).max):  # never write a model whose weights round to ±inf
+        raise QuasieqError(
+            f"the net has a weight of magnitude {largest:.3g}, beyond the largest {dtype} ({np.finfo(np_dtype).max:.3g}): "
+            "it cannot be written in that precision; choose a larger δ or --dtype float64"
+        )
     g = _GraphBuilder(np_dtype)
     x = "input"
     for i, (W, b) in enumerate(net.layers):

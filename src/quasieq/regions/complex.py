@@ -140,6 +140,9 @@ class RegionComplex:
         self.seconds = seconds
         self.run = TreeRun()
         self._pattern_index: PatternIndex | None = None
+        #: The same regions on the unit box [0, 1]^D, as the engine computed them (unit_box.py); None
+        #: for a complex on the unit box itself or one loaded from a file.
+        self.unit: RegionComplex | None = None
 
     # ----- container protocol --------------------------------------------------------------------
     def __len__(self) -> int:
@@ -209,6 +212,8 @@ class RegionComplex:
             X = X[None, :]
         if X.shape[1] != self.dim:
             raise QuasieqError(f"locate: points must have shape (N, {self.dim}), got {X.shape}")
+        if self.unit is not None:  # on the unit box, where the rounding guard is relative to O(1) terms
+            return self.unit.locate((X - self.box.lo) / (self.box.hi - self.box.lo))
         out = np.empty(len(X), dtype=np.int64)
         for start in range(0, len(X), self._LOCATE_CHUNK):
             part = X[start : start + self._LOCATE_CHUNK]

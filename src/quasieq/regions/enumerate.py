@@ -37,6 +37,7 @@ from quasieq.regions.polytope import points_inside
 from quasieq.regions.schedule import RegionProgressFn, run_tree, tree_plan
 from quasieq.regions.splitting import one_blas_thread
 from quasieq.regions.tree import EngineNet, Subtree, root_chunk
+from quasieq.unit_box import UnitFrame, check_region_dim
 
 if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluster/executor.py)
     from distributed import Client
@@ -86,7 +87,13 @@ def regions(
     >>> len(qe.regions(net, qe.Box.cube(2)))
     4
     """
+    check_region_dim(box.dim)
+    frame = UnitFrame.of(box)  # first: a box float64 cannot represent is refused as such
     limit = _region_limit(net, box, max_regions)
+    if not frame.is_identity:  # enumerate on [0, 1]^D, map back (unit_box.py)
+        unit = regions(frame.fold(net), frame.unit_box, max_regions=max_regions, progress=progress,
+                       chunk_size=chunk_size, client=client, checkpoint=checkpoint, resume=resume)
+        return frame.complex_to_box(unit, net)
     started = time.perf_counter()
     engine = EngineNet.of(net, box)
     root = Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0)

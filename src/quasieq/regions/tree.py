@@ -24,7 +24,8 @@ import scipy.sparse as sp
 
 from quasieq import tolerances
 from quasieq.box import Box
-from quasieq.errors import QuasieqError
+from quasieq.budget import check_time
+from quasieq.errors import TooManyRegions
 from quasieq.net import ReluNet
 from quasieq.regions.chunk import Chunk, FinishedChunk
 from quasieq.regions.polygons import polygon_facts, split_polygons
@@ -227,6 +228,7 @@ def explore(
     stack = [subtree]
     pending = subtree.chunk.size
     while stack:
+        check_time("enumerating regions")
         node = stack.pop()
         pending -= node.chunk.size
         if node.layer == len(engine.hidden):
@@ -251,12 +253,13 @@ def split_subtree(
 ) -> tuple[list[Subtree], int]:
     """Split ``node``'s chunk by its next layer: the children cut into chunks of ``chunk_size``, in
     order, as subtrees, and the number of slivers dropped. ``found`` regions are already certain
-    elsewhere; more than ``limit`` in all raises QuasieqError (the split stops as soon as that is sure)."""
+    elsewhere; more than ``limit`` in all raises TooManyRegions (the split stops as soon as that is sure)."""
     budget = limit - found
     children, dropped = split_chunk(node.chunk, engine, node.layer, budget)
     if children.size > budget:
-        raise QuasieqError(
-            f"more than {limit} regions (at least {found + children.size} found); raise max_regions or shrink the box"
+        raise TooManyRegions(
+            f"more than {limit} regions (at least {found + children.size} found); raise max_regions or shrink the box",
+            found + children.size,
         )
     n = children.size
     below = [

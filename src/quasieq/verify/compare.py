@@ -28,6 +28,7 @@ import numpy as np
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.cluster import executor_for
+from quasieq.budget import check_time, forward_bytes_per_row, onnx_bytes_per_row, rows_per_chunk
 from quasieq.errors import QuasieqError
 from quasieq.io import save
 from quasieq.net import ReluNet, class_labels
@@ -37,11 +38,6 @@ if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluste
     from distributed import Client
 
 SCHEMA_VERSION = 1
-
-#: Floats per forward pass: the points evaluated at once are CHUNK_FLOATS / (widest layer), at least
-#: 64 and at most 8192, so a wide construction (10^4–10^5 units) stays within ~0.3 GB per chunk.
-CHUNK_FLOATS = 2**25
-
 
 @dataclass(frozen=True)
 class EquivalenceReport:
@@ -105,10 +101,12 @@ def _outputs(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray, name: str) ->
     return Y
 
 
-def chunk_size(*nets) -> int:
-    """Points per chunk: CHUNK_FLOATS over the widest layer of the ReluNets compared."""
-    widest = max([max((*n.widths, n.in_dim, n.out_dim)) for n in nets if isinstance(n, ReluNet)], default=1)
-    return int(min(8192, max(64, CHUNK_FLOATS // widest)))
+def chunk_size(*nets, rows: int | None = None) -> int:
+    """Points per chunk: what the costliest ReluNet compared allows within budget.EVAL_BUDGET_BYTES
+    (``rows``: a cap given by the caller for a callable, e.g. an ONNX Runtime session)."""
+    per_row = max([forward_bytes_per_row(n) for n in nets if isinstance(n, ReluNet)], default=1)
+    allowed = rows_per_chunk(per_row)
+    return allowed if rows is None else min(allowed, int(rows))
 
 
 def compare(
@@ -122,14 +120,17 @@ def compare(
     exact: bool = False,
     task: str = "regression",
     client: Client | None = None,
+    chunk_rows: int | None = None,
 ) -> EquivalenceReport:
     """Monte-Carlo measure of {x in box : max_k |a_k(x) − b_k(x)| > tol} with a 95% interval.
 
     ``a`` and ``b`` are ReluNets or callables (N, D) → (N, K) (an ONNX Runtime session wrapped in a
-    function, a torch module behind numpy...). Evaluated in chunks of ``chunk_size(a, b)`` points. With
-    ``task="classification"`` the report also holds the measure where the labels differ. Chunk i
-    draws its points from its own stream (``SeedSequence(seed).spawn``), so with a Dask ``client``
-    the chunks run on its workers and the report is the same as without.
+    function, a torch module behind numpy...). Evaluated in chunks of ``chunk_size(a, b, rows=chunk_rows)``
+    points (a memory budget per chunk, budget.py; ``chunk_rows`` caps it for callables), the time limit
+    (budget.time_limit) checked between chunks. With ``task="classification"`` the report also holds
+    the measure where the labels differ. Chunk i draws its points from its own stream
+    (``SeedSequence(seed).spawn``), so with a Dask ``client`` the chunks run on its workers and the
+    report is the same as without.
 
     ``exact=True`` (two ReluNets, D ≤ 6) replaces sampling by the common refinement of both nets'
     regions (verify/exact.py): exact sup with a vertex witness, exact measures, ``method="exact"``,
@@ -149,8 +150,9 @@ def compare(
     if task not in ("regression", "classification"):
         raise QuasieqError(f"compare: unknown task {task!r}: choose regression or classification")
     if exact:
-        return _exact_report(a, b, box, tol, task, client)
-    parts = sample_chunks(a, b, box, samples=samples, seed=seed, task=task, client=client)
+        return exact_report(a, b, box, tol=tol, task=task, client=client)
+    parts = sample_chunks(a, b, box, samples=samples, seed=seed, task=task, client=client,
+                          chunk_rows=chunk_rows)
     errors = np.concatenate([p.errors for p in parts])
     best = max(parts, key=lambda p: p.best_error)  # the first chunk holding the largest error
     a_min = np.min([p.a_min for p in parts], axis=0)
@@ -209,27 +211,33 @@ def sample_chunk(a: Any, b: Any, box: Box, index: int, stream: np.random.SeedSeq
 
 
 def sample_chunks(a: Any, b: Any, box: Box, *, samples: int, seed: int, task: str,
-            client: Client | None) -> list[SampleChunk]:
-    """The sample in chunks of ``chunk_size(a, b)`` points, chunk i drawn from the i-th child of
+                  client: Client | None, chunk_rows: int | None = None) -> list[SampleChunk]:
+    """The sample in chunks of ``chunk_size(a, b, rows=chunk_rows)`` points, chunk i drawn from the i-th child of
     ``SeedSequence(seed)`` (``spawn``): independent streams, so the chunks can run anywhere and the
     result does not depend on where or in what order. Chunks in sample order."""
     _as_function(a, box.dim, "a"), _as_function(b, box.dim, "b")  # refuse bad input before any work
     if client is not None and not (isinstance(a, ReluNet) and isinstance(b, ReluNet)):
         raise QuasieqError("compare(client=...): a and b must be ReluNets (functions cannot be shipped to workers)")
-    chunk = chunk_size(a, b)
+    chunk = chunk_size(a, b, rows=chunk_rows)
     starts = range(0, samples, chunk)
     streams = np.random.SeedSequence(seed).spawn(len(starts))
     executor = executor_for(client)
     shared_a, shared_b = executor.share(a), executor.share(b)
     for i, start in enumerate(starts):
         executor.submit(sample_chunk, shared_a, shared_b, box, i, streams[i], min(chunk, samples - start), task)
-    return sorted(executor.results(), key=lambda part: part.position)
+    parts = []
+    for part in executor.results():  # the time limit checked as each chunk comes in
+        check_time("comparing on sample points")
+        parts.append(part)
+    return sorted(parts, key=lambda part: part.position)
 
 
-def _exact_report(a: Any, b: Any, box: Box, tol: float | None, task: str, client: Client | None) -> EquivalenceReport:
-    """``compare(..., exact=True)``: the exact check's findings as an EquivalenceReport."""
+def exact_report(a: Any, b: Any, box: Box, *, tol: float | None = None, task: str = "regression",
+                 **limits: Any) -> EquivalenceReport:
+    """``compare(..., exact=True)``: the exact check's findings as an EquivalenceReport; ``limits``
+    (max_regions, max_cells, progress, client) go to :func:`~quasieq.verify.exact.exact_compare`."""
 
-    found = exact_compare(a, b, box, tol=tol, task=task, client=client)
+    found = exact_compare(a, b, box, tol=tol, task=task, **limits)
     volume = box.volume
     return EquivalenceReport(
         method="exact",
@@ -264,9 +272,12 @@ def float32_report(net: Any, constructed: ReluNet, box: Box, **options: Any) -> 
     """Compare ``net`` with the float32 ONNX export of ``constructed`` run in ONNX Runtime.
 
     The export goes through ``quasieq.save(constructed, path, dtype="float32")`` to a temporary file;
-    ``options`` are passed to :func:`compare` (samples, tol, seed, task).
+    ``options`` are passed to :func:`compare` (samples, tol, seed, task). ONNX Runtime is fed chunks
+    sized from the export's own layers (budget.onnx_bytes_per_row), so the check stays within the
+    evaluation budget however large the form.
     """
+    rows = rows_per_chunk(onnx_bytes_per_row(constructed, itemsize=4))
     with tempfile.TemporaryDirectory(prefix="quasieq-") as tmp:
         path = os.path.join(tmp, "constructed.onnx")
         save(constructed, path, dtype="float32")
-        return compare(net, onnx_function(path), box, **options)
+        return compare(net, onnx_function(path), box, chunk_rows=rows, **options)

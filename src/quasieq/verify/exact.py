@@ -50,9 +50,10 @@ import scipy.sparse as sp
 
 from quasieq import tolerances
 from quasieq.box import Box
-from quasieq.errors import QuasieqError
+from quasieq.errors import QuasieqError, TooManyRegions
 from quasieq.net import ReluNet, class_labels
 from quasieq.regions import RegionComplex, regions
+from quasieq.regions.schedule import RegionProgressFn
 
 if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluster/executor.py)
     from distributed import Client
@@ -238,6 +239,8 @@ def exact_compare(
     task: str = "regression",
     max_regions: int | None = None,
     client: Client | None = None,
+    max_cells: int | None = None,
+    progress: RegionProgressFn | None = None,
 ) -> ExactComparison:
     """Exact sup |a − b|, measure of {max_k |a_k − b_k| > tol} and label-disagreement measure on the box.
 
@@ -247,8 +250,10 @@ def exact_compare(
     tol > 0, the label boundaries for classifiers), settles everything: its regions refine the common
     refinement without changing any cell's maps, so the sup and the tol = 0 test read the same off
     them, and the common refinement's cells are its distinct patterns on the stacked neurons.
-    ``max_regions`` bounds each enumeration (QuasieqError beyond). D ≤ 6 only. With a Dask
-    ``client`` the enumerations run on its workers (``regions(client=...)``: the same cells, bitwise).
+    ``max_regions`` bounds each enumeration (QuasieqError beyond), ``max_cells`` the cells of the
+    stacked net's enumeration (the refinement the check visits), which reports to ``progress`` as
+    ``regions`` does. D ≤ 6 only. With a Dask ``client`` the enumerations run on its workers
+    (``regions(client=...)``: the same cells, bitwise).
 
     Example
     -------
@@ -267,7 +272,14 @@ def exact_compare(
     cuts = ([threshold_cuts(K, tol)] if tol > 0.0 else []) + ([label_cuts(K)] if task == "classification" else [])
     P_Q_c = tuple(np.concatenate(parts) for parts in zip(*cuts)) if cuts else None
     stacked = stacked_net(a, b, box, P_Q_c)
-    cx = regions(stacked, box, max_regions=max_regions, client=client)
+    limits = [n for n in (max_regions, max_cells) if n is not None]
+    try:
+        cx = regions(stacked, box, max_regions=min(limits) if limits else None, progress=progress, client=client)
+    except TooManyRegions as exc:
+        if max_cells is None or (max_regions is not None and max_regions < max_cells):
+            raise
+        raise QuasieqError(f"the exact check visits more than {max_cells:,d} cells (at least {exc.at_least:,d}); "
+                           "raise --max-cells (max_cells=) or compare by sampling") from None
     _certify_maps(stacked, cx)
     visited += len(cx)
     refinement_units = stacked.relu_units - (stacked.relu_widths[-1] if cuts else 0)

@@ -1,0 +1,215 @@
+"""Unit-box coordinates: region enumeration and the constructions run on [0, 1]^D, whatever the box.
+
+For a box lo ≤ x ≤ hi with sides s = hi − lo, the change of variables
+
+    x = lo + s ⊙ u,      u ∈ [0, 1]^D,      dx = J du,  J = Π_i s_i
+
+is exact in real arithmetic. A ReLU net f on the box becomes g(u) = f(lo + s ⊙ u) by folding the map
+into its first layer, W' = W·diag(s) and b' = b + W·lo (each bias entry by compensated summation). g
+has the same regions as f — same count, same activation patterns, same neighbours — and every
+geometric quantity maps back:
+
+    vertex / interior point    x = lo + s ⊙ u
+    facet  n·u ≤ c             (n ⊘ s)·x ≤ c + (n ⊘ s)·lo, rescaled to a unit normal
+    volume                     vol_x = J·vol_u
+    affine map g = A u + b     f = (A ⊘ s) x + (b − (A ⊘ s)·lo)
+    Chebyshev radius           r_x ≥ r_u·min_i s_i (equal for a cube; reported as that lower bound)
+
+Because every tolerance of the engine is relative to the box's largest side (tolerances.py), working on
+the unit box makes a thin box (2 × 1e-9) or an extreme one (±1e200) behave exactly like [0, 1]^D:
+counts and relative volumes do not depend on a per-axis scaling or shift of the box. Only what float64
+cannot represent is refused (:func:`check_representable`).
+
+A net built on the unit box (``to_wide``/``to_deep``) is brought back by the inverse fold
+u = (x − lo) ⊘ s in its first layer (:meth:`UnitFrame.unfold`), and a measure on the unit box is J
+times smaller than on the box.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from quasieq import tolerances
+from quasieq.box import Box
+from quasieq.errors import QuasieqError
+from quasieq.net import ReluNet
+from quasieq.regions.complex import RegionComplex
+
+#: Largest input dimension region enumeration accepts: the box alone is a polytope with 2^D vertices
+#: (and D·2^(D-1) edges), so D = 20 holds a million vertices before any neuron cuts it.
+MAX_REGION_DIM = 19
+
+
+def check_representable(box: Box) -> None:
+    """Refuse (one line) a box whose unit-box frame float64 cannot represent.
+
+    * a side hi − lo that overflows (e.g. ±1e308);
+    * a volume Π(hi − lo) that overflows or falls below the smallest normal float64 (±1e200 in 2-D,
+      ±1e-170 in 2-D): region volumes could not be written;
+    * a side narrower than tolerances.BOX_MIN_WIDTH_SPACINGS float spacings at its centre: points
+      mapped back from the unit box would collapse onto a handful of floats.
+    """
+    with np.errstate(over="ignore"):
+        side = box.hi - box.lo
+    over = np.flatnonzero(~np.isfinite(side))
+    if over.size:
+        i = int(over[0])
+        raise QuasieqError(
+            f"box: coordinate {i} from {box.lo[i]:.3g} to {box.hi[i]:.3g} is wider than the largest float64 "
+            f"({np.finfo(np.float64).max:.3g}); shrink the box or rescale that input"
+        )
+    centre = np.maximum(np.abs(box.lo), np.abs(box.hi))
+    narrow = np.flatnonzero(side < tolerances.BOX_MIN_WIDTH_SPACINGS * np.spacing(centre))
+    if narrow.size:
+        i = int(narrow[0])
+        raise QuasieqError(
+            f"box: coordinate {i} has width {side[i]:.3g} at {box.lo[i]:.17g}, fewer than "
+            f"{tolerances.BOX_MIN_WIDTH_SPACINGS} float64 steps; widen the box or shift that input towards 0"
+        )
+    log10_volume = float(np.sum(np.log10(side)))
+    if not (math.log10(np.finfo(np.float64).tiny) < log10_volume < math.log10(np.finfo(np.float64).max)):
+        raise QuasieqError(
+            f"box: volume Π(hi - lo) ≈ 1e{log10_volume:.0f} is outside float64's normal range "
+            "(1e-308 to 1e308); region volumes could not be written: shrink or widen the box, or rescale the inputs"
+        )
+
+
+def check_region_dim(dim: int) -> None:
+    """Refuse, before allocating, an enumeration whose box alone has too many vertices."""
+    if dim > MAX_REGION_DIM:
+        raise QuasieqError(
+            f"the net takes {dim} inputs: the box alone has 2^{dim} = {2**dim:,d} vertices, and region "
+            f"enumeration is limited to {MAX_REGION_DIM} dimensions; enumerate on a slice of the input "
+            "(--plane or --line) instead"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class UnitFrame:
+    """The change of variables x = lo + side ⊙ u between ``box`` and the unit box [0, 1]^D."""
+
+    box: Box
+    side: np.ndarray
+
+    @classmethod
+    def of(cls, box: Box) -> UnitFrame:
+        """The frame of ``box`` (refused when float64 cannot represent it, :func:`check_representable`)."""
+        check_representable(box)
+        return cls(box, box.hi - box.lo)
+
+    @property
+    def unit_box(self) -> Box:
+        return Box.cube(self.box.dim, 0.0, 1.0)
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the box already is [0, 1]^D."""
+        return bool(np.all(self.box.lo == 0.0) and np.all(self.box.hi == 1.0))
+
+    @property
+    def jacobian(self) -> float:
+        """J = Π side_i: vol_x = J·vol_u."""
+        return float(np.prod(self.side))
+
+    def to_box(self, U: np.ndarray) -> np.ndarray:
+        """Points u (…, D) of the unit box → x = lo + side ⊙ u."""
+        return self.box.lo + self.side * U
+
+    def fold(self, net: ReluNet) -> ReluNet:
+        """g(u) = f(lo + side ⊙ u): the first layer becomes W·diag(side), b + W·lo (compensated sum per row)."""
+        W, b = net.layers[0]
+        W_u = sp.csr_matrix(W.multiply(self.side[None, :])) if sp.issparse(W) else W * self.side
+        return _with_first_layer(net, W_u, _compensated_bias(W, b, self.box.lo))
+
+    def unfold(self, built: ReluNet) -> ReluNet:
+        """A net h built on the unit box as a net on the box: h((x − lo) ⊘ side), by the inverse fold
+        W ← W ⊘ side (per column), b ← b − (W ⊘ side)·lo. Provenance is kept (the caller rescales it)."""
+        W, b = built.layers[0]
+        W_x = sp.csr_matrix(W.multiply(1.0 / self.side[None, :])) if sp.issparse(W) else W / self.side
+        return _with_first_layer(built, W_x, _compensated_bias(W_x, b, -self.box.lo))
+
+    def facets_to_box(self, normals: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Facets n·u ≤ c (unit n) → the same half-spaces in x with unit normals."""
+        n_x = normals / self.side
+        big = np.abs(n_x).max(axis=1)  # scale first: the squares of 1e-201 or 1e200 leave float64
+        n_x /= big[:, None]
+        norm = np.linalg.norm(n_x, axis=1)
+        return n_x / norm[:, None], (rhs / big + n_x @ self.box.lo) / norm
+
+    def maps_to_box(self, A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Affine maps g = A u + b, A (…, K, D) → f = A_x x + b_x with A_x = A ⊘ side, b_x = b − A_x·lo."""
+        A_x = A / self.side
+        return A_x, b - A_x @ self.box.lo
+
+
+    def built_on_box(self, built: ReluNet, delta: float | None) -> ReluNet:
+        """A construction made on the unit box (for ``self.fold(net)``, with δ/J) as a net on the box:
+        :meth:`unfold`, and its provenance in box terms (δ, box, error bound × J, largest weight,
+        breakpoints mapped to x; ε and κ in details stay in unit-box units, ``details["frame"]``)."""
+        net = self.unfold(built)
+        p = built.provenance
+        if p is None:
+            return net
+        details = {**p.details, "frame": "unit box: u = (x - lo) / (hi - lo)"}
+        if "breakpoints" in details:
+            details["breakpoints"] = self.to_box(np.array(details["breakpoints"])[:, None])[:, 0].tolist()
+        return net.with_provenance(dataclasses.replace(
+            p, delta=delta, box_lo=tuple(self.box.lo.tolist()), box_hi=tuple(self.box.hi.tolist()),
+            error_bound=None if p.error_bound is None else p.error_bound * self.jacobian,
+            max_abs_weight=net.max_abs_weight(), details=details,
+        ))
+
+    def complex_to_box(self, unit: RegionComplex, net: ReluNet) -> RegionComplex:
+        """The regions of ``net`` on the box from those of ``self.fold(net)`` on the unit box (module
+        docstring); the unit-box complex stays available as ``.unit`` for the constructions."""
+        normals, rhs = self.facets_to_box(unit.facet_normals_flat, unit.facet_rhs_flat)
+        A, b = self.maps_to_box(unit.A, unit.b)
+        cx = RegionComplex(
+            net, self.box,
+            patterns=unit.patterns,
+            vertices=self.to_box(unit.vertices_flat),
+            vertex_offsets=unit.vertex_offsets,
+            facet_normals=normals,
+            facet_rhs=rhs,
+            facet_sources=unit.facet_sources_flat,
+            facet_offsets=unit.facet_offsets,
+            neighbours=unit.neighbours_flat,
+            interior_points=self.to_box(unit.interior_points),
+            radii=unit.radii * float(self.side.min()),
+            A=A,
+            b=b,
+            volumes=unit.volumes * self.jacobian,
+            volume_exact=unit.volume_exact,
+            volume_samples=unit.volume_samples,
+            dropped_lower_dim=unit.dropped_lower_dim,
+            seconds=unit.seconds,
+        )
+        cx.unit = unit
+        cx.run = unit.run
+        return cx
+
+
+def _compensated_bias(W, b: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """b + W·shift summed over the D + 1 terms of each row with Neumaier's compensated summation
+    (error ≈ one rounding of the result plus O(D·u²·Σ|terms|)), so that a shift far from 0 (a box at
+    1e200, or [1, 1 + 1e-9]) does not cost the bias its accuracy. The product W_ij·shift_j is rounded
+    once each; only the first layer is summed here, so a (rows, D) dense view is cheap."""
+    dense = W.toarray() if sp.issparse(W) else np.asarray(W)
+    total = b.astype(np.float64).copy()
+    carry = np.zeros_like(total)
+    for j in range(dense.shape[1]):
+        term = dense[:, j] * shift[j]
+        s = total + term
+        big = np.abs(total) >= np.abs(term)
+        carry += np.where(big, (total - s) + term, (term - s) + total)
+        total = s
+    return total + carry
+
+
+def _with_first_layer(net: ReluNet, W, b: np.ndarray) -> ReluNet:
+    return ReluNet([W, *net.weights[1:]], [b, *net.biases[1:]], net.provenance, relu_masks=net.relu_masks)
