@@ -90,20 +90,18 @@ def regions(
     check_region_dim(box.dim)
     frame = UnitFrame.of(box)  # first: a box float64 cannot represent is refused as such
     limit = _region_limit(net, box, max_regions)
-    if not frame.is_identity:  # enumerate on [0, 1]^D, map back (unit_box.py)
-        unit = regions(frame.fold(net), frame.unit_box, max_regions=max_regions, progress=progress,
-                       chunk_size=chunk_size, client=client, checkpoint=checkpoint, resume=resume)
-        return frame.complex_to_box(unit, net)
     started = time.perf_counter()
-    engine = EngineNet.of(net, box)
-    root = Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0)
+    # the checkpoint is keyed by the caller's net and box; the tree runs on the unit box (unit_box.py)
     store = Checkpoint(checkpoint, net, box, chunk_size, resume=resume) if checkpoint is not None else None
+    unit_net, unit_box = (net, box) if frame.is_identity else (frame.fold(net), frame.unit_box)
+    engine = EngineNet.of(unit_net, unit_box)
+    root = Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0)
     executor = executor_for(client)
     plan = tree_plan(executor, chunk_size=chunk_size, limit=limit, checkpointed=store is not None)
     found, dropped, run = run_tree(engine, root, plan, executor, checkpoint=store, progress=progress)
-    cx = _assemble(net, box, found, dropped, started)
+    cx = _assemble(unit_net, unit_box, found, dropped, started)
     cx.run = run
-    return cx
+    return cx if frame.is_identity else frame.complex_to_box(cx, net)
 
 
 def _region_limit(net: ReluNet, box: Box, max_regions: int | None) -> int:
