@@ -13,20 +13,17 @@ Facts used (P a full-dimensional polytope, every facet of P among the constraint
   combinatorial.
 * Two vertices u, v are joined by an edge iff the smallest face containing both, whose vertices are
   {w : I[w] ⊇ I[u] ∩ I[v]}, has exactly two vertices (used by the splitter).
-* Volume by the cone (divergence) formula, recursively over faces: for a k-face F with centroid c_F,
-
-      vol_k(F) = (1/k) Σ_{G facet of F} dist_F(c_F, aff G) · vol_{k-1}(G),     vol_2(polygon) = shoelace,
-
-  where the facets of F are the maximal sets F ∩ S_h (h a facet of P not containing F), and the distance
-  inside aff F from c to aff G = aff F ∩ {n_h·x = c_h} is |n_h·c − c_h| / ‖Π_F n_h‖, Π_F projecting onto
-  the directions of F (the orthogonal complement of the normals of the chain P ⊃ … ⊃ F).
+* Volume by pyramids over facets, recursively over faces (:func:`polytope_volume`): for a k-face F
+  and a vertex a of F, vol_k(F) = (1/k) Σ_{G facet of F, a ∉ G} dist_F(a, aff G) · vol_{k−1}(G), where
+  the facets of F are the maximal proper sets F ∩ S_h (h a facet of P) and the distance inside aff F
+  from a to aff G = aff F ∩ {n_h·x = c_h} is |n_h·a − c_h| / ‖Π_F n_h‖, Π_F projecting onto the
+  directions of F (the orthogonal complement of the normals of the chain P ⊃ … ⊃ F).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.typed import List
 
 
 @njit(cache=True)
@@ -63,33 +60,6 @@ def clear_bit(bits: np.ndarray, k: int) -> None:
 
 
 @njit(cache=True)
-def _polygon_area(V, idx):
-    """Area of a 2-face with vertex rows ``idx``: its vertices in an orthonormal basis (u1, u2) of the
-    face's plane (built from the vertices themselves), sorted by angle, then the shoelace formula."""
-    m = idx.shape[0]
-    centre = np.zeros(V.shape[1])
-    for i in idx:
-        centre += V[i]
-    centre /= m
-    W = np.empty((m, V.shape[1]))
-    for a in range(m):
-        W[a] = V[idx[a]] - centre
-    norms = np.sqrt((W * W).sum(axis=1))
-    u1 = W[np.argmax(norms)] / norms.max()
-    R = W - np.outer(W @ u1, u1)
-    rn = np.sqrt((R * R).sum(axis=1))
-    u2 = R[np.argmax(rn)] / rn.max()
-    x = W @ u1
-    y = W @ u2
-    order = np.argsort(np.arctan2(y, x))
-    area = 0.0
-    for a in range(m):
-        i, j = order[a], order[(a + 1) % m]
-        area += x[i] * y[j] - x[j] * y[i]
-    return 0.5 * abs(area)
-
-
-@njit(cache=True)
 def _vertex_masks(inc, ids):
     """Facet vertex sets as bitsets over the vertices: (n_facets, ceil(nv/64)) uint64."""
     nv = inc.shape[0]
@@ -111,50 +81,6 @@ def _count(bits):
 
 
 @njit(cache=True)
-def _members(bits, nv):
-    out = np.empty(_count(bits), dtype=np.int64)
-    k = 0
-    for v in range(nv):
-        if has_bit(bits, v):
-            out[k] = v
-            k += 1
-    return out
-
-
-@njit(cache=True)
-def _centre(V, members):
-    c = np.zeros(V.shape[1])
-    for i in members:
-        c += V[i]
-    return c / members.shape[0]
-
-
-@njit(cache=True)
-def _direction_component(normals, facet_bits, face, h):
-    """Π_F n_h: the part of n_h orthogonal to the normals of every facet containing the face F
-    (Gram–Schmidt; normals dependent within 1e-10 are skipped, as at degenerate faces)."""
-    D = normals.shape[1]
-    Q = np.zeros((D, D))
-    rank = 0
-    for j in range(facet_bits.shape[0]):
-        if rank == D:
-            break
-        if not contains_bits(facet_bits[j], face):
-            continue
-        q = normals[j].copy()
-        for e in range(rank):
-            q -= np.dot(q, Q[e]) * Q[e]
-        qn = np.sqrt(np.dot(q, q))
-        if qn > 1e-10:
-            Q[rank] = q / qn
-            rank += 1
-    p = normals[h].copy()
-    for e in range(rank):
-        p -= np.dot(p, Q[e]) * Q[e]
-    return p
-
-
-@njit(cache=True)
 def _is_maximal(sets, sizes, a, n):
     """Is bitset row a (of the first n rows) maximal under inclusion, and the first of equal rows?"""
     for b in range(n):
@@ -162,33 +88,6 @@ def _is_maximal(sets, sizes, a, n):
             if sizes[b] > sizes[a] or b < a:
                 return False
     return True
-
-
-@njit(cache=True)
-def _sub_faces(face, k, facet_bits, child_bits, gen_out):
-    """The (k−1)-faces of the k-face ``face``: the maximal distinct sets face ∩ S_h with ≥ k vertices,
-    written to child_bits (one row each) with their generating facet h in gen_out; returns the count."""
-    n_sets, words = facet_bits.shape
-    size_f = _count(face)
-    cand = np.empty((n_sets, words), dtype=np.uint64)
-    cand_h = np.empty(n_sets, dtype=np.int64)
-    sizes = np.empty(n_sets, dtype=np.int64)
-    n = 0
-    for h in range(n_sets):
-        for w in range(words):
-            cand[n, w] = face[w] & facet_bits[h, w]
-        size = _count(cand[n])
-        if k <= size < size_f:
-            sizes[n] = size
-            cand_h[n] = h
-            n += 1
-    out = 0
-    for a in range(n):
-        if _is_maximal(cand, sizes, a, n):
-            child_bits[out] = cand[a]
-            gen_out[out] = cand_h[a]
-            out += 1
-    return out
 
 
 @njit(cache=True)
@@ -212,89 +111,101 @@ def prune_constraints(inc, ids, normals, offsets, dim):
 
 
 @njit(cache=True)
-def polytope_volume(V, inc, ids, normals, offsets):
-    """Exact D-volume of a polytope from its vertices, incidence and facets (cone formula).
+def _normal_component(normal, basis, rank, out):
+    """out = the part of ``normal`` orthogonal to the first ``rank`` rows of the orthonormal ``basis``
+    (modified Gram–Schmidt, applied twice so that the result stays orthogonal when it is short);
+    returns its length."""
+    out[:] = normal
+    for _ in range(2):
+        for e in range(rank):
+            out -= np.dot(out, basis[e]) * basis[e]
+    return np.sqrt(np.dot(out, out))
 
-    The face lattice is built top-down once (level k−1 = the distinct maximal sets F ∩ S_h over the
-    k-faces F, as vertex bitsets), so each face's volume is computed once and shared by every face
-    containing it: 2-faces by the shoelace formula, then vol_k(F) = (1/k) Σ_G dist_F(c_F, G) vol_{k−1}(G).
+
+@njit(cache=True)
+def _edge_length(V, face, nv):
+    """Length of a 1-face: the largest distance between two of its vertices (two, unless several
+    coincide or lie on a line)."""
+    longest = 0.0
+    for u in range(nv):
+        if not has_bit(face, u):
+            continue
+        for v in range(u + 1, nv):
+            if has_bit(face, v):
+                longest = max(longest, np.sqrt(((V[u] - V[v]) ** 2).sum()))
+    return longest
+
+
+@njit(cache=True)
+def polytope_volume(V, inc, ids, normals, offsets):
+    """Exact D-volume of a polytope from its vertices, incidence and facets (pulling recursion).
+
+    For a k-face F and a vertex a of F (its *apex*, here its first vertex), F is the union of the
+    pyramids with apex a over its facets G not containing a, so
+
+        vol_k(F) = (1/k) Σ_{G facet of F, a ∉ G} dist_F(a, aff G) · vol_{k−1}(G),   vol_1(edge) = its length.
+
+    The facets of F are the maximal proper sets F ∩ S_h over the facets h of P (module docstring). Along
+    a chain P = F_D ⊃ F_{D−1} ⊃ … ⊃ F_k, each F_{i−1} = F_i ∩ {n_h·x = c_h}, the normal space of aff F_k is
+    spanned by the chain's normals; with Q an orthonormal basis of it, dist_F(a, aff G) =
+    |n_h·a − c_h| / ‖n_h − Q Qᵀ n_h‖. Unrolled, vol(P) is a sum over chains down to edges of
+    Π_k dist_k / k × the edge's length: a depth-first walk with an explicit stack that carries each
+    chain's product and basis down, so nothing is allocated per face.
     """
     nv, D = V.shape
-    if D == 1:
-        return V[:, 0].max() - V[:, 0].min()
-    if D == 2:
-        return _polygon_area(V, np.arange(nv))
-    facet_bits = _vertex_masks(inc, ids)
-    n_sets, words = facet_bits.shape
-    # per level (dimension D-1 down to 2): face bitsets, and per face its children and generators
-    levels = List()
-    links_child = List()
-    links_gen = List()
-    links_start = List()
-    levels.append(facet_bits.copy())
-    scratch = np.empty((n_sets, words), dtype=np.uint64)
-    gens = np.empty(n_sets, dtype=np.int64)
-    for k in range(D - 1, 2, -1):
-        faces = levels[len(levels) - 1]
-        capacity = max(16, 2 * faces.shape[0])
-        nxt = np.empty((capacity, words), dtype=np.uint64)
-        n_next = 0
-        child = np.empty(faces.shape[0] * n_sets, dtype=np.int64)
-        gen = np.empty(faces.shape[0] * n_sets, dtype=np.int64)
-        start = np.zeros(faces.shape[0] + 1, dtype=np.int64)
-        for f in range(faces.shape[0]):
-            m = _sub_faces(faces[f], k, facet_bits, scratch, gens)
-            for i in range(m):
-                found = -1
-                for c in range(n_next):
-                    same = True
-                    for w in range(words):
-                        if nxt[c, w] != scratch[i, w]:
-                            same = False
-                            break
-                    if same:
-                        found = c
-                        break
-                if found < 0:
-                    if n_next == capacity:
-                        grown = np.empty((2 * capacity, words), dtype=np.uint64)
-                        grown[:capacity] = nxt
-                        nxt = grown
-                        capacity *= 2
-                    nxt[n_next] = scratch[i]
-                    found = n_next
-                    n_next += 1
-                child[start[f] + i] = found
-                gen[start[f] + i] = gens[i]
-            start[f + 1] = start[f] + m
-        levels.append(nxt[:n_next].copy())
-        links_child.append(child)
-        links_gen.append(gen)
-        links_start.append(start)
-    bottom = levels[len(levels) - 1]
-    volumes = np.empty(bottom.shape[0])
-    for f in range(bottom.shape[0]):
-        volumes[f] = _polygon_area(V, _members(bottom[f], nv))
-    for level in range(len(links_child) - 1, -1, -1):
-        faces = levels[level]
-        k = D - 1 - level
-        child, gen, start = links_child[level], links_gen[level], links_start[level]
-        up = np.empty(faces.shape[0])
-        for f in range(faces.shape[0]):
-            centre = _centre(V, _members(faces[f], nv))
-            total = 0.0
-            for i in range(start[f], start[f + 1]):
-                p = _direction_component(normals, facet_bits, faces[f], gen[i])
-                pn = np.sqrt(np.dot(p, p))
-                if pn > 1e-14:
-                    total += abs(np.dot(normals[gen[i]], centre) - offsets[gen[i]]) / pn * volumes[child[i]]
-            up[f] = total / k
-        volumes = up
-    centre = _centre(V, np.arange(nv))
+    facet_sets = _vertex_masks(inc, ids)
+    n_facets, words = facet_sets.shape
+    capacity = D * n_facets + 1  # each level holds at most n_facets siblings
+    stack_sets = np.zeros((capacity, words), dtype=np.uint64)
+    stack_depth = np.empty(capacity, dtype=np.int64)
+    stack_weight = np.empty(capacity)
+    stack_basis = np.empty((capacity, D, D))
+    face = np.empty(words, dtype=np.uint64)
+    basis = np.empty((D, D))
+    cand = np.empty((n_facets, words), dtype=np.uint64)
+    cand_facet = np.empty(n_facets, dtype=np.int64)
+    sizes = np.empty(n_facets, dtype=np.int64)
+    component = np.empty(D)
+    for v in range(nv):
+        set_bit(stack_sets[0], v)
+    stack_depth[0], stack_weight[0] = 0, 1.0
+    top = 1
     total = 0.0
-    for f in range(n_sets):
-        total += (offsets[f] - np.dot(normals[f], centre)) * volumes[f]
-    return total / D
+    while top > 0:
+        top -= 1
+        depth, weight = stack_depth[top], stack_weight[top]
+        k = D - depth
+        face[:] = stack_sets[top]
+        basis[:depth] = stack_basis[top, :depth]
+        if k == 1:
+            total += weight * _edge_length(V, face, nv)
+            continue
+        apex = 0
+        while not has_bit(face, apex):
+            apex += 1
+        size = _count(face)
+        m = 0
+        for h in range(n_facets):
+            for w in range(words):
+                cand[m, w] = face[w] & facet_sets[h, w]
+            s = _count(cand[m])
+            if k <= s < size:
+                sizes[m], cand_facet[m] = s, h
+                m += 1
+        for a in range(m):
+            if has_bit(cand[a], apex) or not _is_maximal(cand, sizes, a, m):
+                continue
+            h = cand_facet[a]
+            length = _normal_component(normals[h], basis, depth, component)
+            if length <= 1e-14:
+                continue
+            stack_sets[top] = cand[a]
+            stack_depth[top] = depth + 1
+            stack_weight[top] = weight * abs(np.dot(normals[h], V[apex]) - offsets[h]) / length / k
+            stack_basis[top, :depth] = basis[:depth]
+            stack_basis[top, depth] = component / length
+            top += 1
+    return total
 
 
 @njit(cache=True)
@@ -314,12 +225,17 @@ def region_facts(verts, inc, voff, ids, normals, offsets, coff, exact_volume):
         fid = ids[coff[r] : coff[r + 1]]
         N = normals[coff[r] : coff[r + 1]]
         rhs = offsets[coff[r] : coff[r + 1]]
-        centre = _centre(V, np.arange(V.shape[0]))
+        centre = V.sum(axis=0) / V.shape[0]
         centres[r] = centre
         radii[r] = (rhs - N @ centre).min()
-        sets = _vertex_masks(incidence, fid)
         for f in range(fid.shape[0]):
-            facet_centres[coff[r] + f] = _centre(V, _members(sets[f], V.shape[0]))
+            total = np.zeros(D)
+            count = 0
+            for v in range(V.shape[0]):
+                if has_bit(incidence[v], fid[f]):
+                    total += V[v]
+                    count += 1
+            facet_centres[coff[r] + f] = total / count
         if exact_volume:
             volumes[r] = polytope_volume(V, incidence, fid, N, rhs)
     return volumes, centres, radii, facet_centres

@@ -1,0 +1,74 @@
+"""The polytope kernels of regions/polytope.py: exact volumes against closed forms and qhull, and the
+engine's regions in 3-D to 5-D (where these kernels give the volumes) against the LP brute force."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial import ConvexHull
+
+import oracles as O
+import quasieq as qe
+from quasieq.regions.polytope import polytope_volume, set_bit
+from test_regions import check_against_brute_force, check_all, make_net, random_layers
+
+
+def _v_form(V: np.ndarray, normals: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Incidence bitsets of vertices V on the constraints n·x ≤ c (constraint c has id c)."""
+    words = (normals.shape[0] + 63) // 64
+    inc = np.zeros((V.shape[0], words), dtype=np.uint64)
+    on = np.abs(V @ normals.T - rhs) <= 1e-12
+    for v, c in zip(*np.nonzero(on), strict=True):
+        set_bit(inc[v], int(c))
+    return inc, np.arange(normals.shape[0], dtype=np.int64)
+
+
+def _volume(V, normals, rhs) -> float:
+    inc, ids = _v_form(V, normals, rhs)
+    return polytope_volume(V, inc, ids, normals, rhs)
+
+
+@pytest.mark.parametrize("D", [1, 2, 3, 4, 5, 6])
+def test_cross_polytope_volume(D):
+    """{x : Σ|x_i| ≤ 1}: 2D vertices ±e_i, 2^D simplex facets, every vertex on 2^(D−1) of them (far
+    from simple); volume 2^D / D!."""
+    V = np.vstack([np.eye(D), -np.eye(D)])
+    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=D)))
+    normals = signs / np.sqrt(D)
+    rhs = np.full(len(signs), 1.0 / np.sqrt(D))
+    assert _volume(V, normals, rhs) == pytest.approx(2.0**D / math.factorial(D), rel=1e-12)
+
+
+@pytest.mark.parametrize("D", [2, 3, 4, 5, 6])
+def test_cube_cut_through_vertices(D):
+    """The cube [0, 1]^D cut by x_1 + … + x_D ≤ 1 (through D of its vertices): the corner simplex,
+    volume 1/D!, with the cube's facets through the origin kept and the others no longer facets."""
+    V = np.vstack([np.zeros(D), np.eye(D)])
+    normals = np.vstack([-np.eye(D), np.ones((1, D)) / np.sqrt(D)])
+    rhs = np.r_[np.zeros(D), 1.0 / np.sqrt(D)]
+    assert _volume(V, normals, rhs) == pytest.approx(1.0 / math.factorial(D), rel=1e-12)
+
+
+@pytest.mark.parametrize("arch", ["3-12-12-1", "4-8-8-8-1", "5-8-8-1", "6-6-6-1"])
+def test_region_volumes_match_qhull(arch):
+    """Every region of a seeded fan-in net: the engine's volume equals qhull's hull of its vertices."""
+    net = O.seeded_relu_net(arch, init="fanin")
+    cx = qe.regions(net, qe.Box.cube(net.in_dim))
+    hull = np.array([ConvexHull(cx[r].vertices).volume for r in range(len(cx))])
+    np.testing.assert_allclose(cx.volumes, hull, rtol=1e-10, atol=0.0)
+
+
+@pytest.mark.parametrize(("D", "integer", "seed"), [(3, False, 0), (3, True, 1), (4, False, 2), (4, True, 3),
+                                                    (5, False, 4), (5, True, 5)])
+def test_random_nets_3d_to_5d_match_brute_force(D, integer, seed):
+    """Random two-layer nets, Gaussian (generic) or small-integer (parallel, equal, zero and concurrent
+    hyperplanes, hyperplanes through vertices), against the LP brute force and qhull's volumes."""
+    rng = np.random.default_rng(seed)
+    layers = random_layers(rng, D, [5, 4], integer)
+    lo, hi = -np.ones(D), np.ones(D)
+    cx = qe.regions(make_net(layers), qe.Box(lo, hi))
+    check_against_brute_force(cx, layers, lo, hi)
+    check_all(cx, layers, generic=not integer)
