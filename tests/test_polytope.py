@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, QhullError
 
 import oracles as O
 import quasieq as qe
@@ -54,11 +54,22 @@ def test_cube_cut_through_vertices(D):
 
 @pytest.mark.parametrize("arch", ["3-12-12-1", "4-8-8-8-1", "5-8-8-1", "6-6-6-1"])
 def test_region_volumes_match_qhull(arch):
-    """Every region of a seeded fan-in net: the engine's volume equals qhull's hull of its vertices."""
+    """Every region of a seeded fan-in net: the engine's volume equals qhull's hull of its vertices
+    (to 1e-10). Qhull gives up with a precision error on a few very degenerate regions (6-6-6-1 has
+    one with 147 vertices and 17 facets); those are checked against its joggled hull ('QJ', which
+    moves every point by ~1e-11 of the width, so to 1e-6), and they must stay few."""
     net = O.seeded_relu_net(arch, init="fanin")
     cx = qe.regions(net, qe.Box.cube(net.in_dim))
-    hull = np.array([ConvexHull(cx[r].vertices).volume for r in range(len(cx))])
-    np.testing.assert_allclose(cx.volumes, hull, rtol=1e-10, atol=0.0)
+    joggled = []
+    for r in range(len(cx)):
+        try:
+            hull = ConvexHull(cx[r].vertices).volume
+        except QhullError:
+            joggled.append(r)
+            assert cx.volumes[r] == pytest.approx(ConvexHull(cx[r].vertices, qhull_options="QJ").volume, rel=1e-6)
+        else:
+            assert cx.volumes[r] == pytest.approx(hull, rel=1e-10, abs=0.0)
+    assert len(joggled) <= max(1, len(cx) // 100)
 
 
 @pytest.mark.parametrize(("D", "integer", "seed"), [(3, False, 0), (3, True, 1), (4, False, 2), (4, True, 3),
