@@ -77,12 +77,19 @@ def selection(index: np.ndarray, columns: int) -> sp.csr_matrix:
 
 @dataclass(frozen=True)
 class Value:
-    """A data tensor t = A s + c of source ``source`` (module docstring); ``shape`` is per sample."""
+    """A data tensor t = A s + c of source ``source`` (module docstring); ``shape`` is per sample.
+
+    ``batch_axis`` is where the batch axis sits in the full ONNX tensor: 0, except between a Transpose
+    that moves it (an exporter's fancy indexing: Transpose → GatherND → Transpose) and the Transpose that
+    moves it back. The full tensor has shape ``shape[:batch_axis] + (N,) + shape[batch_axis:]``; the
+    per-sample entries are ``shape`` in C order either way.
+    """
 
     source: int
     shape: tuple[int, ...]
     A: Any
     c: np.ndarray
+    batch_axis: int = 0
 
     @staticmethod
     def identity(source: int, shape: tuple[int, ...]) -> Value:
@@ -93,9 +100,9 @@ class Value:
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
-    def reshape(self, shape: Sequence[int]) -> Value:
-        """The same flattened vector read with another per-sample shape."""
-        return Value(self.source, tuple(int(s) for s in shape), self.A, self.c)
+    def reshape(self, shape: Sequence[int], batch_axis: int = 0) -> Value:
+        """The same flattened vector read with another per-sample shape (and batch axis position)."""
+        return Value(self.source, tuple(int(s) for s in shape), self.A, self.c, batch_axis)
 
     def linear(self, W: Any, shape: Sequence[int], label: str, bias: Any = None) -> Value:
         """t' = W t + b: (W A, W c + b)."""
@@ -122,8 +129,9 @@ class Value:
         _check_finite(label, "constant", k)
         return Value(self.source, self.shape, self.A, self.c + k)
 
-    def rows(self, index: np.ndarray, fill: Any = None) -> Value:
-        """t'[i] = t[index[i]] with shape ``index.shape``; where index is −1, t'[i] = fill[i] (Pad)."""
+    def rows(self, index: np.ndarray, fill: Any = None, batch_axis: int = 0) -> Value:
+        """t'[i] = t[index[i]] with shape ``index.shape`` (and the batch axis at ``batch_axis``); where
+        index is −1, t'[i] = fill[i] (Pad)."""
         index = np.asarray(index, dtype=np.int64)
         flat = index.reshape(-1)
         valid = flat >= 0
@@ -135,7 +143,8 @@ class Value:
             c = np.where(valid, self.c[np.maximum(flat, 0)], 0.0)
             if fill is not None:
                 c = c + np.where(valid, 0.0, np.broadcast_to(np.asarray(fill, dtype=np.float64).reshape(-1), c.shape))
-        return Value(self.source, tuple(int(s) for s in index.shape), _store(A) if sp.issparse(A) else A, c)
+        return Value(self.source, tuple(int(s) for s in index.shape), _store(A) if sp.issparse(A) else A, c,
+                     batch_axis)
 
     def __add__(self, other: Value) -> Value:
         if other.source != self.source or other.shape != self.shape:

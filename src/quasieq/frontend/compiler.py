@@ -27,7 +27,7 @@ from quasieq.frontend.census import Census, CensusTally
 from quasieq.frontend.emit import IRBuilder, Stage
 from quasieq.frontend.fold import Constants
 from quasieq.frontend.graph import Graph, Node
-from quasieq.frontend.rules import PIECEWISE_OPS, RULES, refusal
+from quasieq.frontend.rules import MOVED_BATCH_OPS, PIECEWISE_OPS, RULES, refusal
 from quasieq.net import ReluNet
 
 TASKS = ("regression", "classification")
@@ -156,6 +156,17 @@ class Compiler:
         self.notes.append(f"dropped the trailing {node.op} ({node.label}): for --task classification the labels "
                           "(argmax) are unchanged")
 
+    def _check_batch_axis(self, node: Node) -> None:
+        """Refuse a tensor whose batch axis a Transpose moved in an op that assumes it is axis 0."""
+        if node.op in MOVED_BATCH_OPS:
+            return
+        for t in node.inputs:
+            if t in self.values and self.values[t].batch_axis:
+                raise QuasieqError(f"{node.label}: its input '{t}' has its batch axis at axis "
+                                   f"{self.values[t].batch_axis} (moved by a Transpose); quasieq lowers such a "
+                                   f"tensor only in {', '.join(sorted(MOVED_BATCH_OPS))}, until a Transpose "
+                                   "moves the batch axis back to axis 0")
+
     def run(self) -> Lowered:
         softmax = self._trailing_softmax()
         for position, node in enumerate(self._nodes):
@@ -166,6 +177,7 @@ class Compiler:
             missing = [t for t in node.inputs if t and t not in self.values and t not in self.constants]
             if missing:
                 raise QuasieqError(f"{node.label}: reads '{missing[0]}', which no earlier node produces")
+            self._check_batch_axis(node)
             if node.op == "Shape" and node.inputs[0] in self.values:
                 self.constants.set_shape(node, (self.batch, *self.values[node.inputs[0]].shape))
                 self.census.folded_nodes += 1
@@ -190,6 +202,9 @@ class Compiler:
                 del self.values[t]
         if self.graph.output not in self.values:
             raise QuasieqError(f"{self.graph.label}: the output '{self.graph.output}' does not depend on the input")
+        if self.values[self.graph.output].batch_axis:
+            raise QuasieqError(f"{self.graph.label}: the output '{self.graph.output}' has its batch axis at axis "
+                               f"{self.values[self.graph.output].batch_axis}; quasieq lowers outputs (N, ...)")
         emitted = self.builder.finish(self.values[self.graph.output])
         masks = emitted.relu_masks if any(not m.all() for m in emitted.relu_masks) else None
         net = ReluNet(emitted.weights, emitted.biases, relu_masks=masks) if masks is not None \

@@ -119,10 +119,11 @@ class IRBuilder:
         offset = 0
         for v in distinct:
             if carry_source:
-                moved.append(Value(self.source, v.shape, compose(v.A, selection(block, width), "carry"), v.c))
+                moved.append(Value(self.source, v.shape, compose(v.A, selection(block, width), "carry"), v.c,
+                                   v.batch_axis))
             else:
                 rows_of_v = selection(block[offset:offset + v.size], width)
-                moved.append(Value(self.source, v.shape, rows_of_v, np.zeros(v.size)))
+                moved.append(Value(self.source, v.shape, rows_of_v, np.zeros(v.size), v.batch_axis))
                 offset += v.size
         renamed = [next(n for d, n in zip(distinct, moved, strict=False) if d is v) for v in live]
         return out, renamed, StageUnits(m, p, width - m - p)
