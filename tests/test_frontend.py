@@ -25,8 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 import quasieq as qe
-from quasieq.frontend import graph as graph_module
-from quasieq.frontend import lower_onnx_file, lower_torch, ops_affine
+from quasieq.frontend import lower_onnx_file, lower_onnx_model, lower_torch, ops_affine
 from quasieq.frontend.check import rounding_scale
 
 BATCHES = (1, 4, 7)  # the exported files are traced at batch 2, from_torch at batch 1
@@ -536,11 +535,13 @@ def test_check_catches_a_wrong_lowering(tmp_path, monkeypatch):
         qe.load(path)
 
 
-def test_initializer_size_is_checked_before_decoding(tmp_path, monkeypatch):
+def test_initializer_size_is_checked_before_decoding(tmp_path):
+    """An in-memory model (as from_torch makes) has no file to size: each tensor is checked on decoding."""
     path = onnx_file(tmp_path, [N("Gemm", ["x", "W"], ["y"], transB=1)], (3,), [tensor("W", f32(4, 3))])
-    monkeypatch.setattr(graph_module, "MAX_INITIALIZER_ENTRIES", 11)
-    with pytest.raises(qe.QuasieqError, match=r"initializer 'W' declares 12 entries"):
-        qe.load(path)
+    with pytest.raises(qe.QuasieqError, match=r"^m: tensor 'W' declares 96 bytes, above the limit of 95 bytes; "
+                                              r"if the file is trusted, raise the limit with --max-weight-bytes N$"):
+        lower_onnx_model(onnx.load(str(path)), "m", max_weight_bytes=95)
+    assert lower_onnx_model(onnx.load(str(path)), "m", max_weight_bytes=96).net.in_dim == 3
 
 
 def test_relu_first_and_last_lower():

@@ -142,7 +142,7 @@ def concat(node: Node, ctx: Context) -> Value:
     rank = len(data[0].shape) + 1
     axis = feature_axis(int(node.attrs["axis"]), rank, node.label)
     values = [ctx.data(t) if ctx.is_data(t) else
-              constant(ctx.source, ctx.source_dim, _feature_constant(ctx.const(t, node.label), rank, node))
+              constant(data[0], _feature_constant(ctx.const(t, node.label), rank, node))
               for t in node.inputs if t]
     shapes = [v.shape for v in values]
     if any(len(s) != len(shapes[0]) or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]
