@@ -70,6 +70,19 @@ def _gemm_onnx(path: Path, inputs: list[str], initializers: list[TensorProto], i
 _tensor = numpy_helper.from_array
 
 
+def _conv_onnx(path: Path) -> None:
+    """A 3x3 convolution of a 16x16 image into 8 channels, ReLU, global average pool: a few hundred
+    bytes of weights, but a convolution matrix of 8·256·9 = 18,432 entries (147,456 bytes as float64)."""
+    rng = np.random.default_rng(3)
+    nodes = [helper.make_node("Conv", ["x", "W", "b"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"]), helper.make_node("GlobalAveragePool", ["r"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 1, 1])],
+                              initializer=[_tensor(rng.normal(size=(8, 1, 3, 3)).astype(np.float32), "W"),
+                                           _tensor(rng.normal(size=8).astype(np.float32), "b")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
 def _zip_bomb(path: Path, gib: float = 1.5) -> None:
     """A real zip bomb: ``W0.npy`` declaring and holding ``gib`` GiB of float64 zeros, deflated.
 
@@ -142,6 +155,7 @@ INPUTS: dict[str, Callable[[Path], None]] = {
         p, ["g", "W", "b"], [_tensor(np.array([0], np.int64), "i"), _tensor(np.ones((1, 1), np.float32), "W"),
                              _tensor(np.zeros(1, np.float32), "b")],
         300_000_000, (helper.make_node("Gather", ["x", "i"], ["g"], axis=1),)),
+    "conv.onnx": _conv_onnx,
     "missing_bias.onnx": lambda p: _gemm_onnx(p, ["x", "W", "nowhere"], [_tensor(np.ones((1, 2), np.float32), "W")], 2),
     "complex.onnx": lambda p: _gemm_onnx(p, ["x", "W"], [_tensor(np.ones((1, 2), np.complex64), "W")], 2),
     "model.pt": lambda p: p.write_bytes(b"\x80\x04K\x01."),
@@ -188,6 +202,11 @@ CASES: list[Case] = [
          stderr=r"declares 16,77\d,\d{3} bytes \(16 MiB\), above the limit of 1,000,000 bytes"),
     Case("onnx input of 3e8 features then Gather", ("info", "huge_input_gather.onnx"),
          stderr=r"graph input 'x' \(per-sample dims \[300000000\]\) declares 2,400,000,000 bytes"),
+    Case("compiler's convolution matrix over a lowered limit", ("info", "conv.onnx", "--max-weight-bytes", "20000"),
+         stderr=r"^error: node 0 \(Conv 'conv'\): the convolution matrix would hold 18,432 values, 147,456 bytes "
+         r"\(144 KiB\) as float64, above the limit of 20,000 bytes \(19.5 KiB\); raise the limit with "
+         r"--max-weight-bytes N$"),
+    Case("the same model under a raised limit", ("info", "conv.onnx", "--max-weight-bytes", "200000"), code=0),
     Case("limit must be positive", ("info", "good.npz", "--max-weight-bytes", "0"), stderr=r"--max-weight-bytes"),
     # silently accepted bad models
     Case("complex weights (npz)", ("regions", "complex.npz", *BOX), stderr=r"layer 0: weight holds complex values"),

@@ -22,12 +22,13 @@ import numpy as np
 
 from quasieq.errors import QuasieqError
 from quasieq.frontend import ops_affine, ops_index, ops_piecewise  # noqa: F401  (they register the rules)
-from quasieq.frontend.affine import Value
+from quasieq.frontend.affine import MatrixTooLarge, Value
 from quasieq.frontend.census import Census, CensusTally
 from quasieq.frontend.emit import IRBuilder, Stage
 from quasieq.frontend.fold import Constants
 from quasieq.frontend.graph import Graph, Node
-from quasieq.frontend.rules import PIECEWISE_OPS, RULES, refusal
+from quasieq.frontend.rules import MOVED_BATCH_OPS, PIECEWISE_OPS, RULES, refusal
+from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES
 from quasieq.net import ReluNet
 
 TASKS = ("regression", "classification")
@@ -74,14 +75,14 @@ def schedule(graph: Graph) -> list[Node]:
 class Compiler:
     """Walks one graph; implements the :class:`~quasieq.frontend.rules.Context` the rules use."""
 
-    def __init__(self, graph: Graph, task: str) -> None:
+    def __init__(self, graph: Graph, task: str, max_weight_bytes: int) -> None:
         if task not in TASKS:
             raise QuasieqError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
         self.graph = graph
         self.task = task
         self.batch = graph.batch
         self.constants = Constants(graph.constants, graph.opset)
-        self.builder = IRBuilder(graph.feature_shape)
+        self.builder = IRBuilder(graph.feature_shape, max_weight_bytes)
         self.values: dict[str, Value] = {graph.input: self.builder.input_value(graph.feature_shape)}
         self.census = CensusTally()
         self.notes: list[str] = []
@@ -95,14 +96,6 @@ class Compiler:
         self._last_use[graph.output] = len(self._nodes)
 
     # ----- Context ---------------------------------------------------------------------------------
-    @property
-    def source(self) -> int:
-        return self.builder.source
-
-    @property
-    def source_dim(self) -> int:
-        return self.builder.source_dim
-
     def is_data(self, name: str) -> bool:
         return name in self.values
 
@@ -156,6 +149,17 @@ class Compiler:
         self.notes.append(f"dropped the trailing {node.op} ({node.label}): for --task classification the labels "
                           "(argmax) are unchanged")
 
+    def _check_batch_axis(self, node: Node) -> None:
+        """Refuse a tensor whose batch axis a Transpose moved in an op that assumes it is axis 0."""
+        if node.op in MOVED_BATCH_OPS:
+            return
+        for t in node.inputs:
+            if t in self.values and self.values[t].batch_axis:
+                raise QuasieqError(f"{node.label}: its input '{t}' has its batch axis at axis "
+                                   f"{self.values[t].batch_axis} (moved by a Transpose); quasieq lowers such a "
+                                   f"tensor only in {', '.join(sorted(MOVED_BATCH_OPS))}, until a Transpose "
+                                   "moves the batch axis back to axis 0")
+
     def run(self) -> Lowered:
         softmax = self._trailing_softmax()
         for position, node in enumerate(self._nodes):
@@ -166,6 +170,7 @@ class Compiler:
             missing = [t for t in node.inputs if t and t not in self.values and t not in self.constants]
             if missing:
                 raise QuasieqError(f"{node.label}: reads '{missing[0]}', which no earlier node produces")
+            self._check_batch_axis(node)
             if node.op == "Shape" and node.inputs[0] in self.values:
                 self.constants.set_shape(node, (self.batch, *self.values[node.inputs[0]].shape))
                 self.census.folded_nodes += 1
@@ -177,7 +182,10 @@ class Compiler:
             if fn is None:
                 raise refusal(node)
             self.census.node(node.op)
-            result = fn(node, self)
+            try:
+                result = fn(node, self)
+            except MatrixTooLarge as exc:
+                raise QuasieqError(f"{node.label}: {exc}") from None
             outputs = result if isinstance(result, list) else [result]
             unsupported = [t for t in node.outputs[len(outputs):] if t in self._last_use]
             if unsupported:
@@ -190,6 +198,9 @@ class Compiler:
                 del self.values[t]
         if self.graph.output not in self.values:
             raise QuasieqError(f"{self.graph.label}: the output '{self.graph.output}' does not depend on the input")
+        if self.values[self.graph.output].batch_axis:
+            raise QuasieqError(f"{self.graph.label}: the output '{self.graph.output}' has its batch axis at axis "
+                               f"{self.values[self.graph.output].batch_axis}; quasieq lowers outputs (N, ...)")
         emitted = self.builder.finish(self.values[self.graph.output])
         masks = emitted.relu_masks if any(not m.all() for m in emitted.relu_masks) else None
         net = ReluNet(emitted.weights, emitted.biases, relu_masks=masks) if masks is not None \
@@ -197,6 +208,7 @@ class Compiler:
         return Lowered(net, self.graph.feature_shape, self.census.result(), tuple(self.notes))
 
 
-def lower_graph(graph: Graph, task: str = "regression") -> Lowered:
-    """Lower ``graph`` to a :class:`Lowered` (see the module docstring)."""
-    return Compiler(graph, task).run()
+def lower_graph(graph: Graph, task: str = "regression", max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Lowered:
+    """Lower ``graph`` to a :class:`Lowered` (see the module docstring); every matrix the lowering
+    builds is refused, naming its node, when it would exceed ``max_weight_bytes`` as float64."""
+    return Compiler(graph, task, max_weight_bytes).run()

@@ -20,7 +20,7 @@ any other layer is kept as written, so a net exported by quasieq reads back with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -70,7 +70,8 @@ def _rescaled_relu_units(v: Value, relu_columns: np.ndarray | None) -> bool:
 class IRBuilder:
     """Collects the IR layers; the current source is the input or the units of the latest stage."""
 
-    def __init__(self, input_shape: tuple[int, ...]) -> None:
+    def __init__(self, input_shape: tuple[int, ...], max_weight_bytes: int) -> None:
+        self.max_weight_bytes = max_weight_bytes
         self.source = 0
         self.source_dim = int(np.prod(input_shape, dtype=np.int64))
         self._relu_columns: np.ndarray | None = None  # which source units are ReLU units (None: the input)
@@ -79,7 +80,7 @@ class IRBuilder:
         self._masks: list[np.ndarray] = []
 
     def input_value(self, shape: tuple[int, ...]) -> Value:
-        return Value.identity(0, shape)
+        return Value.identity(0, shape, self.max_weight_bytes)
 
     def emit(self, stage: Stage, live: Sequence[Value]) -> tuple[Value, list[Value], StageUnits]:
         """Close one layer for ``stage`` carrying ``live``; the stage output and the live tensors
@@ -95,7 +96,7 @@ class IRBuilder:
         carried = sum(v.size for v in distinct)
         carry_source = carried > self.source_dim
         if carry_source:
-            parts.append(Value.identity(self.source, (self.source_dim,)))
+            parts.append(Value.identity(self.source, (self.source_dim,), self.max_weight_bytes))
         else:
             parts.extend(distinct)
         rows = stack(parts)
@@ -113,16 +114,17 @@ class IRBuilder:
         out_map = sp.hstack([stage.out_relu] + ([stage.out_linear] if stage.out_linear is not None else [])
                             + [sp.csr_matrix((stage.out_relu.shape[0], width - m - p))], format="csr")
         const = np.zeros(out_map.shape[0]) if stage.out_const is None else np.asarray(stage.out_const, dtype=np.float64)
-        out = Value(self.source, stage.shape, tidy(out_map), const)
+        out = Value(self.source, stage.shape, tidy(out_map), const, self.max_weight_bytes)
         block = np.arange(m + p, width)
         moved: list[Value] = []
         offset = 0
         for v in distinct:
             if carry_source:
-                moved.append(Value(self.source, v.shape, compose(v.A, selection(block, width), "carry"), v.c))
+                moved.append(replace(v, source=self.source,
+                                     A=compose(v.A, selection(block, width), self.max_weight_bytes)))
             else:
                 rows_of_v = selection(block[offset:offset + v.size], width)
-                moved.append(Value(self.source, v.shape, rows_of_v, np.zeros(v.size)))
+                moved.append(replace(v, source=self.source, A=rows_of_v, c=np.zeros(v.size)))
                 offset += v.size
         renamed = [next(n for d, n in zip(distinct, moved, strict=False) if d is v) for v in live]
         return out, renamed, StageUnits(m, p, width - m - p)

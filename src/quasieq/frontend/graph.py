@@ -3,7 +3,8 @@
 An ONNX model (a file, or PyTorch's in-memory export) is read once into a :class:`Graph`: the one
 data input with its shape (the batch dimension first, symbolic or fixed), the one output, the nodes the
 output depends on (dead branches are dropped), and the initializers as float64/int64 numpy arrays.
-This is the single place where initializer sizes are checked before a tensor is decoded.
+This is the single place where initializer sizes are checked before a tensor is decoded, against the
+same ``max_weight_bytes`` limit as the file loaders (io/limits.py).
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from quasieq.errors import QuasieqError
-
-#: Largest initializer (weight tensor) read, in entries (2^28 ≈ 2.7e8, 1 GiB as float32, 2 GiB as
-#: float64 once decoded): a larger declared size is refused before it is decoded.
-MAX_INITIALIZER_ENTRIES = 1 << 28
+from quasieq.io.limits import check_declared_values
 
 
 @dataclass(frozen=True)
@@ -63,24 +61,21 @@ class Graph:
         return self.input_shape[0]
 
 
-def initializer_array(tensor: onnx.TensorProto, label: str) -> np.ndarray:
-    """Decode one initializer after checking its declared size (the single size check of the loader)."""
-    entries = int(np.prod([int(d) for d in tensor.dims], dtype=np.float64))
-    if entries > MAX_INITIALIZER_ENTRIES:
-        raise QuasieqError(f"{label}: initializer '{tensor.name}' declares {entries:.3g} entries "
-                           f"(> {MAX_INITIALIZER_ENTRIES:.3g}); refusing to decode it")
+def initializer_array(tensor: onnx.TensorProto, label: str, max_weight_bytes: int) -> np.ndarray:
+    """Decode one initializer after checking its declared size against ``max_weight_bytes``."""
+    check_declared_values(tensor.dims, f"{label}: tensor '{tensor.name}'", max_weight_bytes)
     try:
         return numpy_helper.to_array(tensor)
     except Exception as exc:  # truncated raw data, missing external file ...
         raise QuasieqError(f"{label}: initializer '{tensor.name}' cannot be decoded ({type(exc).__name__})") from None
 
 
-def attribute_values(node: onnx.NodeProto, label: str) -> dict[str, Any]:
+def attribute_values(node: onnx.NodeProto, label: str, max_weight_bytes: int) -> dict[str, Any]:
     """Attributes as Python values (tensors decoded through :func:`initializer_array`)."""
     out: dict[str, Any] = {}
     for a in node.attribute:
         if a.type == onnx.AttributeProto.TENSOR:
-            out[a.name] = initializer_array(a.t, label)
+            out[a.name] = initializer_array(a.t, label, max_weight_bytes)
         elif a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
             out[a.name] = None  # control flow: refused by the compiler, never executed
         else:
@@ -115,11 +110,12 @@ def _input_shape(vi: onnx.ValueInfoProto, label: str) -> tuple[int | None, ...]:
     return tuple(shape)
 
 
-def graph_from_onnx(model: onnx.ModelProto, label: str) -> Graph:
-    """Read ``model`` into a :class:`Graph` (one data input, one output, static feature shape)."""
+def graph_from_onnx(model: onnx.ModelProto, label: str, max_weight_bytes: int) -> Graph:
+    """Read ``model`` into a :class:`Graph` (one data input, one output, static feature shape), each
+    tensor's declared size checked against ``max_weight_bytes`` before it is decoded."""
     g = model.graph
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    constants = {t.name: initializer_array(t, label) for t in g.initializer}
+    constants = {t.name: initializer_array(t, label, max_weight_bytes) for t in g.initializer}
     inputs = [vi for vi in g.input if vi.name not in constants]
     if len(inputs) != 1 or len(g.output) != 1:
         raise QuasieqError(f"{label}: the graph has {len(inputs)} data inputs and {len(g.output)} outputs; "
@@ -133,6 +129,7 @@ def graph_from_onnx(model: onnx.ModelProto, label: str) -> Graph:
             node_label = f"node {i} ({n.op_type} '{name}')"
             if n.domain not in ("", "ai.onnx"):
                 raise QuasieqError(f"{node_label}: op of domain '{n.domain}' is not a standard ONNX op")
-            nodes.append(Node(i, n.op_type, name, tuple(n.input), tuple(n.output), attribute_values(n, node_label), n))
+            attrs = attribute_values(n, node_label, max_weight_bytes)
+            nodes.append(Node(i, n.op_type, name, tuple(n.input), tuple(n.output), attrs, n))
     return Graph(label, inputs[0].name, _input_shape(inputs[0], label), inputs[0].type.tensor_type.elem_type,
                  g.output[0].name, nodes, constants, opset)

@@ -49,10 +49,11 @@ def _runtime_reference(model: onnx.ModelProto, path: Path | None, label: str):
 
 
 def lower_onnx_model(model: onnx.ModelProto, label: str, task: str = "regression", check: bool = True,
-                     path: Path | None = None) -> Lowered:
-    """Lower an in-memory ONNX model; with ``check``, compare it with ONNX Runtime on random inputs."""
-    graph = graph_from_onnx(model, label)
-    lowered = lower_graph(graph, task)
+                     path: Path | None = None, max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Lowered:
+    """Lower an in-memory ONNX model; with ``check``, compare it with ONNX Runtime on random inputs.
+    Every tensor read and every matrix built is held to ``max_weight_bytes`` (io/limits.py)."""
+    graph = graph_from_onnx(model, label, max_weight_bytes)
+    lowered = lower_graph(graph, task, max_weight_bytes)
     if check:
         dtype = _NUMPY_TYPES.get(graph.input_dtype)
         if dtype is None:
@@ -70,7 +71,7 @@ def lower_onnx_file(path: str | Path, task: str = "regression", check: bool = Tr
                     max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Lowered:
     """Read and lower the ONNX file ``path`` (see :func:`lower_onnx_model`). Sizes are checked before
     any tensor is read (io/limits.py): the file, every tensor's declared dims, external data and the
-    input's per-sample dims, against ``max_weight_bytes``."""
+    input's per-sample dims, against ``max_weight_bytes``; the lowering's matrices against the same."""
     path = Path(path)
     check_file_size(path, max_weight_bytes)
     try:
@@ -81,4 +82,4 @@ def lower_onnx_file(path: str | Path, task: str = "regression", check: bool = Tr
         raise
     except Exception as exc:  # protobuf decode errors, missing external data ...
         raise QuasieqError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
-    return lower_onnx_model(model, str(path), task, check, path)
+    return lower_onnx_model(model, str(path), task, check, path, max_weight_bytes)

@@ -80,7 +80,7 @@ def _data_operands(node: Node, ctx: Context) -> list[Value]:
                 if k.shape[0] != 1:
                     raise QuasieqError(f"{node.label}: constant of shape {k.shape} would broadcast over the batch")
                 k = k.reshape(k.shape[1:])
-            values.append(constant(ctx.source, ctx.source_dim, k))
+            values.append(constant(data[0], k))
     shape = per_sample_shape([v.shape for v in values], node.label)
     return [broadcast_to(v, shape) for v in values]
 
@@ -275,7 +275,7 @@ def conv(node: Node, ctx: Context) -> Value:
                            f"of shape (N, {C}, {', '.join(map(str, spatial))})")
     w = window(node, spatial, kernel)
     P_out, P_in = math.prod(w.out), math.prod(spatial)
-    check_entries(M * Cg * P_out * w.taps, node.label, "the convolution matrix")
+    check_entries(M * Cg * P_out * w.taps, "the convolution matrix", x.max_weight_bytes)
     m = np.arange(M)[:, None, None]
     cin = (m // (M // groups)) * Cg + np.arange(Cg)[None, :, None]
     taps_of_w = Wt.reshape(M, Cg, -1)
@@ -300,7 +300,7 @@ def pooling_taps(node: Node, x: Value, kernel: tuple[int, ...]) -> tuple[Window,
         raise QuasieqError(f"{node.label}: kernel_shape {kernel} does not match the {len(spatial)} spatial axes")
     w = window(node, spatial, kernel, ceil_mode=bool(node.attrs.get("ceil_mode", 0)))
     P_in = math.prod(spatial)
-    check_entries(C * math.prod(w.out) * w.taps, node.label, "the pooling windows")
+    check_entries(C * math.prod(w.out) * w.taps, "the pooling windows", x.max_weight_bytes)
     taps = []
     for _, flat, valid in window_taps(spatial, w):
         index = np.arange(C)[:, None] * P_in + flat[None, :]

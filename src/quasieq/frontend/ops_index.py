@@ -1,9 +1,11 @@
 """Lowering rules of the index ops: each output entry is one input entry (or a constant).
 
 Flatten, Reshape, Squeeze and Unsqueeze keep the flattened per-sample vector and only change its shape;
-Transpose, Slice, Gather, Concat, Split, Expand, Tile and Pad are computed by applying the op itself to
-the array of flat indices 0 … size−1 and selecting those rows (Pad's constant entries get index −1 and
-the pad value as their constant). None of them may touch the batch axis: the lowered net is per sample.
+Transpose, Slice, Gather, GatherND, Concat, Split, Expand, Tile and Pad are computed by applying the op
+itself to the array of flat indices 0 … size−1 and selecting those rows (Pad's constant entries get
+index −1 and the pad value as their constant). None of them may select along the batch axis: the
+lowered net is per sample. A Transpose may *move* it (``Value.batch_axis``), for the Gather/GatherND
+and the Transpose back that exporters emit for fancy indexing; any other op refuses such a tensor.
 """
 
 from __future__ import annotations
@@ -35,43 +37,58 @@ def _is_batch(entry: int | str, ctx: Context) -> bool:
     return entry == BATCH or (ctx.batch is not None and entry == ctx.batch)
 
 
-@rule("Flatten")
+@rule("Flatten", moved_batch=True)
 def flatten(node: Node, ctx: Context) -> Value:
+    """(d0 … d_{a−1}, d_a …) → (d0·…·d_{a−1}, d_a·…): the batch axis must be alone in its group (the
+    other axes of that group of size 1), so each sample's entries stay in C order."""
     x = ctx.data(node.inputs[0])
     rank = len(x.shape) + 1
     axis = int(node.attrs.get("axis", 1))
     axis = axis + rank if axis < 0 else axis
-    if axis == 0 or math.prod(x.shape[:axis - 1]) != 1:
-        raise QuasieqError(f"{node.label}: Flatten axis {node.attrs.get('axis', 1)} merges the batch with features; "
-                           "only axis=1 keeps the samples apart")
-    return x.reshape((x.size,))
+    b = x.batch_axis
+    in_first = b < axis
+    others = x.shape[:axis - 1] if in_first else x.shape[axis:]
+    if math.prod(others) != 1:
+        raise QuasieqError(f"{node.label}: Flatten axis {node.attrs.get('axis', 1)} merges the batch axis (axis {b}) "
+                           "with features; only axis=1 keeps the samples apart")
+    return x.reshape((x.size,), batch_axis=0 if in_first else 1)
 
 
-@rule("Reshape")
+def _split_at_batch(entries: list[int | str], j: int, size: int, ctx: Context) -> list[int] | None:
+    """The per-sample shape of Reshape ``entries`` when entry ``j`` is the batch axis (a −1 among the
+    others is inferred from the ``size`` features per sample); None when j cannot be the batch axis."""
+    entry = entries[j]
+    if not (_is_batch(entry, ctx) or entry == -1):
+        return None
+    rest = entries[:j] + entries[j + 1:]
+    if any(r == BATCH for r in rest) or rest.count(-1) > (0 if entry == -1 else 1):
+        return None
+    known = math.prod(int(r) for r in rest if r != -1)
+    if -1 in rest:
+        if known == 0 or size % known:
+            return None
+        rest[rest.index(-1)] = size // known
+    return [int(r) for r in rest]
+
+
+@rule("Reshape", moved_batch=True)
 def reshape(node: Node, ctx: Context) -> Value:
+    """A reshape of the full tensor (…a, N, b…) → (…c, N, d…) in C order keeps each sample's entries
+    in order exactly when Π a = Π c and Π b = Π d: the per-sample vector is unchanged, only its shape
+    and the position of the batch axis change."""
     x = ctx.data(node.inputs[0])
     target = ctx.shape_entries(node.inputs[1], node.label)
     allowzero = bool(node.attrs.get("allowzero", 0))
-    if not target:
-        raise QuasieqError(f"{node.label}: Reshape to a scalar drops the batch axis")
-    head, rest = target[0], list(target[1:])
-    rest = [x.shape[i] if r == 0 and not allowzero and i < len(x.shape) else r for i, r in enumerate(rest)]
-    if any(r == BATCH for r in rest):
-        raise QuasieqError(f"{node.label}: Reshape to {target} moves the batch size onto a feature axis")
-    if rest.count(-1) > 1:
-        raise QuasieqError(f"{node.label}: Reshape to {target} has more than one -1")
-    if -1 in rest:
-        if head == -1:
-            raise QuasieqError(f"{node.label}: Reshape to {target} leaves the batch size undetermined")
-        known = math.prod(int(r) for r in rest if r != -1)
-        if known == 0 or x.size % known:
-            raise QuasieqError(f"{node.label}: Reshape to {target} does not divide the {x.size} features per sample")
-        rest[rest.index(-1)] = x.size // known
-    keeps_batch = _is_batch(head, ctx) or (head == 0 and not allowzero) or head == -1
-    if not keeps_batch or math.prod(int(r) for r in rest) != x.size:
-        raise QuasieqError(f"{node.label}: Reshape to {target} does not keep the {x.size} features of each sample "
-                           "apart from the batch axis")
-    return x.reshape(tuple(int(r) for r in rest))
+    b = x.batch_axis
+    full: list[int | str] = [*x.shape[:b], BATCH, *x.shape[b:]]
+    entries = [full[i] if r == 0 and not allowzero and i < len(full) else r for i, r in enumerate(target)]
+    before = math.prod(x.shape[:b])
+    for j in range(len(entries)):
+        shape = _split_at_batch(entries, j, x.size, ctx)
+        if shape is not None and math.prod(shape[:j]) == before and math.prod(shape) == x.size:
+            return x.reshape(shape, batch_axis=j)
+    raise QuasieqError(f"{node.label}: Reshape to {target} does not keep the {x.size} features of each sample "
+                       "apart from the batch axis")
 
 
 @rule("Squeeze")
@@ -100,14 +117,16 @@ def unsqueeze(node: Node, ctx: Context) -> Value:
     return x.reshape(tuple(shape))
 
 
-@rule("Transpose")
+@rule("Transpose", moved_batch=True)
 def transpose(node: Node, ctx: Context) -> Value:
+    """Any permutation: one that moves the batch axis records where it went (``Value.batch_axis``)."""
     x = ctx.data(node.inputs[0])
     rank = len(x.shape) + 1
     perm = [int(p) for p in node.attrs.get("perm", list(range(rank))[::-1])]
-    if sorted(perm) != list(range(rank)) or perm[0] != 0:
-        raise QuasieqError(f"{node.label}: Transpose perm {perm} moves the batch axis")
-    return x.rows(np.transpose(_positions(x), [p - 1 for p in perm[1:]]))
+    if sorted(perm) != list(range(rank)):
+        raise QuasieqError(f"{node.label}: Transpose perm {perm} is not a permutation of the {rank} axes")
+    per_sample = [p if p < x.batch_axis else p - 1 for p in perm if p != x.batch_axis]
+    return x.rows(np.transpose(_positions(x), per_sample), batch_axis=perm.index(x.batch_axis))
 
 
 def _feature_constant(k: np.ndarray, rank: int, node: Node) -> np.ndarray:
@@ -123,7 +142,7 @@ def concat(node: Node, ctx: Context) -> Value:
     rank = len(data[0].shape) + 1
     axis = feature_axis(int(node.attrs["axis"]), rank, node.label)
     values = [ctx.data(t) if ctx.is_data(t) else
-              constant(ctx.source, ctx.source_dim, _feature_constant(ctx.const(t, node.label), rank, node))
+              constant(data[0], _feature_constant(ctx.const(t, node.label), rank, node))
               for t in node.inputs if t]
     shapes = [v.shape for v in values]
     if any(len(s) != len(shapes[0]) or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]
@@ -180,17 +199,48 @@ def slice_(node: Node, ctx: Context) -> Value:
     return x.rows(_positions(x)[tuple(index)])
 
 
-@rule("Gather")
-def gather(node: Node, ctx: Context) -> Value:
+def _constant_indices(node: Node, ctx: Context) -> np.ndarray:
     if not ctx.is_data(node.inputs[0]) or ctx.is_data(node.inputs[1]):
-        raise QuasieqError(f"{node.label}: Gather with data-dependent indices has a data-dependent result")
-    x = ctx.data(node.inputs[0])
-    axis = feature_axis(int(node.attrs.get("axis", 0)), len(x.shape) + 1, node.label)
-    idx = ctx.const(node.inputs[1], node.label).astype(np.int64)
-    n = x.shape[axis]
+        raise QuasieqError(f"{node.label}: {node.op} with data-dependent indices has a data-dependent result")
+    return ctx.const(node.inputs[1], node.label).astype(np.int64)
+
+
+def _check_range(idx: np.ndarray, n: int, node: Node) -> None:
     if idx.size and (idx.min() < -n or idx.max() >= n):
-        raise QuasieqError(f"{node.label}: Gather index out of range for {n} entries")
-    return x.rows(np.take(_positions(x), idx, axis=axis))
+        raise QuasieqError(f"{node.label}: {node.op} index out of range for {n} entries")
+
+
+@rule("Gather", moved_batch=True)
+def gather(node: Node, ctx: Context) -> Value:
+    """y = take(x, idx, axis): the axis's entries replaced by idx's shape (batch axis shifted past it)."""
+    idx = _constant_indices(node, ctx)
+    x = ctx.data(node.inputs[0])
+    rank = len(x.shape) + 1
+    axis = feature_axis(int(node.attrs.get("axis", 0)), rank, node.label, x.batch_axis)
+    _check_range(idx, x.shape[axis], node)
+    batch_axis = x.batch_axis if x.batch_axis <= axis else x.batch_axis + idx.ndim - 1
+    return x.rows(np.take(_positions(x), idx, axis=axis), batch_axis=batch_axis)
+
+
+@rule("GatherND", moved_batch=True)
+def gather_nd(node: Node, ctx: Context) -> Value:
+    """batch_dims = 0: y[i…] = x[idx[i…, 0], …, idx[i…, k−1], :…], the first k axes indexed together.
+
+    The exporters' fancy indexing ``x[:, [0, 2]]``: the batch axis is first moved behind the indexed
+    axes by a Transpose, so here it must lie after the first k axes."""
+    idx = _constant_indices(node, ctx)
+    x = ctx.data(node.inputs[0])
+    if int(node.attrs.get("batch_dims", 0)) != 0:
+        raise QuasieqError(f"{node.label}: GatherND with batch_dims={node.attrs['batch_dims']}; quasieq lowers "
+                           "batch_dims=0 (the indices would have to hold the batch size)")
+    k = int(idx.shape[-1]) if idx.ndim else 0
+    if idx.ndim == 0 or k > x.batch_axis:
+        raise QuasieqError(f"{node.label}: GatherND indexes the batch axis (axis {x.batch_axis} among its first {k}); "
+                           "it selects samples, and the lowered net is per sample")
+    for j in range(k):
+        _check_range(idx[..., j], x.shape[j], node)
+    positions = _positions(x)[tuple(idx[..., j] for j in range(k))]
+    return x.rows(positions, batch_axis=x.batch_axis - k + idx.ndim - 1)
 
 
 @rule("Pad")

@@ -26,12 +26,6 @@ class Context(Protocol):
 
     batch: int | None
 
-    @property
-    def source(self) -> int: ...
-
-    @property
-    def source_dim(self) -> int: ...
-
     def is_data(self, name: str) -> bool: ...
 
     def data(self, name: str) -> Value: ...
@@ -50,6 +44,9 @@ Rule = Callable[[Node, "Context"], "Value | list[Value]"]
 RULES: dict[str, Rule] = {}
 #: The ops whose rules emit piecewise-linear stages (the others are affine and merge).
 PIECEWISE_OPS: set[str] = set()
+#: The ops whose rules take a tensor whose batch axis a Transpose moved (``Value.batch_axis`` > 0);
+#: the compiler refuses such a tensor in any other op.
+MOVED_BATCH_OPS: set[str] = set()
 
 #: Ops that are not piecewise linear (or not functions of the input alone): refused with this reason.
 NOT_PIECEWISE_LINEAR = frozenset({
@@ -62,17 +59,20 @@ NOT_PIECEWISE_LINEAR = frozenset({
 })
 #: Ops whose output shape depends on the data (or that branch on it).
 DATA_DEPENDENT = frozenset({"NonZero", "Unique", "Compress", "TopK", "If", "Loop", "Scan", "Where",
-                            "NonMaxSuppression", "Resize", "Upsample", "RoiAlign", "GatherND", "ScatterND",
+                            "NonMaxSuppression", "Resize", "Upsample", "RoiAlign", "ScatterND",
                             "ScatterElements", "GatherElements"})
 
 
-def rule(*ops: str, piecewise: bool = False) -> Callable[[Rule], Rule]:
-    """Register the decorated function as the lowering of ``ops`` (``piecewise``: it emits stages)."""
+def rule(*ops: str, piecewise: bool = False, moved_batch: bool = False) -> Callable[[Rule], Rule]:
+    """Register the decorated function as the lowering of ``ops`` (``piecewise``: it emits stages;
+    ``moved_batch``: it handles inputs whose batch axis is not axis 0)."""
     def register(fn: Rule) -> Rule:
         for op in ops:
             RULES[op] = fn
             if piecewise:
                 PIECEWISE_OPS.add(op)
+            if moved_batch:
+                MOVED_BATCH_OPS.add(op)
         return fn
     return register
 
@@ -99,10 +99,11 @@ def reduction_axes(node: Node, ctx: Context) -> list[int]:
     return sorted({feature_axis(a, rank, node.label) for a in axes})
 
 
-def feature_axis(axis: int, rank: int, label: str) -> int:
-    """A per-sample axis from an ONNX axis of a rank-``rank`` batched tensor (the batch axis is refused)."""
+def feature_axis(axis: int, rank: int, label: str, batch_axis: int = 0) -> int:
+    """A per-sample axis from an ONNX axis of a rank-``rank`` batched tensor whose batch axis is
+    ``batch_axis`` (the batch axis itself is refused)."""
     a = axis + rank if axis < 0 else axis
-    if not 1 <= a < rank:
+    if not 0 <= a < rank or a == batch_axis:
         raise QuasieqError(f"{label}: axis {axis} of a rank-{rank} tensor is the batch axis or out of range; "
                            "quasieq never mixes samples")
-    return a - 1
+    return a if a < batch_axis else a - 1

@@ -23,6 +23,7 @@ from quasieq.errors import QuasieqError
 from quasieq.frontend.check import check_lowering
 from quasieq.frontend.compiler import Lowered
 from quasieq.frontend.onnx_source import lower_onnx_model
+from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES
 
 OPSET = 17
 #: Layers whose output depends on train/eval mode (a module in train mode holding one gets a warning).
@@ -60,8 +61,10 @@ def _export(module: nn.Module, x: torch.Tensor, label: str) -> onnx.ModelProto:
     return onnx.load_from_string(buffer.getvalue())
 
 
-def lower_torch(module: nn.Module, example_input: Any = None, task: str = "regression", check: bool = True) -> Lowered:
-    """Lower ``module`` (eval semantics) through its in-memory ONNX export; check it against torch."""
+def lower_torch(module: nn.Module, example_input: Any = None, task: str = "regression", check: bool = True,
+                max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Lowered:
+    """Lower ``module`` (eval semantics) through its in-memory ONNX export; check it against torch.
+    The export's tensors and the lowering's matrices are held to ``max_weight_bytes`` (io/limits.py)."""
     if not isinstance(module, nn.Module):
         raise QuasieqError(f"from_torch expects a torch.nn.Module, got {type(module).__name__}")
     label = type(module).__name__
@@ -72,7 +75,8 @@ def lower_torch(module: nn.Module, example_input: Any = None, task: str = "regre
     module.eval()
     try:
         x = _example(module, example_input)
-        lowered = lower_onnx_model(_export(module, x, label), label, task, check=False)
+        lowered = lower_onnx_model(_export(module, x, label), label, task, check=False,
+                                   max_weight_bytes=max_weight_bytes)
         if lowered.census is not None:
             lowered = dataclasses.replace(lowered, census=dataclasses.replace(lowered.census, source="torch"))
         if check:

@@ -8,9 +8,11 @@ Every reader counts the values a file declares — zip member headers and ``.npy
     8 bytes × (values declared)  >  max_weight_bytes
 
 before reading them: each declared value becomes one float64 (or int64 index) in memory, so the
-product is what loading would cost. The default, :data:`DEFAULT_MAX_WEIGHT_BYTES` = 1 GiB (2^27
-values), is far above any net whose regions can be enumerated and far below a machine's memory; the
-CLI option ``--max-weight-bytes N`` (every command that reads a model or data file) raises it.
+product is what loading would cost. The lowering compiler holds every matrix it builds (a convolution
+matrix, a composed affine map, a selection) to the same limit (:func:`check_built_values`). The
+default, :data:`DEFAULT_MAX_WEIGHT_BYTES` = 1 GiB (2^27 values), is far above any net whose regions
+can be enumerated and far below a machine's memory; the CLI option ``--max-weight-bytes N`` (every
+command that reads a model or data file) raises it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ def check_declared_bytes(nbytes: int, what: str, limit: int) -> None:
             f"{what} declares {_size(nbytes)}, above the limit of {_size(limit)}; "
             f"if the file is trusted, raise the limit with {FLAG} N"
         )
+
+
+def check_built_values(values: int, what: str, limit: int, error: type[QuasieqError] = QuasieqError) -> None:
+    """Raise ``error`` when a matrix about to be built with ``values`` stored entries (one float64
+    each) would exceed ``limit`` bytes (the lowering compiler's matrices, held to the same limit)."""
+    nbytes = BYTES_PER_VALUE * values
+    if nbytes > limit:
+        raise error(f"{what} would hold {values:,d} values, {_size(nbytes)} as float64, above the limit of "
+                    f"{_size(limit)}; raise the limit with {FLAG} N")
 
 
 def declared_values(dims: Iterable[int], what: str) -> int:
