@@ -207,6 +207,9 @@ CASES: list[Case] = [
          r"\(144 KiB\) as float64, above the limit of 20,000 bytes \(19.5 KiB\); raise the limit with "
          r"--max-weight-bytes N$"),
     Case("the same model under a raised limit", ("info", "conv.onnx", "--max-weight-bytes", "200000"), code=0),
+    Case("convert under the lowered limit", ("convert", "conv.onnx", "out/c.npz", "--max-weight-bytes", "20000"),
+         stderr=r"^error: node 0 \(Conv 'conv'\): the convolution matrix would hold .*--max-weight-bytes N$",
+         target="out/c.npz"),
     Case("limit must be positive", ("info", "good.npz", "--max-weight-bytes", "0"), stderr=r"--max-weight-bytes"),
     # silently accepted bad models
     Case("complex weights (npz)", ("regions", "complex.npz", *BOX), stderr=r"layer 0: weight holds complex values"),

@@ -236,7 +236,7 @@ MaxWeightBytesOpt = Annotated[
     int,
     typer.Option("--max-weight-bytes", metavar="N", min=1,
                  help="Refuse model and data files declaring more than N bytes of float64 values (default 1 GiB), "
-                      "checked before reading."),
+                      "checked before reading, and ONNX lowerings that would build a larger matrix."),
 ]
 MaxRegionsOpt = Annotated[
     int | None,
@@ -772,6 +772,7 @@ def convert_command(
                                  help="Precision of OUT (default float32 for .onnx, float64 otherwise).")
     ] = None,
     task: TaskOpt = "regression",
+    max_weight_bytes: MaxWeightBytesOpt = DEFAULT_MAX_WEIGHT_BYTES,
 ) -> None:
     """Lower IN and write the lowered network as OUT (.onnx, .npz, or .qtorch: quasieq's PyTorch state
     file, no pickle), then check OUT, run by the tool that reads it, against the lowered net."""
@@ -779,7 +780,7 @@ def convert_command(
     output_path(target, "OUT", MODEL_SUFFIXES)  # checked before any work
     if dtype is not None:
         choice(dtype, DTYPES, "--dtype")
-    lowered = load_lowered_model(source, task)
+    lowered = load_lowered_model(source, task, max_weight_bytes)
     console = make_console()
     with staged_outputs() as stage:
         conversion = convert(lowered, target, dtype=dtype, written=stage(target))
