@@ -367,6 +367,10 @@ def onnx_cases():
                                  N("Concat", ["s", "m"], ["c"], axis=2), N("Flatten", ["c"], ["f"]),
                                  N("Concat", ["f", "e"], ["y"], axis=1)], (2, 3),
          [tensor("a", np.array([2], I64))], 17),
+        ("sum-mean-reduce-min-hardsigmoid", [
+            N("Relu", ["x"], ["r"]), N("Sum", ["x", "r", "k"], ["s"]), N("Mean", ["s", "x"], ["m"]),
+            N("ReduceMin", ["m"], ["n"], axes=[2], keepdims=1), N("HardSigmoid", ["x"], ["h"], alpha=0.4, beta=0.3),
+            N("Concat", ["n", "h"], ["y"], axis=2)], (2, 3), [tensor("k", f32(3))], 17),
         ("split-expand-tile", [N("Split", ["x", "sz"], ["a", "b"], axis=1), N("Expand", ["a", "shp"], ["e"]),
                                N("Tile", ["b", "rep"], ["t"]), N("Concat", ["e", "t"], ["y"], axis=2)], (3, 2),
          [tensor("sz", np.array([1, 2], I64)), tensor("shp", np.array([1, 2, 2], I64)),
