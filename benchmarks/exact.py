@@ -67,7 +67,9 @@ def size_row(name: str, form: str, H: qe.ReluNet, seconds: float) -> list[str]:
             f"{H.max_abs_weight():.3g}", f"{seconds:.3f}"]
 
 
-def bench(arch: str, delta: float, samples: int, check_max_neurons: int) -> tuple[list[str], list[list[str]], list[str]]:
+def bench(
+    arch: str, delta: float, samples: int, check_max_neurons: int
+) -> tuple[list[str], list[list[str]], list[str]]:
     net = seeded_relu_net(arch)
     box = qe.Box.cube(net.in_dim)
     cx, cx_s = timed(qe.regions, net, box)
@@ -134,13 +136,13 @@ def main() -> None:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     headers = (LATTICE_HEADER, SIZES_HEADER, CHECK_HEADER)
     print(f"{stamp}  {machine()}")
-    for header, rows in zip(headers, tables):
+    for header, rows in zip(headers, tables, strict=True):
         print()
         print(text_table(header, rows))
     if args.markdown:
         command = (f"python benchmarks/exact.py --nets {','.join(args.nets)} --delta {args.delta:g} "
                    f"--samples {args.samples} --check-max-neurons {args.check_max_neurons} --markdown {args.markdown}")
-        body = "\n\n".join(markdown_table(h, rows) for h, rows in zip(headers, tables))
+        body = "\n\n".join(markdown_table(h, rows) for h, rows in zip(headers, tables, strict=True))
         args.markdown.write_text(f"Run: {stamp} on {machine()}.\n\nCommand: `{command}`\n\n{body}\n")
 
 

@@ -224,8 +224,9 @@ def scaling_row(M_target: int, form: str, log) -> dict:
     row = {"M": sc.M, "form": form, "width": H.width, "hidden_layers": H.hidden_layers, "parameters": H.parameters,
            "build_s": seconds, "net_bytes": net_bytes(H), "peak_bytes": peak, "export_s": export_s,
            "onnx_bytes": onnx_bytes, "max_abs_weight": H.provenance.max_abs_weight}
-    log(f"scaling {form:4s} M={sc.M}: build {seconds:.2f} s, params {H.parameters}, net {row['net_bytes'] / 2**20:.1f} MiB, "
-        f"peak {peak / 2**20:.1f} MiB, onnx {onnx_bytes / 2**20:.1f} MiB ({export_s:.1f} s)")
+    log(f"scaling {form:4s} M={sc.M}: build {seconds:.2f} s, params {H.parameters}, "
+        f"net {row['net_bytes'] / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB, "
+        f"onnx {onnx_bytes / 2**20:.1f} MiB ({export_s:.1f} s)")
     return row
 
 
@@ -244,7 +245,8 @@ def main_table(results: list[dict]) -> list[list[str]]:
         for r in res["rows"]:
             table.append([
                 res["net"], str(r["D"]), str(r["regions"]), str(r["M"]),
-                "any" if r["method"] == "exact" else f"{r['delta']:g}", r["form"], r["method"] + ("*" if r["warnings"] else ""),
+                "any" if r["method"] == "exact" else f"{r['delta']:g}", r["form"],
+                r["method"] + ("*" if r["warnings"] else ""),
                 str(r["width"]), str(r["table1_width"]), str(r["hidden_layers"]), str(r["depth"]),
                 str(r["table1_depth"]), str(r["parameters"]), f"{r['build_s']:.2f}", f"{r['max_abs_weight']:.2e}",
                 "n/a" if r["error_bound"] is None else f"{r['error_bound']:.2g}",
@@ -261,7 +263,8 @@ def scaling_table(rows: list[dict]) -> list[list[str]]:
         table.append([
             r["form"], str(r["M"]), str(r["width"]), str(r["hidden_layers"]), str(r["parameters"]),
             f"{r['parameters'] / r['M']:.1f}", f"{r['build_s']:.2f}", f"{1e3 * r['build_s'] / r['M']:.3f}",
-            f"{r['net_bytes'] / 2**20:.2f}", f"{r['peak_bytes'] / 2**20:.1f}", f"{r['peak_bytes'] / 2**10 / r['M']:.2f}",
+            f"{r['net_bytes'] / 2**20:.2f}", f"{r['peak_bytes'] / 2**20:.1f}",
+            f"{r['peak_bytes'] / 2**10 / r['M']:.2f}",
             f"{r['onnx_bytes'] / 2**20:.2f}", f"{r['export_s']:.2f}",
         ])
     return table
@@ -269,7 +272,7 @@ def scaling_table(rows: list[dict]) -> list[list[str]]:
 
 def plain(table: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in table)
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in table)
 
 
 def markdown(table: list[list[str]]) -> str:
@@ -314,7 +317,9 @@ def write_markdown(path: Path, command: str, samples: int, results: list[dict], 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--nets", help=f"comma-separated architectures or {', '.join(TRAINED)} (default {','.join(DEFAULT_NETS)})")
+    ap.add_argument(
+        "--nets", help=f"comma-separated architectures or {', '.join(TRAINED)} (default {','.join(DEFAULT_NETS)})"
+    )
     ap.add_argument("--deltas", help=f"comma-separated δ values (default {','.join(f'{d:g}' for d in DEFAULT_DELTAS)})")
     ap.add_argument("--full", action="store_true", help=f"all δ in {', '.join(f'{d:g}' for d in ALL_DELTAS)}")
     ap.add_argument("--samples", type=int, default=50_000, help="Monte-Carlo points per measure")
@@ -332,7 +337,9 @@ def main(argv: list[str] | None = None) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     start = time.perf_counter()
-    results = [] if args.scaling_only else [bench_net(n, deltas, args.samples, args.paper_max_simplices, args.seed, log) for n in nets]
+    results = [] if args.scaling_only else [
+        bench_net(n, deltas, args.samples, args.paper_max_simplices, args.seed, log) for n in nets
+    ]
     scaling = [] if args.no_scaling else [scaling_row(M, form, log) for M in SCALING_M for form in ("wide", "deep")]
     log(f"total {time.perf_counter() - start:.0f} s")
     if results:

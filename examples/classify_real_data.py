@@ -1,6 +1,7 @@
 """Wide and deep De Morgan forms of small ReLU classifiers trained on real data (seeded, offline).
 
-    python examples/classify_real_data.py [--delta-fraction 1e-3] [--samples 20000] [--plot docs/classification_moons.png]
+    python examples/classify_real_data.py [--delta-fraction 1e-3] [--samples 20000] \
+        [--plot docs/classification_moons.png]
 
 Data sets ship with scikit-learn (nothing is downloaded): breast cancer (its first 5 features, as in
 the paper's experiment, standardised; D = 5), iris (D = 4), make_moons (D = 2, noise 0.25). Each is
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -50,7 +52,7 @@ def train(X: np.ndarray, y: np.ndarray, hidden: tuple[int, ...], steps: int = 15
     K = int(y.max()) + 1
     sizes = (X.shape[1], *hidden, K)
     layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(pairwise(sizes)):
         layers.append(torch.nn.Linear(a, b, dtype=torch.float64))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
@@ -91,7 +93,8 @@ def run(name: str, X: np.ndarray, y: np.ndarray, hidden: tuple[int, ...], delta_
     wide, deep = demorgan_wide(rules, delta), demorgan_deep(rules, delta)
     seconds = time.perf_counter() - t0
     row = {
-        "name": name, "D": X.shape[1], "K": rules.classes, "arch": "-".join(map(str, (X.shape[1], *hidden, rules.classes))),
+        "name": name, "D": X.shape[1], "K": rules.classes,
+        "arch": "-".join(map(str, (X.shape[1], *hidden, rules.classes))),
         "train": len(Xtr), "test": len(Xte), "label_regions": int(rules.label_regions.sum()),
         "rules": rules.rules_per_class.tolist(), "n": rules.n, "seconds": seconds,
         "box_volume": box.volume, "delta": delta, "bound": wide.provenance.error_bound, "net": net, "wide": wide,
@@ -102,14 +105,18 @@ def run(name: str, X: np.ndarray, y: np.ndarray, hidden: tuple[int, ...], delta_
         row["acc"] = agree.accuracy_a
         row[f"acc_{form_name}"] = agree.accuracy_b
         row[f"agree_{form_name}"] = agree.agreement
-        row[f"size_{form_name}"] = (form.width, form.hidden_layers, form.neurons, form.parameters, form.max_abs_weight())
+        row[f"size_{form_name}"] = (
+            form.width, form.hidden_layers, form.neurons, form.parameters, form.max_abs_weight()
+        )
         row[f"measure_{form_name}"] = label_measure(as_scores(net), form, box, samples)
     return row
 
 
 def table(rows: list[dict], samples: int) -> str:
     lines = [
-        "| data set | net | label regions | rules n (per class) | held-out acc. original / wide / deep | wide: width × hidden layers, neurons, params | deep: width × hidden layers, neurons, params | label-disagreement measure wide [95% CI] | deep [95% CI] | δ | analytic bound |",
+        "| data set | net | label regions | rules n (per class) | held-out acc. original / wide / deep "
+        "| wide: width × hidden layers, neurons, params | deep: width × hidden layers, neurons, params "
+        "| label-disagreement measure wide [95% CI] | deep [95% CI] | δ | analytic bound |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -117,9 +124,11 @@ def table(rows: list[dict], samples: int) -> str:
         mw, md = r["measure_wide"], r["measure_deep"]
         lines.append(
             f"| {r['name']} (D={r['D']}, K={r['K']}, {r['train']}/{r['test']}) | {r['arch']} | {r['label_regions']} | "
-            f"{r['n']} ({', '.join(map(str, r['rules']))}) | {r['acc']:.3f} / {r['acc_wide']:.3f} / {r['acc_deep']:.3f} | "
+            f"{r['n']} ({', '.join(map(str, r['rules']))}) | "
+            f"{r['acc']:.3f} / {r['acc_wide']:.3f} / {r['acc_deep']:.3f} | "
             f"{w[0]} × {w[1]}, {w[2]}, {w[3]} | {d[0]} × {d[1]}, {d[2]}, {d[3]} | "
-            f"{mw[0]:.2e} [{mw[1]:.1e}, {mw[2]:.1e}] | {md[0]:.2e} [{md[1]:.1e}, {md[2]:.1e}] | {r['delta']:.2e} | {r['bound']:.2e} |"
+            f"{mw[0]:.2e} [{mw[1]:.1e}, {mw[2]:.1e}] | {md[0]:.2e} [{md[1]:.1e}, {md[2]:.1e}] | "
+            f"{r['delta']:.2e} | {r['bound']:.2e} |"
         )
     volumes = ", ".join(f"{r['box_volume']:.3g}" for r in rows)
     lines.append("")
@@ -144,9 +153,16 @@ def plot_moons(row: dict, path: str) -> None:
     differ = (lab["wide"] != lab["net"]).astype(int) + 2 * (lab["deep"] != lab["net"])
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.2), constrained_layout=True)
     extent = (box.lo[0], box.hi[0], box.lo[1], box.hi[1])
-    for ax, key, title in zip(axes[:3], ("net", "wide", "deep"), ("original", f"wide De Morgan ({row['size_wide'][0]} × 2)", f"deep De Morgan ({row['size_deep'][0]} × {row['size_deep'][1]})")):
+    titles = (
+        "original",
+        f"wide De Morgan ({row['size_wide'][0]} × 2)",
+        f"deep De Morgan ({row['size_deep'][0]} × {row['size_deep'][1]})",
+    )
+    for ax, key, title in zip(axes[:3], ("net", "wide", "deep"), titles, strict=True):
         ax.imshow(lab[key], origin="lower", extent=extent, cmap="coolwarm", alpha=0.6, aspect="auto")
-        ax.scatter(row["Xte"][:, 0], row["Xte"][:, 1], c=row["yte"], cmap="coolwarm", s=8, edgecolors="k", linewidths=0.3)
+        ax.scatter(
+            row["Xte"][:, 0], row["Xte"][:, 1], c=row["yte"], cmap="coolwarm", s=8, edgecolors="k", linewidths=0.3
+        )
         ax.set_title(title)
     axes[3].imshow(differ, origin="lower", extent=extent, cmap="Greys", vmin=0, vmax=3, aspect="auto")
     axes[3].set_title(f"label disagreement on a 500² grid: {int((differ > 0).sum())} pixels")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,6 @@ def rng() -> np.random.Generator:
 
 def random_net(arch: tuple[int, ...], rng: np.random.Generator) -> qe.ReluNet:
     """A dense ReluNet of architecture ``(in, hidden..., out)`` with standard-normal weights / √fan-in."""
-    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in zip(arch[:-1], arch[1:])]
+    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in pairwise(arch)]
     biases = [rng.normal(size=o) * 0.1 for o in arch[1:]]
     return qe.ReluNet(weights, biases)

@@ -226,7 +226,7 @@ def line_arrangement_count(W: np.ndarray, b: np.ndarray, lo: Sequence[float], hi
     in general position (every m_p = 2) this is 1 + L + (number of crossings inside the box)."""
     lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
     lines: list[np.ndarray] = []
-    for w, c in zip(W, b):
+    for w, c in zip(W, b, strict=True):
         if np.linalg.norm(w) == 0 or not _crosses_open_box(w, c, lo, hi):
             continue
         line = np.append(w, c) / np.linalg.norm(w)
@@ -308,7 +308,7 @@ def grid_patterns(net: Any, lo: Sequence[float], hi: Sequence[float], per_axis: 
     layers = layers_of(net)
     lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
     t = (np.arange(per_axis) + 0.5 + (np.sqrt(2.0) - 1.0) / 7.0) / per_axis
-    axes = [l + (h - l) * t for l, h in zip(lo, hi)]
+    axes = [a + (b - a) * t for a, b in zip(lo, hi, strict=True)]
     X = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, lo.size)
     return unique_rows(np.vstack([unique_rows(forward_patterns(layers, chunk))
                                   for chunk in np.array_split(X, max(1, X.shape[0] // 100_000))]))

@@ -23,8 +23,8 @@ def test_volume_vertices_and_sampling(pairs):
     hi = [a + w for a, w in pairs]
     box = qe.Box(lo, hi)
     assert box.dim == len(pairs)
-    assert math.isclose(box.volume, math.prod(h - l for l, h in zip(lo, hi)), rel_tol=1e-12)
-    corners = {tuple(c) for c in itertools.product(*zip(lo, hi))}
+    assert math.isclose(box.volume, math.prod(b - a for a, b in zip(lo, hi, strict=True)), rel_tol=1e-12)
+    corners = {tuple(c) for c in itertools.product(*zip(lo, hi, strict=True))}
     assert {tuple(v) for v in box.vertices()} == corners
     X = box.sample(500, np.random.default_rng(0))
     assert X.shape == (500, box.dim) and box.contains(X).all()

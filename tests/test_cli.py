@@ -158,9 +158,11 @@ def _bad_inputs(paths, tmp_path):
         ("bounds keys", ["regions", paths[2], "--bounds", tmp_path / "nokeys.json"], '"lo" and "hi"'),
         ("missing bounds", ["regions", paths[2], "--bounds", tmp_path / "nofile.json"], "nofile.json"),
         # --max-regions 1 would also fail, later: the plot message proves the refusal comes before any work
-        ("plot D=3", ["regions", paths[3], "--box", 0, 1, "--plot", tmp_path / "p.png", "--max-regions", 1], "dimension 1 or 2"),
+        ("plot D=3", ["regions", paths[3], "--box", 0, 1, "--plot", tmp_path / "p.png", "--max-regions", 1],
+         "dimension 1 or 2"),
         ("plot suffix", ["regions", paths[2], "--box", 0, 1, "--plot", tmp_path / "p.jpg"], ".png"),
-        ("json folder missing", ["regions", paths[2], "--box", 0, 1, "--json", tmp_path / "no" / "x.json"], "does not exist"),
+        ("json folder missing", ["regions", paths[2], "--box", 0, 1, "--json", tmp_path / "no" / "x.json"],
+         "does not exist"),
         ("info missing model", ["info", tmp_path / "nope.onnx"], "nope.onnx"),
         ("unknown option", ["regions", paths[2], "--box", 0, 1, "--frobnicate"], "--frobnicate"),
     ]
@@ -234,7 +236,8 @@ def test_demo_writes_plot_json_and_an_onnx_that_matches_the_trained_net(tmp_path
 
     doc = json.loads(doc_path.read_text())
     assert doc["schema_version"] == 1
-    assert doc["count"] == len(qe.regions(qe.from_torch(module), DEMO_BOX)) == table_int(result.stdout, "linear regions")
+    count = len(qe.regions(qe.from_torch(module), DEMO_BOX))
+    assert doc["count"] == count == table_int(result.stdout, "linear regions")
     assert doc["volume_total"] == pytest.approx(DEMO_BOX.volume, rel=1e-9)
 
     # the rebuilt forms: transforms.json describes each written model, which the API rebuilds identically

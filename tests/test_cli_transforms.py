@@ -288,7 +288,9 @@ def test_simplex_edges_close_into_triangles_that_tile_the_box(nets, tmp_path):
 def test_compare_exact_matches_dense_sampling(nets, tmp_path):
     nets_, paths = nets
     doc_path = tmp_path / "exact.json"
-    result = invoke("compare", paths["a"], paths["b"], "--box", -1, 1, "--exact", "--json", doc_path, "--max-measure", 0)
+    result = invoke(
+        "compare", paths["a"], paths["b"], "--box", -1, 1, "--exact", "--json", doc_path, "--max-measure", 0
+    )
     assert result.exit_code == EXIT_CHECK_FAILED, result.output
     doc = json.loads(doc_path.read_text())
     assert doc["method"] == "exact" and doc["ci95"] is None

@@ -31,7 +31,8 @@ def _facet_distances(V: np.ndarray, X: np.ndarray) -> np.ndarray:
 def _single_simplex(D: int, K: int, seed: int) -> SimplexComplex:
     rng = np.random.default_rng(seed)
     V = rng.uniform(-0.8, 0.8, size=(1, D + 1, D))
-    return SimplexComplex(V, rng.normal(size=(1, K, D)) * 3, rng.normal(size=(1, K)) * 2, np.zeros(1, dtype=int), qe.Box.cube(D, -1, 1))
+    A, b = rng.normal(size=(1, K, D)) * 3, rng.normal(size=(1, K)) * 2
+    return SimplexComplex(V, A, b, np.zeros(1, dtype=int), qe.Box.cube(D, -1, 1))
 
 
 def _binomial_margin(p: float, n: int) -> float:
@@ -69,7 +70,9 @@ def test_per_simplex_module(build, D, K):
     assert p <= bound / box.volume + _binomial_margin(bound / box.volume, len(X))
 
 
-@pytest.mark.parametrize("arch,lo,hi", [("2-16-16-2", [-1.0, -0.5], [1.0, 2.0]), ("3-8-8-1", [0.5, -2.0, -1.0], [2.0, -0.5, 1.0])])
+@pytest.mark.parametrize(
+    "arch,lo,hi", [("2-16-16-2", [-1.0, -0.5], [1.0, 2.0]), ("3-8-8-1", [0.5, -2.0, -1.0], [2.0, -0.5, 1.0])]
+)
 def test_wide_and_deep_match_the_net_outside_a_set_below_the_bound(arch, lo, hi):
     net = seeded_relu_net(arch)
     box = qe.Box(lo, hi)
@@ -86,7 +89,8 @@ def test_wide_and_deep_match_the_net_outside_a_set_below_the_bound(arch, lo, hi)
     assert wide.neurons == D + (D + 2 + K) * M
     assert deep.width == 2 * D + 2 * K + 2 and deep.hidden_layers == 2 * M + 1
     assert deep.widths == (2 * D + K + 2, 2 * D + 2 * K + 2) * M + (K + 1,)
-    for H, table1 in ((wide, {"width": D * D * (D + 1) * M, "depth": D + 1}), (deep, {"width": (D + 1) * D * D, "depth": (D + 1) * M})):
+    tables = ({"width": D * D * (D + 1) * M, "depth": D + 1}, {"width": (D + 1) * D * D, "depth": (D + 1) * M})
+    for H, table1 in zip((wide, deep), tables, strict=True):
         p = H.provenance
         assert p.method == "compact" and p.details["simplices"] == M and p.details["table1"] == table1
         assert p.error_bound < delta and p.max_abs_weight == H.max_abs_weight()
@@ -122,7 +126,7 @@ def test_small_delta_bound_and_weight_growth():
     box = qe.Box.cube(2, -1, 1)
     cx = qe.regions(net, box)
     w = [to_wide(net, box, d, cx=cx) for d in (1e-3, 1e-5)]
-    for H, d in zip(w, (1e-3, 1e-5)):
+    for H, d in zip(w, (1e-3, 1e-5), strict=True):
         assert H.provenance.error_bound == pytest.approx(DELTA_SHARE * d, rel=1e-6)
         X = box.sample(100000, np.random.default_rng(7))
         assert np.mean(np.abs(H(X) - net(X)).max(axis=1) > 1e-6) * box.volume <= d

@@ -8,6 +8,8 @@ dense grids for the 1-D intervals, and the size formulas of the module docstring
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -28,7 +30,7 @@ def _classifier(arch: tuple[int, ...], seed: int) -> qe.ReluNet:
     for s in range(seed, seed + 200):
         rng = np.random.default_rng(s)
         net = qe.ReluNet(
-            [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in zip(arch[:-1], arch[1:])],
+            [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in pairwise(arch)],
             [rng.normal(size=o) * 0.3 for o in arch[1:]],
         )
         counts = np.bincount(class_labels(net(qe.Box.cube(arch[0]).sample(4000, rng))), minlength=K)
@@ -103,7 +105,7 @@ def test_label_regions_are_label_constant_and_cover_the_box(arch):
     assert rules.classes == K and rules.rules_per_class.sum() == sc.M
     assert sc.volumes.sum() + sc.dropped_volume == pytest.approx(box.volume, rel=1e-9)
     rng = np.random.default_rng(1)
-    for V, c in zip(sc.vertices, rules.labels):  # points strictly inside each simplex carry its label
+    for V, c in zip(sc.vertices, rules.labels, strict=True):  # points strictly inside each simplex carry its label
         lam = rng.dirichlet(np.ones(arch[0] + 1), size=50)
         assert np.all(class_labels(net(lam @ V)) == c)
     # volume per class against the Monte-Carlo share of each label (binomial 4σ)
@@ -143,7 +145,9 @@ def test_de_morgan_identity_elementwise_off_the_strips(arch):
     assert wide.provenance.error_bound == pytest.approx(bound, rel=1e-9)
 
 
-@pytest.mark.parametrize("arch,lo,hi", [((2, 8, 8, 3), [-1.0, -0.5], [1.0, 2.0]), ((3, 4, 4, 1), [-1.0] * 3, [1.0] * 3)])
+@pytest.mark.parametrize(
+    "arch,lo,hi", [((2, 8, 8, 3), [-1.0, -0.5], [1.0, 2.0]), ((3, 4, 4, 1), [-1.0] * 3, [1.0] * 3)]
+)
 def test_label_disagreement_below_delta_and_bound(arch, lo, hi):
     net = _classifier(arch, seed=30)
     box = qe.Box(lo, hi)
@@ -175,7 +179,8 @@ def test_sizes_equal_the_formulas(arch):
     assert deep.hidden_layers == n + 1 and deep.width == 2 * D + K + 2 and deep.out_dim == K
     assert deep.widths == (2 * D + K + 2,) * n + (K + 1,)
     d = wide.provenance.details
-    assert d["simplices"] == n and d["rules_per_class"] == rules.rules_per_class.tolist() and sum(d["rules_per_class"]) == n
+    assert d["simplices"] == n and d["rules_per_class"] == rules.rules_per_class.tolist()
+    assert sum(d["rules_per_class"]) == n
     assert d["table1"] == {"width": D * D * (D + 1) * n, "depth": D + 1}
 
 
@@ -203,7 +208,9 @@ def test_intervals_wide_and_deep_equal_the_indicator_off_the_ramps(seed):
     x = np.linspace(-6, 6, 300_001)
     dx = x[1] - x[0]
     indicator = ((x[:, None] >= iv[:, 0]) & (x[:, None] <= iv[:, 1])).any(axis=1).astype(float)
-    ramps = (((x[:, None] >= iv[:, 0] - delta) & (x[:, None] < iv[:, 0])) | ((x[:, None] > iv[:, 1]) & (x[:, None] <= iv[:, 1] + delta))).any(axis=1)
+    rising = (x[:, None] >= iv[:, 0] - delta) & (x[:, None] < iv[:, 0])
+    falling = (x[:, None] > iv[:, 1]) & (x[:, None] <= iv[:, 1] + delta)
+    ramps = (rising | falling).any(axis=1)
     wide = intervals_wide(iv[rng.permutation(n)], delta)(x[:, None])[:, 0]
     deep = intervals_deep(iv, delta)(x[:, None])[:, 0]
     for y in (wide, deep):

@@ -128,12 +128,12 @@ def _oracle_label_measure(cells: list[PairCell], box: qe.Box) -> float:
     total = 0.0
     for cell in cells:
         K = cell.A_a.shape[0]
-        for i, l in itertools.product(range(K), repeat=2):
-            if i == l:
+        for label_a, label_b in itertools.product(range(K), repeat=2):
+            if label_a == label_b:
                 continue
-            others_a, others_b = np.arange(K) != i, np.arange(K) != l
-            rows = np.vstack([(cell.A_a - cell.A_a[i])[others_a], (cell.A_b - cell.A_b[l])[others_b]])
-            rhs = np.concatenate([(cell.b_a[i] - cell.b_a)[others_a], (cell.b_b[l] - cell.b_b)[others_b]])
+            others_a, others_b = np.arange(K) != label_a, np.arange(K) != label_b
+            rows = np.vstack([(cell.A_a - cell.A_a[label_a])[others_a], (cell.A_b - cell.A_b[label_b])[others_b]])
+            rhs = np.concatenate([(cell.b_a[label_a] - cell.b_a)[others_a], (cell.b_b[label_b] - cell.b_b)[others_b]])
             total += _cut_volume(cell, rows, rhs, box)
     return total
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ PAPER_USED = {"I": 220, "II": 232, "III": 208, "IV": 234, "V": 210, "VI": 170, "
 
 def _count(block: str) -> int:
     widths = WIDTHS["mid" if block == "mid*" else block]
-    pairs = list(zip(widths[:-1], widths[1:]))
+    pairs = list(pairwise(widths))
     return sum(a * b for a, b in pairs) + (0 if block == "mid*" else sum(b for _, b in pairs))
 
 
@@ -101,10 +102,10 @@ def _reference_member_loss(model, b, x, y):
     # pair the module's chains with ARCH's by their number of middle blocks
     middles = {c: (model.middle_chain == c).nonzero().flatten().tolist() for c in chain_rows}
     assert sorted(len(m) for m in middles.values()) == sorted(len(ch) - 2 for ch in chains)
-    for chain, c in zip(sorted(chains, key=len), sorted(chain_rows, key=lambda c: len(middles[c]))):
+    for chain, c in zip(sorted(chains, key=len), sorted(chain_rows, key=lambda c: len(middles[c])), strict=True):
         h = block(xs, "in", c)
         bias_rows = [int(model.middle_bias_row[m]) for m in middles[c]]
-        for j, (kind, m) in enumerate(zip(chain[1:-1], middles[c])):
+        for j, (kind, m) in enumerate(zip(chain[1:-1], middles[c], strict=True)):
             if kind == "mid*":
                 assert bias_rows[j] == bias_rows[j - 1]  # V: M5 reads M4's biases
             else:
@@ -143,7 +144,7 @@ def test_wide_feature_is_the_product_of_its_quadratic_factors():
     g = torch.Generator().manual_seed(3)
     wide = robustness.WideQuadratic(g)
     poly = np.array([1.0])
-    for h, b, c in zip(wide.h.detach().numpy(), wide.b.detach().numpy(), wide.c.detach().numpy()):
+    for h, b, c in zip(wide.h.detach().numpy(), wide.b.detach().numpy(), wide.c.detach().numpy(), strict=True):
         poly = np.polymul(poly, [h, b, c])
     x = np.linspace(-2, 2, 41)
     assert np.allclose(wide(torch.from_numpy(x)).detach().numpy(), np.polyval(poly, x), rtol=1e-12, atol=1e-15)
@@ -230,7 +231,7 @@ def test_deepfool_finds_the_closed_form_distance_on_a_linear_classifier():
     r = robustness.deepfool(linear, x)
     W, c = linear.weight.detach().numpy(), linear.bias.detach().numpy()
     eta, margin = robustness.DEEPFOOL_OVERSHOOT, robustness.DEEPFOOL_STEP_MARGIN
-    for xn, rn in zip(x.numpy(), r.numpy()):
+    for xn, rn in zip(x.numpy(), r.numpy(), strict=True):
         f = W @ xn + c
         k = f.argmax()
         d, normal = min((abs(f[j] - f[k]) / np.linalg.norm(W[j] - W[k]), W[j] - W[k]) for j in range(4) if j != k)
@@ -277,7 +278,7 @@ def test_robustness_command_writes_its_results(tmp_path):
     doc = json.loads((tmp_path / "robustness.json").read_text())
     assert doc["train_size"] + doc["test_size"] == 120
     assert set(doc["models"]) == set(robustness.MODELS)
-    for kind, m in doc["models"].items():
+    for m in doc["models"].values():
         assert m["steps"] == 1
         res = m["results"]
         assert set(res["ifgsm"]) == {str(n) for n in robustness.IFGSM_ITERATIONS}
@@ -285,8 +286,10 @@ def test_robustness_command_writes_its_results(tmp_path):
     assert all(f"| {kind}" in (tmp_path / "robustness.md").read_text() for kind in robustness.MODELS)
 
 
-@pytest.mark.parametrize("args", [["demorgan", "--seeds", "0"], ["demorgan", "--protocol", "train"], ["robustness", "--samples", "20"],
-                                  ["robustness", "--steps", "0"]])
+@pytest.mark.parametrize("args", [
+    ["demorgan", "--seeds", "0"], ["demorgan", "--protocol", "train"], ["robustness", "--samples", "20"],
+    ["robustness", "--steps", "0"],
+])
 def test_bad_options_raise_quasieq_error_before_any_work(tmp_path, args):
     result = runner.invoke(experiment_app, [*args, "--out", str(tmp_path / "out")])
     assert isinstance(result.exception, QuasieqError)

@@ -31,7 +31,9 @@ def _points(cx: qe.RegionComplex, n: int = 5000) -> np.ndarray:
     return np.vstack([cx.box.sample(n, np.random.default_rng(7)), cx.vertices_flat])
 
 
-@pytest.mark.parametrize("arch, lo, hi", [((2, 5, 5, 1), -1.0, 1.0), ((2, 6, 4, 2), -2.0, 0.5), ((3, 5, 5, 1), -1.0, 1.0), ((1, 6, 6, 2), -3.0, 3.0)])
+@pytest.mark.parametrize("arch, lo, hi", [
+    ((2, 5, 5, 1), -1.0, 1.0), ((2, 6, 4, 2), -2.0, 0.5), ((3, 5, 5, 1), -1.0, 1.0), ((1, 6, 6, 2), -3.0, 3.0),
+])
 def test_exact_forms_equal_the_net_everywhere(arch, lo, hi):
     net = seeded(arch)
     cx = qe.regions(net, qe.Box.cube(arch[0], lo, hi))
@@ -69,7 +71,9 @@ def test_deep_width_is_D_plus_3_per_output():
 def test_dominated_terms_are_dropped():
     """f = relu(x − y) + relu(y) on [-1,1]^2 (with a dead-weight unit relu(−y)): no kept term's index set
     contains another's, and the lattice still reproduces f."""
-    net = qe.ReluNet([np.array([[1.0, -1.0], [0.0, 1.0], [0.0, -1.0]]), np.array([[1.0, 1.0, 0.0]])], [np.zeros(3), np.zeros(1)])
+    net = qe.ReluNet(
+        [np.array([[1.0, -1.0], [0.0, 1.0], [0.0, -1.0]]), np.array([[1.0, 1.0, 0.0]])], [np.zeros(3), np.zeros(1)]
+    )
     cx = qe.regions(net, qe.Box.cube(2))
     lat = lattice_of(cx)
     for S in lat.terms:
@@ -153,7 +157,9 @@ def test_to_wide_and_cli_expose_the_exact_method(tmp_path):
     assert wide.provenance.details["pieces"] == lat.pieces
     qe.save(net, tmp_path / "m.onnx", dtype="float64")
     result = CliRunner().invoke(
-        app, ["deep", str(tmp_path / "m.onnx"), "--box", "-1", "1", "--method", "exact", "--samples", "15000", "--json", str(tmp_path / "d.json")]
+        app,
+        ["deep", str(tmp_path / "m.onnx"), "--box", "-1", "1", "--method", "exact", "--samples", "15000",
+         "--json", str(tmp_path / "d.json")],
     )
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "d.json").read_text())

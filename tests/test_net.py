@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -21,8 +23,8 @@ def test_sizes_follow_definition_1(arch, rng):
     assert net.hidden_layers == len(arch) - 2
     assert net.depth == len(arch) - 1  # hidden layers + 1
     assert net.neurons == sum(hidden)
-    assert net.parameters == sum(a * b + b for a, b in zip(arch[:-1], arch[1:]))  # Gaussian: no zeros
-    assert net.neuron_names() == [f"L{l}.N{j}" for l, w in enumerate(hidden, start=1) for j in range(w)]
+    assert net.parameters == sum(a * b + b for a, b in pairwise(arch))  # Gaussian: no zeros
+    assert net.neuron_names() == [f"L{k}.N{j}" for k, w in enumerate(hidden, start=1) for j in range(w)]
     assert repr(net).startswith(f"ReluNet({'-'.join(map(str, arch))}, depth={len(arch) - 1}")
 
 
@@ -37,7 +39,7 @@ def test_forward_matches_torch(rng):
     net = random_net((4, 12, 9, 3), rng)
     module = nn.Sequential(nn.Linear(4, 12), nn.ReLU(), nn.Linear(12, 9), nn.ReLU(), nn.Linear(9, 3)).double()
     with torch.no_grad():
-        for linear, (W, b) in zip(module[::2], net.layers):
+        for linear, (W, b) in zip(module[::2], net.layers, strict=True):
             linear.weight.copy_(torch.tensor(W))
             linear.bias.copy_(torch.tensor(b))
         X = rng.normal(size=(200, 4))
@@ -70,7 +72,10 @@ def test_net_is_immutable(rng):
     ([], [], "at least one affine layer"),
     ([np.ones((2, 2))], [np.ones(2), np.ones(1)], "1 weight matrices but 2 bias vectors"),
     ([np.ones((2, 2))], [np.ones(3)], "layer 0: bias has 3 entries but the weight has 2 rows"),
-    ([np.ones((2, 2)), np.ones((1, 3))], [np.ones(2), np.ones(1)], "layer 1: weight expects 3 inputs but layer 0 gives 2"),
+    (
+        [np.ones((2, 2)), np.ones((1, 3))], [np.ones(2), np.ones(1)],
+        "layer 1: weight expects 3 inputs but layer 0 gives 2",
+    ),
     ([np.ones(3)], [np.ones(3)], r"layer 0: weight must be a 2-D \(out, in\) matrix"),
     ([np.array([[np.inf]])], [np.ones(1)], "layer 0: weight holds non-finite"),
     ([np.ones((1, 1))], [np.array([np.nan])], "layer 0: bias holds non-finite"),

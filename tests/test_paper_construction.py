@@ -43,7 +43,7 @@ def _piecewise_target(vertices: np.ndarray, A: np.ndarray, b: np.ndarray):
     def target(X: np.ndarray) -> np.ndarray:
         out = np.zeros((len(X), A.shape[1]))
         done = np.zeros(len(X), dtype=bool)
-        for V, Am, bm in zip(vertices, A, b):
+        for V, Am, bm in zip(vertices, A, b, strict=True):
             hit = ~done & (_barycentric(V, X).min(axis=1) >= 0)
             out[hit] = X[hit] @ Am.T + bm
             done |= hit
@@ -172,7 +172,7 @@ def test_wide_and_deep_agree_with_the_piecewise_target_outside_a_set_below_delta
     assert deep.widths == (2 * D + K + 1, 2 * D + K + 2, 2 * D + K + 2) * M and deep.width == 2 * D + K + 2
     assert deep.hidden_layers == 3 * M
     tables = ({"width": D * D * (D + 1) * M, "depth": D + 1}, {"width": (D + 1) * D * D, "depth": (D + 1) * M})
-    for H, table1 in zip((wide, deep), tables):
+    for H, table1 in zip((wide, deep), tables, strict=True):
         p = H.provenance
         assert p.method == "paper" and p.details["simplices"] == M
         assert {k: p.details["table1"][k] for k in table1} == table1

@@ -75,7 +75,9 @@ def test_quadratic_layer_computes_its_formula(activation):
 
 def test_quadratic_layer_rejects_bad_shapes():
     with pytest.raises(QuasieqError, match="W_g has shape"):
-        qq.QuadraticLayer.from_weights(np.ones((2, 3)), np.ones(2), np.ones((3, 3)), np.ones(2), np.ones((2, 3)), np.ones(2))
+        qq.QuadraticLayer.from_weights(
+            np.ones((2, 3)), np.ones(2), np.ones((3, 3)), np.ones(2), np.ones((2, 3)), np.ones(2)
+        )
     with pytest.raises(QuasieqError, match=r"expects input \(N, 3\)"):
         qq.QuadraticLayer(3, 2)(torch.zeros(4, 2, dtype=torch.float64))
 
@@ -102,7 +104,7 @@ def test_wide_reproduces_random_polynomials_with_formula_sizes():
         assert rel_error(net, p, lo, hi) <= EXACT
         half = math.ceil(n / 2)
         assert (net.width, net.depth) == (half, 1 + (math.ceil(math.log2(half)) if half > 1 else 0))
-        assert net.depth == len(net.layers) and net.width == max(l.out_features for l in net.layers)
+        assert net.depth == len(net.layers) and net.width == max(layer.out_features for layer in net.layers)
         # the factors are real: their product's roots are P's roots
         np.testing.assert_allclose(np.sort_complex(np.roots(p[::-1])), np.sort_complex(net.factorisation.roots))
 
@@ -190,10 +192,13 @@ def test_deep_allow_keeps_the_output_exact_through_poles():
                                                            for q in net.poles if q.y.imag == 0 and q.y.real > 0])
         ref = np.polynomial.Polynomial(p)(x)
         out = run(net, x[:, None])[:, 0]
-        assert np.max(np.abs(out - ref)) <= 1e-11 * np.max(np.abs(np.polynomial.Polynomial(p)(np.linspace(-1, 1, 2001))))
+        scale = np.max(np.abs(np.polynomial.Polynomial(p)(np.linspace(-1, 1, 2001))))
+        assert np.max(np.abs(out - ref)) <= 1e-11 * scale
 
 
-@pytest.mark.parametrize("p", [[0.0, 1.0, 2.0, 1.0, 0.5], [1.0, 2.0, 0.0, 3.0, 1.0, 1.0], [1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 3.0, 1.0, 2.0]])
+@pytest.mark.parametrize(
+    "p", [[0.0, 1.0, 2.0, 1.0, 0.5], [1.0, 2.0, 0.0, 3.0, 1.0, 1.0], [1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 3.0, 1.0, 2.0]]
+)
 def test_zero_coefficients_refused_or_perturbed_within_the_stated_bound(p):
     p = np.array(p)
     zero = [i for i in range(p.size) if p[i] == 0 and np.any(p[i + 2::2] != 0)]
@@ -216,8 +221,10 @@ def test_zero_coefficients_refused_or_perturbed_within_the_stated_bound(p):
         assert err >= 0.01 * pert.bound  # the perturbation really acts (the bound is not vacuous)
 
 
-@pytest.mark.parametrize("bad, message", [([1.0], "degree must be at least 1"), ([1.0, 0.0], "leading coefficient p1 is 0"),
-                                          ([1.0, np.nan], "finite"), ([[1.0, 2.0]], "1-D")])
+@pytest.mark.parametrize("bad, message", [
+    ([1.0], "degree must be at least 1"), ([1.0, 0.0], "leading coefficient p1 is 0"), ([1.0, np.nan], "finite"),
+    ([[1.0, 2.0]], "1-D"),
+])
 def test_bad_polynomials_are_refused(bad, message):
     for build in (qq.wide, qq.deep):
         with pytest.raises(QuasieqError, match=message):
@@ -256,7 +263,8 @@ def test_separable_sizes_match_the_formulas(n_terms, n_inputs, degree):
     half, tree = math.ceil(degree / 2), (math.ceil(math.log2(n_inputs)) if n_inputs > 1 else 0)
     wide = qq.separable_wide(terms)
     deep = qq.separable_deep(terms)
-    assert (wide.width, wide.depth) == (n_terms * n_inputs * half, 1 + (math.ceil(math.log2(half)) if half > 1 else 0) + tree)
+    factor_depth = 1 + (math.ceil(math.log2(half)) if half > 1 else 0)
+    assert (wide.width, wide.depth) == (n_terms * n_inputs * half, factor_depth + tree)
     assert (deep.width, deep.depth) == (2 * n_terms * n_inputs, degree // 2 + 2 + tree)
     x = rng.uniform(-1, 1, (200, n_inputs))
     ref = separable_reference(terms, x)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -45,9 +46,10 @@ def random_layers(rng: np.random.Generator, D: int, widths: list[int], integer: 
     hyperplanes, hyperplanes through box corners: every degeneracy at once)."""
     sizes = [D, *widths, 1]
     layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in pairwise(sizes):
         if integer:
-            layers.append((rng.integers(-2, 3, (fan_out, fan_in)).astype(float), rng.integers(-1, 2, fan_out).astype(float)))
+            W = rng.integers(-2, 3, (fan_out, fan_in)).astype(float)
+            layers.append((W, rng.integers(-1, 2, fan_out).astype(float)))
         else:
             layers.append((rng.normal(size=(fan_out, fan_in)), 0.5 * rng.normal(size=fan_out)))
     return layers
@@ -104,7 +106,7 @@ def check_geometry(cx: RegionComplex, layers) -> None:
         Z = np.vstack([z for z, _ in pre])
         z0 = np.concatenate([z for _, z in pre])
         z_vertices = np.concatenate(O.pre_activations(layers, r.vertices), axis=1)
-        for n, c, src in zip(r.facet_normals, r.facet_offsets, r.facet_sources):
+        for n, c, src in zip(r.facet_normals, r.facet_offsets, r.facet_sources, strict=True):
             on_facet = r.vertices[np.abs(r.vertices @ n - c) <= on]
             centred = on_facet - on_facet.mean(axis=0)
             rank = int(np.sum(np.linalg.svd(centred, compute_uv=False) > tol.FACE_RANK * s)) if D > 1 else 0
@@ -132,7 +134,7 @@ def check_neighbours(cx: RegionComplex, layers, generic: bool) -> None:
     s = cx.box.scale
     on = tol.ON_HYPERPLANE * s
     for r in cx:
-        for n, c, src, j in zip(r.facet_normals, r.facet_offsets, r.facet_sources, r.neighbours):
+        for n, c, src, j in zip(r.facet_normals, r.facet_offsets, r.facet_sources, r.neighbours, strict=True):
             if src < 0:
                 assert j == -1
                 continue
@@ -199,7 +201,9 @@ def test_oracles_agree_on_hyperplane_arrangements(seed, D, n):
 # seeded nets: golden counts, grid lower bound, every structural property
 # ----------------------------------------------------------------------------------------------------
 
-FAST_GOLDEN = ["2-8-8-1", "2-16-16-1", "2-32-32-1", "2-64-64-1", "2-64-64-64-1", "2-128-128-1", "3-16-16-1", "3-32-32-1"]
+FAST_GOLDEN = [
+    "2-8-8-1", "2-16-16-1", "2-32-32-1", "2-64-64-1", "2-64-64-64-1", "2-128-128-1", "3-16-16-1", "3-32-32-1",
+]
 
 
 @pytest.mark.parametrize("arch", FAST_GOLDEN)
@@ -238,7 +242,7 @@ def test_locate_agrees_with_forward_patterns(arch):
     idx = cx.locate(X)
     assert np.all(idx >= 0)
     np.testing.assert_array_equal(cx.patterns[idx], O.forward_patterns(O.layers_of(net), X))
-    for x, i in zip(X[:200], idx[:200]):
+    for x, i in zip(X[:200], idx[:200], strict=True):
         assert cx[int(i)].contains(x, tol=tol.ON_HYPERPLANE * cx.box.scale)[0]
     np.testing.assert_allclose(cx.evaluate(X), O.forward(O.layers_of(net), X), rtol=0, atol=1e-9)
     outside = np.vstack([X[:50] + 2.5, X[50:100] - 2.5, np.c_[X[100:150, :-1], np.full(50, 1.0 + 1e-6)]])
@@ -390,7 +394,9 @@ def test_second_layer_degeneracies():
     and one through the crossing of two layer-1 lines."""
     W1 = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     b1 = np.array([0.0, 0.0, -0.5])
-    W2 = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, -1.0, 0.5], [1.0, -1.0, 0.5], [-1.0, -1.0, -1.0]])
+    W2 = np.array([
+        [1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, -1.0, 0.5], [1.0, -1.0, 0.5], [-1.0, -1.0, -1.0],
+    ])
     b2 = np.array([0.0, 0.0, 1.0, -0.1, -0.1, -10.0])
     layers = [(W1, b1), (W2, b2), (np.ones((1, 6)), np.zeros(1))]
     cx = qe.regions(make_net(layers), qe.Box.cube(2))
@@ -426,8 +432,13 @@ def test_integer_net_with_coinciding_hyperplanes_3d():
     """A 3-8-4-8-1 net with small-integer weights (found by a randomised search): many layer-2/3
     hyperplanes pass through existing vertices and coincide with earlier ones on parts of the box."""
     W1 = [[-1, -2, -2], [2, 0, 0], [2, 2, 0], [0, 0, 1], [0, -1, 0], [0, -1, -1], [-2, -2, -2], [0, -2, 0]]
-    W2 = [[0, -2, 0, 2, 1, 1, -1, 1], [2, 1, 0, -1, -1, 1, 0, 2], [1, 1, 0, 2, -1, 1, 0, 2], [1, 0, 0, 2, -2, -2, -2, -2]]
-    W3 = [[0, 1, 2, 0], [1, 0, -1, -2], [0, -2, -1, 1], [2, 0, 0, 1], [1, 1, -1, -2], [2, 2, 2, -1], [-2, 0, 0, -1], [-1, -2, 1, -2]]
+    W2 = [
+        [0, -2, 0, 2, 1, 1, -1, 1], [2, 1, 0, -1, -1, 1, 0, 2], [1, 1, 0, 2, -1, 1, 0, 2], [1, 0, 0, 2, -2, -2, -2, -2],
+    ]
+    W3 = [
+        [0, 1, 2, 0], [1, 0, -1, -2], [0, -2, -1, 1], [2, 0, 0, 1], [1, 1, -1, -2], [2, 2, 2, -1], [-2, 0, 0, -1],
+        [-1, -2, 1, -2],
+    ]
     layers = [
         (np.array(W1, float), np.array([-1, -1, 0, 1, 0, -1, -1, 0], float)),
         (np.array(W2, float), np.array([0, 1, -1, 1], float)),
@@ -452,7 +463,7 @@ def test_locate_inside_the_box_when_a_pre_activation_cancels_to_rounding_noise()
     X = cx.box.sample(2000, np.random.default_rng(0))
     idx = cx.locate(X)
     assert np.all(idx >= 0), f"{np.count_nonzero(idx < 0)} of {len(X)} points in the box not located"
-    for x, i in zip(X, idx):
+    for x, i in zip(X, idx, strict=True):
         assert cx[int(i)].contains(x, tol=tol.ON_HYPERPLANE * cx.box.scale)[0]
 
 
@@ -500,7 +511,7 @@ def test_to_json_keys_and_values():
     assert doc["box"] == {"lo": [-1.0, -1.0], "hi": [1.0, 1.0]}
     assert doc["volume_total"] == pytest.approx(4.0, rel=tol.VOLUME_SUM_RELATIVE)
     offsets = np.cumsum([0, *net.widths])
-    for r, d in zip(cx, doc["regions"]):
+    for r, d in zip(cx, doc["regions"], strict=True):
         assert {"pattern", "volume", "interior_point", "radius", "affine", "facets", "vertices"} <= d.keys()
         layers_bits = d["pattern"].split("|")
         assert [len(p) for p in layers_bits] == list(net.widths)
@@ -509,7 +520,7 @@ def test_to_json_keys_and_values():
         facets = d["facets"]
         assert {"normals", "offsets", "sources"} <= facets.keys()
         assert len(facets["normals"]) == len(facets["offsets"]) == len(facets["sources"])
-        for name, normal, offset in zip(facets["sources"], facets["normals"], facets["offsets"]):
+        for name, normal, offset in zip(facets["sources"], facets["normals"], facets["offsets"], strict=True):
             if name.startswith("box."):
                 _, side, axis = name.split(".")
                 expected = np.eye(2)[int(axis)] * (1.0 if side == "hi" else -1.0)
@@ -530,11 +541,14 @@ def test_neighbours_across_duplicated_neurons_fall_back_to_the_probe(monkeypatch
     located = []
     locate = RegionComplex.locate
     monkeypatch.setattr(RegionComplex, "locate", lambda self, X: located.append(len(X)) or locate(self, X))
-    layers = [(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), np.array([0.0, 0.0, 0.3])), (np.ones((1, 3)), np.zeros(1))]
+    layers = [
+        (np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), np.array([0.0, 0.0, 0.3])),
+        (np.ones((1, 3)), np.zeros(1)),
+    ]
     cx = qe.regions(make_net(layers), qe.Box.cube(2))
     assert len(cx) == 4 and located == [4]  # the four facets on x = 0 (sources 0 and 1 coincide there)
     for r in cx:
-        for src, j in zip(r.facet_sources, r.neighbours):
+        for src, j in zip(r.facet_sources, r.neighbours, strict=True):
             if src >= 0:
                 flipped = r.pattern.copy()
                 flipped[[0, 1] if src in (0, 1) else [src]] ^= True
@@ -559,7 +573,7 @@ def test_packed_patterns_hold_bit_k_in_word_k_over_64(bits):
         rows = rng.integers(0, len(P), 50)
         flip = rng.integers(0, bits, 50)
         want = []
-        for r, k in zip(rows, flip):
+        for r, k in zip(rows, flip, strict=True):
             q = P[r].copy()
             q[k] ^= True
             hit = np.flatnonzero((q == P).all(axis=1))

@@ -84,6 +84,11 @@ def parse(path) -> Page:
     return page
 
 
+def captioned(page: Page, test) -> list[list[str]]:
+    """The first table of ``page`` whose caption passes ``test``."""
+    return next(t for t, caption in zip(page.tables, page.captions, strict=True) if test(caption))
+
+
 def png_bytes(src: str) -> bytes:
     """The bytes of a ``data:image/png;base64,`` URI, after checking the PNG signature and that the first
     chunk is a 13-byte IHDR whose CRC-32 (over type and data) is right and whose size is positive."""
@@ -140,7 +145,7 @@ def test_report_is_one_self_contained_html_file_holding_the_given_tables_text_an
     assert [png_bytes(im["src"]) for im in page.images] == [first, second]
     assert [im["alt"] for im in page.images] == ["from a file", odd]
     assert page.captions == ["sizes", odd]
-    for table, parsed in zip(tables, page.tables):
+    for table, parsed in zip(tables, page.tables, strict=True):
         assert parsed == [list(table.columns)] + [list(row) for row in table.rows]
     assert page.paragraphs == ["first paragraph", odd]
 
@@ -175,7 +180,8 @@ def test_polynomial_step_reproduces_numpy_and_has_the_stated_sizes():
         assert np.max(np.abs(values - reference)) <= 1e-12 * np.max(np.abs(reference)), name
         assert 0.0 <= result.errors[name] <= 1e-12
     n = coeffs.size - 1
-    assert (result.nets["wide"].width, result.nets["wide"].depth) == (math.ceil(n / 2), 1 + math.ceil(math.log2(math.ceil(n / 2))))
+    half = math.ceil(n / 2)
+    assert (result.nets["wide"].width, result.nets["wide"].depth) == (half, 1 + math.ceil(math.log2(half)))
     assert (result.nets["deep"].width, result.nets["deep"].depth) == (2, n // 2 + 2)
 
 
@@ -250,25 +256,25 @@ def test_the_demo_on_tiny_settings_writes_a_report_of_every_table_plot_and_file(
     pngs = sorted(p.read_bytes() for p in out.glob("*.png"))
     assert len(pngs) == 4 and sorted(png_bytes(im["src"]) for im in page.images) == pngs
     # the files table lists every other file written, with its size
-    files = next(t for t, caption in zip(page.tables, page.captions) if caption == "files written")
+    files = captioned(page, lambda caption: caption == "files written")
     listed = {row[0]: int(row[1].replace(",", "")) for row in files[1:]}
     on_disk = {p.name: p.stat().st_size for p in out.iterdir() if p.name != "report.html"}
     assert listed == on_disk
     assert {"wide_exact.onnx", "deep_exact.onnx", "classifier_wide.onnx", "classifier_deep.onnx",
             "poly_wide.onnx", "poly_deep.onnx"} <= set(on_disk)
     # the held-out accuracies in the report are the result's, and the exact forms' measures are 0
-    nets = next(t for t, caption in zip(page.tables, page.captions) if caption.startswith("De Morgan forms"))
+    nets = captioned(page, lambda caption: caption.startswith("De Morgan forms"))
     c = result.classifier
     assert [row[-1] for row in nets[1:]] == [f"{c.accuracy[k]:.3f}" for k in ("original", "wide", "deep")]
-    exact = next(t for t, caption in zip(page.tables, page.captions) if caption.startswith("exact (lattice)"))
+    exact = captioned(page, lambda caption: caption.startswith("exact (lattice)"))
     assert [row[exact[0].index("measure")] for row in exact[1:]] == ["0", "0"]
     assert [e.report.samples for e in result.exact] == [500, 500]
     # every certified form carries its δ check: 500 samples with no disagreement give the upper limit
     # 4·(1 − 0.025^(1/500)) ≈ 0.029 > δ = 1e-3, and fewer than ln 0.025 / ln(1 − δ/4) ≈ 14,754 samples can
     # never pass: inconclusive, in float64 and float32
-    forms = next(t for t, caption in zip(page.tables, page.captions) if caption.endswith("disagreement measures"))
+    forms = captioned(page, lambda caption: caption.endswith("disagreement measures"))
     delta, volume = 1e-3, 4.0
-    assert 500 < math.log(0.025) / math.log1p(-delta / volume)
+    assert math.log(0.025) / math.log1p(-delta / volume) > 500
     checks = [forms[0].index("check"), forms[0].index("float32 check")]
     assert len(forms) > 1 and all(row[i] == "inconclusive" for row in forms[1:] for i in checks)
     # the exported quadratic networks compute the polynomial in ONNX Runtime

@@ -25,7 +25,9 @@ def shoelace(P: np.ndarray) -> float:
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
 
 
-@pytest.mark.parametrize("arch, lo, hi", [((2, 8, 1), -1.0, 1.0), ((2, 10, 8, 2), -2.0, 3.0), ((2, 6, 6, 6, 1), 0.0, 1.0)])
+@pytest.mark.parametrize(
+    "arch, lo, hi", [((2, 8, 1), -1.0, 1.0), ((2, 10, 8, 2), -2.0, 3.0), ((2, 6, 6, 6, 1), 0.0, 1.0)]
+)
 def test_drawn_polygons_tile_the_box(arch, lo, hi, rng, tmp_path):
     net = random_net(arch, rng)
     box = qe.Box([lo, lo + 0.5], [hi, hi])

@@ -29,7 +29,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; margin-top: 2.2rem; }
+h1 { font-size: 1.6rem; }
+h2 { font-size: 1.25rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; margin-top: 2.2rem; }
 table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; }
 caption { text-align: left; font-weight: 600; padding-bottom: .3rem; }
 th, td { border: 1px solid #ccc; padding: .2rem .55rem; text-align: right; }
@@ -51,7 +52,9 @@ class Table:
     def __post_init__(self) -> None:
         for i, row in enumerate(self.rows):
             if len(row) != len(self.columns):
-                raise QuasieqError(f"report table {self.title!r}: row {i} has {len(row)} cells, the header {len(self.columns)}")
+                raise QuasieqError(
+                    f"report table {self.title!r}: row {i} has {len(row)} cells, the header {len(self.columns)}"
+                )
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ def png_data_uri(png: bytes | Path) -> str:
     """``data:image/png;base64,…`` of PNG bytes or a PNG file; QuasieqError if it is not a PNG."""
     data = Path(png).read_bytes() if isinstance(png, (str, Path)) else bytes(png)
     if data[:8] != PNG_SIGNATURE:
-        raise QuasieqError(f"report: image {str(png)[:60] if isinstance(png, (str, Path)) else '(bytes)'} is not a PNG file")
+        name = str(png)[:60] if isinstance(png, (str, Path)) else "(bytes)"
+        raise QuasieqError(f"report: image {name} is not a PNG file")
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
@@ -84,7 +88,8 @@ def _table_html(table: Table) -> str:
     e = html.escape
     head = "".join(f"<th>{e(c)}</th>" for c in table.columns)
     body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>\n" for row in table.rows)
-    return f"<table>\n<caption>{e(table.title)}</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>"
+    caption = f"<caption>{e(table.title)}</caption>"
+    return f"<table>\n{caption}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>"
 
 
 def _section_html(section: Section) -> str:

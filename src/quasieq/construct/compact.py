@@ -65,7 +65,8 @@ def strip_budget(sc: SimplexComplex, delta: float) -> float:
     budget = DELTA_SHARE * delta - sc.dropped_volume
     if budget <= 0.0:
         raise QuasieqError(
-            f"delta={delta:g} is not above the volume {sc.dropped_volume:g} of the dropped sliver simplices: choose a larger delta"
+            f"delta={delta:g} is not above the volume {sc.dropped_volume:g} of the dropped sliver simplices: "
+            "choose a larger delta"
         )
     return budget
 
@@ -98,7 +99,10 @@ def _box_sup(A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np
     return (b + np.maximum(A * lo, A * hi).sum(axis=2)).max(axis=1)
 
 
-def _provenance(sc: SimplexComplex, parts: list[np.ndarray], delta: float, eps: np.ndarray, kappa: np.ndarray, task: str, table1: dict) -> Provenance:
+def _provenance(
+    sc: SimplexComplex, parts: list[np.ndarray], delta: float, eps: np.ndarray, kappa: np.ndarray, task: str,
+    table1: dict,
+) -> Provenance:
     """Provenance of a construction; ``parts`` are all weight and bias values (for the largest |weight|,
     taken before the net is built so that it is validated once)."""
     return Provenance(
@@ -190,7 +194,9 @@ def compact_wide(sc: SimplexComplex, delta: float, *, task: str = "regression") 
     return ReluNet([W1, W2, W3], [b1, b2, np.zeros(K)], prov)
 
 
-def layers_from_pattern(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> list[sp.csr_matrix]:
+def layers_from_pattern(
+    data: np.ndarray, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]
+) -> list[sp.csr_matrix]:
     """One CSR matrix per row of ``data`` (M, nnz), entries at (rows, cols), exact zeros left out.
 
     The row pointers of all M matrices come from one cumulative count, so the only per-layer work is
@@ -201,7 +207,9 @@ def layers_from_pattern(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, sh
     nonzero = data != 0.0
     per_row = np.zeros((len(data), shape[0]), dtype=np.int64)
     np.add.at(per_row, (slice(None), rows), nonzero)  # (M, n_rows) non-zeros per row
-    indptr = np.concatenate([np.zeros((len(data), 1), dtype=np.int32), np.cumsum(per_row, axis=1, dtype=np.int32)], axis=1)
+    indptr = np.concatenate(
+        [np.zeros((len(data), 1), dtype=np.int32), np.cumsum(per_row, axis=1, dtype=np.int32)], axis=1
+    )
     indices = cols.astype(np.int32)
     return [
         sp.csr_matrix((data[m][nonzero[m]], indices[nonzero[m]], indptr[m]), shape=shape)
@@ -269,10 +277,14 @@ def compact_deep(sc: SimplexComplex, delta: float, *, task: str = "regression") 
     first = sp.csr_matrix(np.vstack([-G[0], np.eye(D), np.zeros((K + 1, D))]))
     alpha_b[0, a_u] = -g0[0]
     alpha_b[0, a_w] = beta
-    last = sparse_from_triplets(np.concatenate([np.arange(K), np.arange(K), [K, K]]), np.concatenate([b_P, b_p, [b_Q, b_q]]),
-                np.ones(2 * K + 2), (K + 1, wb))
-    out = sparse_from_triplets(np.concatenate([np.arange(K), np.arange(K)]), np.concatenate([np.arange(K), np.full(K, K)]),
-               np.concatenate([np.ones(K), -np.ones(K)]), (K, K + 1))
+    last = sparse_from_triplets(
+        np.concatenate([np.arange(K), np.arange(K), [K, K]]), np.concatenate([b_P, b_p, [b_Q, b_q]]),
+        np.ones(2 * K + 2), (K + 1, wb),
+    )
+    out = sparse_from_triplets(
+        np.concatenate([np.arange(K), np.arange(K)]), np.concatenate([np.arange(K), np.full(K, K)]),
+        np.concatenate([np.ones(K), -np.ones(K)]), (K, K + 1),
+    )
 
     weights, biases = [], []
     for m in range(M):

@@ -2,9 +2,9 @@
 
 **Labels.** A net with K ≥ 2 outputs labels x by argmax_c h_c(x), ties going to the *lowest* index
 (numpy's argmax); a single-logit net labels x by [h(x) > 0], which is the argmax of the two scores
-(0, h) under the same tie rule (h = 0 gives class 0); ``ReluNet.labels`` (``net.class_labels`` on outputs) implements both.
-:func:`as_scores` makes that lift, so every
-classifier quasieq exports has K ≥ 2 scores whose argmax is the label.
+(0, h) under the same tie rule (h = 0 gives class 0); ``ReluNet.labels`` (``net.class_labels`` on outputs)
+implements both. :func:`as_scores` makes that lift, so every classifier quasieq exports has K ≥ 2 scores
+whose argmax is the label.
 
 **Rules.** The decision regions are unions of polytopes. Appending one hidden layer of the pairwise
 differences d_ck = h_c − h_k (c < k) to the net, the regions of the extended net are the activation
@@ -89,7 +89,10 @@ def _argmax_net(scores: ReluNet) -> ReluNet:
     (c < k), then a zero output: its activation regions are the label-constant refinement."""
     K = scores.out_dim
     c, k = np.triu_indices(K, 1)
-    pairs = sp.csr_matrix((np.r_[np.ones(len(c)), -np.ones(len(c))], (np.r_[np.arange(len(c)), np.arange(len(c))], np.r_[c, k])), shape=(len(c), K))
+    pair_rows = np.r_[np.arange(len(c)), np.arange(len(c))]
+    pairs = sp.csr_matrix(
+        (np.r_[np.ones(len(c)), -np.ones(len(c))], (pair_rows, np.r_[c, k])), shape=(len(c), K)
+    )
     W, b = scores.layers[-1]
     Wd = pairs @ W
     return ReluNet(
@@ -193,12 +196,12 @@ def rules_deep(G: np.ndarray, g0: np.ndarray, kappa: np.ndarray, labels: np.ndar
     n, J, D = G.shape
     lo = np.asarray(lo, dtype=np.float64)
     g0w = g0 + np.einsum("njd,d->nj", G, lo)  # ℓ̂ in ω = x − lo coordinates
-    # unit layout [u (J) | ω (D) | I | P (K)]
-    u, w, I, P = np.arange(J), J + np.arange(D), J + D, J + D + 1 + np.arange(K)
+    # unit layout [u (J) | ω (D) | I (the unit at index ind) | P (K)]
+    u, w, ind, P = np.arange(J), J + np.arange(D), J + D, J + D + 1 + np.arange(K)
     width = J + D + 1 + K
     # layer l ≥ 1 from layer l−1: u ← −G_l ω − g0w_l; ω ← ω; I ← 1 − κ_{l−1} Σ u; P_k ← P_k + [k = c_{l−2}] I
-    rows = np.concatenate([np.repeat(u, D), w, np.full(J, I), P, P])
-    cols = np.concatenate([np.tile(w, J), w, u, P, np.full(K, I)])
+    rows = np.concatenate([np.repeat(u, D), w, np.full(J, ind), P, P])
+    cols = np.concatenate([np.tile(w, J), w, u, P, np.full(K, ind)])
     add = np.zeros((n, K))
     add[np.arange(2, n), labels[: n - 2]] = 1.0
     data = np.concatenate([
@@ -207,22 +210,26 @@ def rules_deep(G: np.ndarray, g0: np.ndarray, kappa: np.ndarray, labels: np.ndar
     W_chain = layers_from_pattern(data[1:], rows, cols, (width, width))
     b_chain = np.zeros((n, width))
     b_chain[:, u] = -g0w
-    b_chain[:, I] = 1.0
+    b_chain[:, ind] = 1.0
     # layer 0 from x: u ← −G_0 x − g0_0, ω ← x − lo, I = P = 0
-    first = sparse_from_triplets(np.concatenate([np.repeat(u, D), w]), np.concatenate([np.tile(np.arange(D), J), np.arange(D)]),
-                 np.concatenate([-G[0].reshape(-1), np.ones(D)]), (width, D))
+    first = sparse_from_triplets(
+        np.concatenate([np.repeat(u, D), w]), np.concatenate([np.tile(np.arange(D), J), np.arange(D)]),
+        np.concatenate([-G[0].reshape(-1), np.ones(D)]), (width, D),
+    )
     b_chain[0, u] = -g0[0]
     b_chain[0, w] = -lo
-    b_chain[0, I] = 0.0
+    b_chain[0, ind] = 0.0
     # last hidden layer [I_{n−1} | P] and the linear output (for n = 1 the I read from layer 0 is 0)
     c_prev = int(labels[n - 2]) if n >= 2 else 0
     last = sparse_from_triplets(
         np.concatenate([np.zeros(J, dtype=np.int64), 1 + np.arange(K), [1 + c_prev]]),
-        np.concatenate([u, P, [I]]),
+        np.concatenate([u, P, [ind]]),
         np.concatenate([-np.full(J, kappa[n - 1]), np.ones(K), [1.0]]),
         (K + 1, width),
     )
-    out = sparse_from_triplets(np.r_[np.arange(K), labels[n - 1]], np.r_[1 + np.arange(K), 0], np.ones(K + 1), (K, K + 1))
+    out = sparse_from_triplets(
+        np.r_[np.arange(K), labels[n - 1]], np.r_[1 + np.arange(K), 0], np.ones(K + 1), (K, K + 1)
+    )
     weights = [first] + W_chain + [last, out]
     biases = list(b_chain) + [np.r_[1.0, np.zeros(K)], np.zeros(K)]
     return ReluNet(weights, biases)

@@ -50,7 +50,9 @@ def _check(intervals, delta: float) -> np.ndarray:
     overlap = np.flatnonzero(iv[1:, 0] <= iv[:-1, 1])
     if overlap.size:
         i = int(overlap[0])
-        raise QuasieqError(f"intervals [{iv[i, 0]:g}, {iv[i, 1]:g}] and [{iv[i + 1, 0]:g}, {iv[i + 1, 1]:g}] are not disjoint")
+        raise QuasieqError(
+            f"intervals [{iv[i, 0]:g}, {iv[i, 1]:g}] and [{iv[i + 1, 0]:g}, {iv[i + 1, 1]:g}] are not disjoint"
+        )
     return iv
 
 

@@ -198,7 +198,7 @@ def lattice_wide(cx: RegionComplex) -> ReluNet:
     layers = _Layers(cx.dim, _shift(lattices, cx.box))
     # groups[k][t] = list of values still to be min-reduced for term t of output k
     inputs = [_input_values(lat) for lat in lattices]
-    groups = [[[ell[j] for j in S] for S in lat.terms] for lat, ell in zip(lattices, inputs)]
+    groups = [[[ell[j] for j in S] for S in lat.terms] for lat, ell in zip(lattices, inputs, strict=True)]
     while any(len(g) > 1 for out in groups for g in out):
         flat = [g for out in groups for g in out]
         reduced = _reduce_level(layers, flat, layers.minimum)
@@ -236,25 +236,25 @@ def lattice_deep(cx: RegionComplex) -> ReluNet:
                 if running is None:
                     running = ell
                     continue
-                x, best, done, running = _step(layers, x, lo, best, done, lambda: layers.minimum(running, ell))
+                x, best, done, running = _step(layers, x, lo, best, done, layers.minimum, running, ell)
             if best is None:
                 best = running
             else:
-                x, _, done, best = _step(layers, x, lo, None, done, lambda: layers.maximum(best, running))
+                x, _, done, best = _step(layers, x, lo, None, done, layers.maximum, best, running)
         done.append(best)
     net = layers.output(done)
     return net.with_provenance(_provenance(net, lattices, cx, "deep"))
 
 
-def _step(layers: _Layers, x, lo, best, done, op):
-    """One hidden layer: carry x (as σ(x − lo) + lo), the running max and earlier outputs; apply op."""
+def _step(layers: _Layers, x, lo, best, done, op, left, right):
+    """One hidden layer: carry x (as σ(x − lo) + lo), the running max and earlier outputs; op(left, right)."""
     new_x = []
     for d, v in enumerate(x):
         n = layers._unit([(v, 1.0, -float(lo[d]))])
         new_x.append(({n: 1.0}, float(lo[d])))
     carried_best = layers.carry(best) if best is not None else None
     carried_done = [layers.carry(v) for v in done]
-    result = op()
+    result = op(left, right)
     layers.close()
     return new_x, carried_best, carried_done, result
 

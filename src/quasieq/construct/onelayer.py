@@ -67,21 +67,21 @@ def onelayer_deep(net: ReluNet, box: Box) -> ReluNet:
     n = D + 1 + K  # units per layer: carried input t, new unit h, running sums r
     h, r = D, slice(D + 1, n)
     weights, biases = [], []
-    for l in range(w):
-        M = np.zeros((n, D if l == 0 else n))
+    for j in range(w):  # deep layer j computes hidden unit j of the one-layer net
+        M = np.zeros((n, D if j == 0 else n))
         bias = np.zeros(n)
-        if l == 0:  # read x: t = σ(x − lo + s), h_1 = σ(w_1·x + b_1), r_1 = σ(B)
+        if j == 0:  # read x: t = σ(x − lo + s), h_1 = σ(w_1·x + b_1), r_1 = σ(B)
             M[:D, :D] = np.eye(D)
             bias[:D] = s - lo
             M[h, :] = W[0]
             bias[h] = b1[0]
             bias[r] = B
-        else:  # read the previous layer's (t, h_{l}, r_{l})
+        else:  # read the previous layer's (t, h_{j}, r_{j})
             M[:D, :D] = np.eye(D)
-            M[h, :D] = W[l]
-            bias[h] = W[l] @ (lo - s) + b1[l]
+            M[h, :D] = W[j]
+            bias[h] = W[j] @ (lo - s) + b1[j]
             M[r, D + 1 :] = np.eye(K)
-            M[r, h] = A[:, l - 1]
+            M[r, h] = A[:, j - 1]
         weights.append(M)
         biases.append(bias)
     out = np.zeros((K, n))

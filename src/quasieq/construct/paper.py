@@ -236,12 +236,16 @@ def _tau_term(t: _Templates, tau: np.ndarray) -> np.ndarray:
     return t.volumes * -np.expm1(t.D * np.log1p(-tau))
 
 
-def _module_bounds(t: _Templates, lo: np.ndarray, hi: np.ndarray, nu: np.ndarray, tau: np.ndarray, mu: np.ndarray) -> np.ndarray:
+def _module_bounds(
+    t: _Templates, lo: np.ndarray, hi: np.ndarray, nu: np.ndarray, tau: np.ndarray, mu: np.ndarray
+) -> np.ndarray:
     c_nu, c_gate, c_mu = _bound_coefficients(t, lo, hi)
     return _tau_term(t, tau) + nu * c_nu + c_gate / mu + c_mu / (mu - nu)
 
 
-def _choose_parameters(t: _Templates, lo: np.ndarray, hi: np.ndarray, budgets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _choose_parameters(
+    t: _Templates, lo: np.ndarray, hi: np.ndarray, budgets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ν, τ, μ) (M,) meeting each module's budget with the shares SHARE_TAU/NU/MU (module docstring)."""
     c_nu, c_gate, c_mu = _bound_coefficients(t, lo, hi)
     x = np.minimum(SHARE_TAU * budgets / t.volumes, -np.expm1(t.D * np.log1p(-PARAMETER_MAX)))
@@ -287,7 +291,9 @@ def _coo(blocks: np.ndarray, row0: np.ndarray, col0: np.ndarray) -> tuple[np.nda
     return rows.reshape(-1), cols.reshape(-1), blocks.reshape(-1)
 
 
-def _fan_rows(t: _Templates, origin: np.ndarray, nu: np.ndarray, mu: np.ndarray, gate: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fan_rows(
+    t: _Templates, origin: np.ndarray, nu: np.ndarray, mu: np.ndarray, gate: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The fan/gate layer of every module reading u (with y = Vinv(u − origin)) and the inhibitors n:
     (weights on u (M, nF, D), weights on n (M, nF, D), biases (M, nF)), nF = D + gate.
 
@@ -310,14 +316,16 @@ def _fan_rows(t: _Templates, origin: np.ndarray, nu: np.ndarray, mu: np.ndarray,
 
 
 def _gammas(D: int, nu: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    return np.stack([basis_coefficients(D, n, s) for n, s in zip(nu, tau)])
+    return np.stack([basis_coefficients(D, n, s) for n, s in zip(nu, tau, strict=True)])
 
 
 def _rhos(alpha: np.ndarray, beta0: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    return np.stack([output_weights(a, b, s) for a, b, s in zip(alpha, beta0, tau)])
+    return np.stack([output_weights(a, b, s) for a, b, s in zip(alpha, beta0, tau, strict=True)])
 
 
-def _wide_layers(t: _Templates, lo: np.ndarray, nu: np.ndarray, tau: np.ndarray, mu: np.ndarray, gate: bool) -> tuple[list, list]:
+def _wide_layers(
+    t: _Templates, lo: np.ndarray, nu: np.ndarray, tau: np.ndarray, mu: np.ndarray, gate: bool
+) -> tuple[list, list]:
     """(weights, biases) of the modules side by side (module docstring, "Wide"), CSR layers, output
     summed over modules."""
     M, D = t.v0.shape
@@ -333,7 +341,9 @@ def _wide_layers(t: _Templates, lo: np.ndarray, nu: np.ndarray, tau: np.ndarray,
     on_u, on_n, b2 = _fan_rows(t, t.v0 - lo, nu, mu, gate)
     ru, cu, vu = _coo(on_u, nF * m, np.zeros(M, dtype=int))
     rn, cn, vn = _coo(on_n, nF * m, D + D * m)
-    W2 = sparse_from_triplets(np.concatenate([ru, rn]), np.concatenate([cu, cn]), np.concatenate([vu, vn]), (nF * M, D + D * M))
+    W2 = sparse_from_triplets(
+        np.concatenate([ru, rn]), np.concatenate([cu, cn]), np.concatenate([vu, vn]), (nF * M, D + D * M)
+    )
     # layer 3: E_t = γ_t·F + G (or + 1)
     blocks3 = _gammas(D, nu, tau)
     if gate:
@@ -437,7 +447,9 @@ def _provenance(simplices: SimplexComplex, box: Box, delta: float, bound: float,
             "merged_regions": simplices.merged_regions,
             "gate": True,
             "bound": "analytic (construct/paper.py: τ-strip + ν-wedges + μ-strips and wedges)",
-            "parameters": {name: [float(v.min()), float(v.max())] for name, v in (("nu", nu), ("tau", tau), ("mu", mu))},
+            "parameters": {
+                name: [float(v.min()), float(v.max())] for name, v in (("nu", nu), ("tau", tau), ("mu", mu))
+            },
             "rounding_amplification": _warn_rounding(nu, tau),
             "sizes": sizes,
             # Table 1's depth read as Definition 1 (hidden layers + 1) and as the paper's own Lemma 11 count
@@ -460,7 +472,7 @@ def paper_wide(simplices: SimplexComplex, box: Box, delta: float) -> ReluNet:
     (3, True)
     """
     t, budget = _prepare(simplices, box, delta)
-    M, D, K = simplices.M, simplices.D, simplices.K
+    M, D = simplices.M, simplices.D
     nu, tau, mu = _choose_parameters(t, box.lo, box.hi, _budgets(t, box.lo, box.hi, budget))
     bound = float(_module_bounds(t, box.lo, box.hi, nu, tau, mu).sum() + simplices.dropped_volume)
     weights, biases = _wide_layers(t, box.lo, nu, tau, mu, gate=True)
@@ -490,7 +502,9 @@ def _null_point(t: _Templates, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
         if margin >= NULL_MARGIN:
             break
     if best[0] <= 0.0:
-        raise QuasieqError("deep paper form: the null point Ω = 0 lies on a facet hyperplane of a simplex for every candidate shift")
+        raise QuasieqError(
+            "deep paper form: the null point Ω = 0 lies on a facet hyperplane of a simplex for every candidate shift"
+        )
     return best[1], best[2], best[0]
 
 

@@ -74,9 +74,8 @@ def breakpoints(cx: RegionComplex) -> Breakpoints:
     s = cx.box.scale
     lo, hi = float(cx.box.lo[0]), float(cx.box.hi[0])
     gaps = np.abs(ends[1:, 0] - ends[:-1, 1])
-    if abs(ends[0, 0] - lo) > tolerances.ON_HYPERPLANE * s or abs(ends[-1, 1] - hi) > tolerances.ON_HYPERPLANE * s or np.any(
-        gaps > tolerances.ON_HYPERPLANE * s
-    ):
+    slack = tolerances.ON_HYPERPLANE * s
+    if abs(ends[0, 0] - lo) > slack or abs(ends[-1, 1] - hi) > slack or np.any(gaps > slack):
         raise QuasieqError("the 1-D regions do not tile the interval: the region complex is incomplete")
     scale_A = np.abs(A).max(axis=1) * s + np.abs(b).max(axis=1)
     diff = np.abs(A[1:] - A[:-1]).max(axis=1) * s + np.abs(b[1:] - b[:-1]).max(axis=1)
@@ -116,10 +115,7 @@ def univariate_deep(bp: Breakpoints) -> ReluNet:
             W[1:, 1:] += np.eye(K + 1)
         weights.append(W)
         biases.append(np.concatenate([[-delta[k - 1]], np.zeros(K + 1)]))
-    if T == 0:
-        out_W = c[0][:, None]
-    else:
-        out_W = np.hstack([c[T][:, None], np.eye(K), -np.ones((K, 1))])
+    out_W = c[0][:, None] if T == 0 else np.hstack([c[T][:, None], np.eye(K), -np.ones((K, 1))])
     weights.append(out_W)
     biases.append(bp.f_lo)
     return ReluNet(weights, biases)

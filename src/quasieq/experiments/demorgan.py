@@ -45,6 +45,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -103,7 +105,7 @@ NETWORKS = (
 
 
 def _layer_shapes(widths: tuple[int, ...]) -> list[tuple[int, int]]:
-    return list(zip(widths[:-1], widths[1:]))
+    return list(pairwise(widths))
 
 
 def used_parameter_count(spec: NetSpec) -> int:
@@ -126,7 +128,7 @@ def used_parameter_count(spec: NetSpec) -> int:
 
 def _relu_block(h: torch.Tensor, weights, biases) -> torch.Tensor:
     """relu(W h + b) layer after layer, for stacked rows: h (G, d, N), W (G, d', d), b (G, d', 1)."""
-    for w, b in zip(weights, biases):
+    for w, b in zip(weights, biases, strict=True):
         h = torch.relu(torch.baddbmm(b, w, h))
     return h
 
@@ -346,7 +348,7 @@ def run_demorgan(seeds: int = DEFAULT_SEEDS, steps: int = FAITHFUL_STEPS, protoc
         x_te, y_te = _member_tensors(splits, "test")
         model = DeMorganBatch(seeds)
         start = time.perf_counter()
-        losses = train(model, x_tr, y_tr, steps, None if progress is None else lambda k: progress(protocol, k))
+        losses = train(model, x_tr, y_tr, steps, None if progress is None else partial(progress, protocol))
         seconds = time.perf_counter() - start
         train_acc = member_accuracies(model, x_tr, y_tr)
         test_acc = member_accuracies(model, x_te, y_te)
@@ -380,7 +382,9 @@ def markdown_table(doc: dict) -> str:
         row = [net["name"], str(net["used_parameters"])]
         for p in protocols:
             r = doc["protocols"][p]["networks"][net["name"]]
-            row += [_pm(r["train_accuracy"])] if p == "all-data" else [_pm(r["train_accuracy"]), _pm(r["test_accuracy"])]
+            row.append(_pm(r["train_accuracy"]))
+            if p != "all-data":
+                row.append(_pm(r["test_accuracy"]))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -140,7 +141,8 @@ def embedded_digits(samples: int = DIGITS, seed: int = 0) -> Embedded:
 
 # ----- models ---------------------------------------------------------------------------------------
 def _normal(generator: torch.Generator, *shape: int) -> torch.nn.Parameter:
-    return torch.nn.Parameter(torch.empty(*shape, dtype=torch.float64).normal_(0.0, SUBNET_INIT_STD, generator=generator))
+    values = torch.empty(*shape, dtype=torch.float64).normal_(0.0, SUBNET_INIT_STD, generator=generator)
+    return torch.nn.Parameter(values)
 
 
 class WideQuadratic(torch.nn.Module):
@@ -188,8 +190,8 @@ class DeepReLU(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x**2
         layer = torch.relu(self.h[0] * y + self.b[0])
-        for h, l, b in zip(self.h[1:], self.l, self.b[1:]):
-            layer = torch.relu(h * y + l * layer + b)
+        for h_k, l_k, b_k in zip(self.h[1:], self.l, self.b[1:], strict=True):
+            layer = torch.relu(h_k * y + l_k * layer + b_k)
         pre = self.l_f * layer + self.b_f
         return torch.relu(pre + self.h_f * x if self.h_f is not None else pre)
 
@@ -209,10 +211,12 @@ class EmbeddingClassifier(torch.nn.Module):
         else:
             self.twin1, self.twin2 = DeepReLU(g, odd=False), DeepReLU(g, odd=True)
         layers = []
-        for a, b in zip(HEAD_WIDTHS[:-1], HEAD_WIDTHS[1:]):
+        for a, b in pairwise(HEAD_WIDTHS):
             dense = torch.nn.Linear(a, b, dtype=torch.float64)
             for p in (dense.weight, dense.bias):
-                torch.nn.init.trunc_normal_(p, std=HEAD_INIT_STD, a=-2 * HEAD_INIT_STD, b=2 * HEAD_INIT_STD, generator=g)
+                torch.nn.init.trunc_normal_(
+                    p, std=HEAD_INIT_STD, a=-2 * HEAD_INIT_STD, b=2 * HEAD_INIT_STD, generator=g
+                )
             layers += [dense, torch.nn.ReLU()]
         self.head = torch.nn.Sequential(*layers[:-1])
 
@@ -319,17 +323,19 @@ def deepfool(model: torch.nn.Module, x: torch.Tensor, overshoot: float = DEEPFOO
         dist = f.abs() / norm
         dist[rows, kk] = torch.inf
         dist = torch.where(norm > 0, dist, torch.inf)
-        best, l = dist.min(1)
+        best, nearest = dist.min(1)  # the nearest other class's boundary
         movable = torch.isfinite(best)
         if not movable.any():
             break
-        w_l = w[rows, l]
-        step = ((best + DEEPFOOL_STEP_MARGIN) / norm[rows, l])[:, None] * w_l
+        w_nearest = w[rows, nearest]
+        step = ((best + DEEPFOOL_STEP_MARGIN) / norm[rows, nearest])[:, None] * w_nearest
         r_tot[active[movable]] += step[movable]
     return (1 + overshoot) * r_tot
 
 
-def attack_report(model: torch.nn.Module, kind: str, x: torch.Tensor, y: torch.Tensor, box: tuple[float, float]) -> dict:
+def attack_report(
+    model: torch.nn.Module, kind: str, x: torch.Tensor, y: torch.Tensor, box: tuple[float, float]
+) -> dict:
     """Accuracy of ``model`` on (x, y) clean and under every attack, plus DeepFool's perturbation sizes."""
     clean = accuracy(model, x, y)
     r = deepfool(model, x)
@@ -369,7 +375,8 @@ def _collect(reports: list[dict]) -> dict:
     if isinstance(first, dict):
         return {k: _collect([r[k] for r in reports]) for k in first}
     arr = np.asarray(reports, dtype=np.float64)
-    return {"values": arr.tolist(), "mean": float(np.mean(arr)), "sd": float(np.std(arr, ddof=1)) if arr.size > 1 else 0.0}
+    sd = float(np.std(arr, ddof=1)) if arr.size > 1 else 0.0
+    return {"values": arr.tolist(), "mean": float(np.mean(arr)), "sd": sd}
 
 
 def check_options(seeds: int, epochs: int, samples: int, steps: int | None) -> None:

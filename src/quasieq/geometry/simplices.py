@@ -80,7 +80,9 @@ class SimplexComplex:
         A = np.array(self.A, dtype=np.float64)
         b = np.array(self.b, dtype=np.float64)
         if A.ndim != 3 or A.shape[0] != M or A.shape[2] != D or b.shape != A.shape[:2]:
-            raise QuasieqError(f"affine maps must have shapes (M, K, D), (M, K) with M={M}, D={D}; got A {A.shape}, b {b.shape}")
+            raise QuasieqError(
+                f"affine maps must have shapes (M, K, D), (M, K) with M={M}, D={D}; got A {A.shape}, b {b.shape}"
+            )
         region = np.array(self.region, dtype=np.int64).reshape(-1)
         if region.shape != (M,):
             raise QuasieqError(f"region must hold one index per simplex ({M}), got shape {region.shape}")
@@ -105,7 +107,10 @@ class SimplexComplex:
         return self.M
 
     def __repr__(self) -> str:
-        return f"SimplexComplex(M={self.M}, D={self.D}, K={self.K}, dropped={self.dropped}, merged_regions={self.merged_regions})"
+        return (
+            f"SimplexComplex(M={self.M}, D={self.D}, K={self.K}, dropped={self.dropped}, "
+            f"merged_regions={self.merged_regions})"
+        )
 
     # ----- geometry ------------------------------------------------------------------------------
     @cached_property

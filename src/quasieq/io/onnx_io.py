@@ -118,7 +118,8 @@ def build_model(net: ReluNet, dtype: str = "float32") -> onnx.ModelProto:
     largest = net.max_abs_weight()
     if largest > float(np.finfo(np_dtype).max):  # never write a model whose weights round to ±inf
         raise QuasieqError(
-            f"the net has a weight of magnitude {largest:.3g}, beyond the largest {dtype} ({np.finfo(np_dtype).max:.3g}): "
+            f"the net has a weight of magnitude {largest:.3g}, beyond the largest {dtype} "
+            f"({np.finfo(np_dtype).max:.3g}): "
             "it cannot be written in that precision; choose a larger δ or --dtype float64"
         )
     g = _GraphBuilder(np_dtype)

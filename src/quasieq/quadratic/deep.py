@@ -154,7 +154,8 @@ class DeepQuadraticNet(nn.Module):
     def __init__(self, coeffs: np.ndarray, domain: tuple[float, float], used: np.ndarray, poles: list[Pole]) -> None:
         super().__init__()
         even, odd = chain_coefficients(used)
-        self.even, self.odd = ContinuedFraction(euler_coefficients(even), False), ContinuedFraction(euler_coefficients(odd), True)
+        self.even = ContinuedFraction(euler_coefficients(even), False)
+        self.odd = ContinuedFraction(euler_coefficients(odd), True)
         self.coeffs, self.domain, self.poles = coeffs, domain, poles
         #: None, or the zero-coefficient :class:`Perturbation` (set by :func:`deep`).
         self.perturbation: Perturbation | None = None
@@ -175,14 +176,15 @@ def deep_sizes(degree: int) -> tuple[int, int]:
 
 def zero_coefficients(p: np.ndarray) -> list[int]:
     """Indices i into p of the zero coefficients below the top of their chain (they break Euler's form)."""
-    return sorted(2 * i + offset for offset, chain in zip((0, 1), chain_coefficients(p))
+    return sorted(2 * i + offset for offset, chain in zip((0, 1), chain_coefficients(p), strict=True)
                   for i in np.flatnonzero(chain[:-1] == 0.0))
 
 
 def find_poles(p: np.ndarray, domain: tuple[float, float]) -> list[Pole]:
     """The tail poles of both chains on the domain (p must have no :func:`zero_coefficients`)."""
     y_range = square_range(*domain)
-    return [pole for part, chain in zip(_PARTS, chain_coefficients(p)) for pole in tail_poles(chain, y_range, part)]
+    chains = zip(_PARTS, chain_coefficients(p), strict=True)
+    return [pole for part, chain in chains for pole in tail_poles(chain, y_range, part)]
 
 
 def deep(coeffs: Sequence[float] | np.ndarray, *, domain: Sequence[float] = (-1.0, 1.0),

@@ -56,13 +56,13 @@ class QuadraticLayer(nn.Module):
         if arrays[0].ndim != 2:
             raise QuasieqError(f"QuadraticLayer: W_r must be 2-D (out, in), got shape {arrays[0].shape}")
         k, n = arrays[0].shape
-        for name, a in zip(_NAMES, arrays):
+        for name, a in zip(_NAMES, arrays, strict=True):
             want = (k, n) if name.startswith("W") else (k,)
             if a.shape != want:
                 raise QuasieqError(f"QuadraticLayer: {name} has shape {a.shape}, expected {want}")
         layer = cls(n, k, activation)
         with torch.no_grad():
-            for name, a in zip(_NAMES, arrays):
+            for name, a in zip(_NAMES, arrays, strict=True):
                 getattr(layer, name).copy_(torch.from_numpy(a))
         return layer
 

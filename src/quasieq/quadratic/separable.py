@@ -33,13 +33,13 @@ from quasieq.quadratic.wide import wide
 Builder = Callable[..., nn.Module]
 
 
-def _factor(coeffs, l: int, i: int) -> np.ndarray:
+def _factor(coeffs, t: int, i: int) -> np.ndarray:
     try:
         c = np.asarray(coeffs, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise QuasieqError(f"term {l}, variable {i}: coefficients must be numbers, got {coeffs!r}") from exc
+        raise QuasieqError(f"term {t}, variable {i}: coefficients must be numbers, got {coeffs!r}") from exc
     if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)):
-        raise QuasieqError(f"term {l}, variable {i}: coefficients must be a non-empty finite 1-D list, got {coeffs!r}")
+        raise QuasieqError(f"term {t}, variable {i}: coefficients must be a non-empty finite 1-D list, got {coeffs!r}")
     return np.trim_zeros(c, "b")
 
 
@@ -67,8 +67,8 @@ class SeparableQuadraticNet(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.n_inputs:
             raise QuasieqError(f"the separable net expects input (N, {self.n_inputs}), got {tuple(x.shape)}")
         out = torch.full((x.shape[0], 1), self.bias, dtype=torch.float64)
-        for variables, factors, tree in zip(self.variables, self.factors, self.trees):
-            out = out + tree(torch.cat([net(x[:, i:i + 1]) for i, net in zip(variables, factors)], dim=1))
+        for variables, factors, tree in zip(self.variables, self.factors, self.trees, strict=True):
+            out = out + tree(torch.cat([net(x[:, i:i + 1]) for i, net in zip(variables, factors, strict=True)], dim=1))
         return out
 
 
@@ -80,8 +80,8 @@ def _separable(terms: Sequence[Sequence], domain, build: Builder) -> SeparableQu
         raise QuasieqError(f"every term needs one coefficient list per variable; lengths are {[len(t) for t in terms]}")
     lo, hi = _bounds(domain, n)
     built, bias = [], 0.0
-    for l, term in enumerate(terms):
-        factors = [_factor(c, l, i) for i, c in enumerate(term)]
+    for t, term in enumerate(terms):
+        factors = [_factor(c, t, i) for i, c in enumerate(term)]
         if any(c.size == 0 for c in factors):
             continue
         scale = float(np.prod([c[0] for c in factors if c.size == 1]))
@@ -94,7 +94,7 @@ def _separable(terms: Sequence[Sequence], domain, build: Builder) -> SeparableQu
             try:
                 nets.append((i, build(c * scale if k == 0 else c, domain=(lo[i], hi[i]))))
             except QuasieqError as exc:
-                raise QuasieqError(f"term {l}, variable {i}: {exc}") from exc
+                raise QuasieqError(f"term {t}, variable {i}: {exc}") from exc
         built.append(nets)
     return SeparableQuadraticNet(n, built, bias)
 

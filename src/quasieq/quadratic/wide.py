@@ -68,7 +68,8 @@ def factorise(coeffs: Sequence[float] | np.ndarray) -> Factorisation:
     pairs = roots[roots.imag > 0.0]
     real = np.sort(roots[roots.imag == 0.0].real)
     rows = [(1.0, -2.0 * z.real, abs(z) ** 2) for z in pairs]
-    rows += [(1.0, -(a + b), a * b) for a, b in zip(real[0::2], real[1::2])]
+    # an odd count leaves the largest real root unpaired: it becomes the linear factor below
+    rows += [(1.0, -(a + b), a * b) for a, b in zip(real[0::2], real[1::2], strict=False)]
     if real.size % 2:
         rows.append((0.0, 1.0, -real[-1]))
     factors = np.array(rows, dtype=np.float64)

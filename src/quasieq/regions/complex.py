@@ -6,8 +6,8 @@ Variable-length data (vertices, facets, neighbours) are kept in CSR form: one fl
 
 Facets are stored as ``normals · x ≤ offsets`` with unit normals (so ``offsets - normals · x`` is the
 distance to the facet). A facet's *source* is an integer code: ``k ≥ 0`` is hidden ReLU unit k (global
-index among the ReLU units, layers concatenated; see ``ReluNet.neuron_names``), ``-(2i+1)`` is the box face ``x_i ≥ lo_i``
-and ``-(2i+2)`` the face ``x_i ≤ hi_i``.
+index among the ReLU units, layers concatenated; see ``ReluNet.neuron_names``), ``-(2i+1)`` is the box face
+``x_i ≥ lo_i`` and ``-(2i+2)`` the face ``x_i ≤ hi_i``.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from numba import njit
 @njit(cache=True)
 def contains_bits(a: np.ndarray, b: np.ndarray) -> bool:
     """Bitset a ⊇ b."""
-    for w in range(a.shape[0]):
+    for w in range(a.shape[0]):  # noqa: SIM110 - numba compiles this loop; all() over a generator it does not
         if (b[w] & ~a[w]) != 0:
             return False
     return True
@@ -84,9 +84,11 @@ def _count(bits):
 def _is_maximal(sets, sizes, a, n):
     """Is bitset row a (of the first n rows) maximal under inclusion, and the first of equal rows?"""
     for b in range(n):
-        if b != a and sizes[b] >= sizes[a] and contains_bits(sets[b], sets[a]):
-            if sizes[b] > sizes[a] or b < a:
-                return False
+        if (
+            b != a and sizes[b] >= sizes[a] and contains_bits(sets[b], sets[a])
+            and (sizes[b] > sizes[a] or b < a)
+        ):
+            return False
     return True
 
 

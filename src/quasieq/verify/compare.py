@@ -27,8 +27,8 @@ import numpy as np
 
 from quasieq import tolerances
 from quasieq.box import Box
-from quasieq.cluster import executor_for
 from quasieq.budget import check_time, forward_bytes_per_row, onnx_bytes_per_row, rows_per_chunk
+from quasieq.cluster import executor_for
 from quasieq.errors import QuasieqError
 from quasieq.io import save
 from quasieq.net import ReluNet, class_labels

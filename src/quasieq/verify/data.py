@@ -39,7 +39,9 @@ def _as_labels(y: Any, n: int, where: str) -> np.ndarray:
         raise QuasieqError(f"{where}: labels y must be integers 0, 1, …, K−1")
     y = yf.astype(np.int64)
     if len(np.unique(y)) < 2:
-        raise QuasieqError(f"{where}: labels have no second class (all are {int(y[0])}): a classifier needs at least two")
+        raise QuasieqError(
+            f"{where}: labels have no second class (all are {int(y[0])}): a classifier needs at least two"
+        )
     return y
 
 
@@ -75,7 +77,10 @@ def load_dataset(path: str | Path, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) ->
         except (OSError, ValueError) as exc:
             raise QuasieqError(f"{path}: not a numeric CSV ({exc})") from None
         if table.shape[1] < 2:
-            raise QuasieqError(f"{path}: a CSV needs at least one feature column and the label column, got {table.shape[1]} column(s)")
+            raise QuasieqError(
+                f"{path}: a CSV needs at least one feature column and the label column, "
+                f"got {table.shape[1]} column(s)"
+            )
         X, y = table[:, :-1], table[:, -1]
     else:
         raise QuasieqError(f"{path}: unknown data format {suffix or '(none)'}; use .npz (X, y) or .csv (label last)")
@@ -139,9 +144,13 @@ def _predict(f: Any, X: np.ndarray, name: str) -> tuple[np.ndarray, int]:
     """Labels of f on X (chunked) and its number of classes (2 for a single logit)."""
     if isinstance(f, ReluNet):
         if f.in_dim != X.shape[1]:
-            raise QuasieqError(f"data_agreement: {name} takes {f.in_dim} inputs but the data have {X.shape[1]} features")
+            raise QuasieqError(
+                f"data_agreement: {name} takes {f.in_dim} inputs but the data have {X.shape[1]} features"
+            )
     elif not callable(f):
-        raise QuasieqError(f"data_agreement: {name} must be a ReluNet or a callable (N, D) -> (N, K), got {type(f).__name__}")
+        raise QuasieqError(
+            f"data_agreement: {name} must be a ReluNet or a callable (N, D) -> (N, K), got {type(f).__name__}"
+        )
     labels, K = [], None
     chunk = chunk_size(f)
     for start in range(0, len(X), chunk):

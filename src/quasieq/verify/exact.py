@@ -128,8 +128,8 @@ def stacked_net(a: ReluNet, b: ReluNet, box: Box, cuts: tuple | None = None) -> 
     layers_b, masks_b, (R_b, r_b) = _padded(b, depth, shift_b)
     weights, biases = [], []
     masks = [np.concatenate(pair) for pair in zip(masks_a, masks_b, strict=True)]
-    for l, ((W_a, b_a), (W_b, b_b)) in enumerate(zip(layers_a, layers_b)):
-        stack = sp.vstack if l == 0 else sp.block_diag  # layer 1 reads the shared input x
+    for i, ((W_a, b_a), (W_b, b_b)) in enumerate(zip(layers_a, layers_b, strict=True)):
+        stack = sp.vstack if i == 0 else sp.block_diag  # layer 1 reads the shared input x
         weights.append(sp.csr_matrix(stack((sp.csr_matrix(W_a), sp.csr_matrix(W_b)))))
         biases.append(np.concatenate((b_a, b_b)))
     if depth > 0:  # the readouts act on the stacked last layer [a-block | b-block]
@@ -270,7 +270,7 @@ def exact_compare(
         tol = tolerances.DISAGREE_RELATIVE * max(1.0, spread)
     tol = float(tol)
     cuts = ([threshold_cuts(K, tol)] if tol > 0.0 else []) + ([label_cuts(K)] if task == "classification" else [])
-    P_Q_c = tuple(np.concatenate(parts) for parts in zip(*cuts)) if cuts else None
+    P_Q_c = tuple(np.concatenate(parts) for parts in zip(*cuts, strict=True)) if cuts else None
     stacked = stacked_net(a, b, box, P_Q_c)
     limits = [n for n in (max_regions, max_cells) if n is not None]
     try:
