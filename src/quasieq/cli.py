@@ -57,6 +57,7 @@ from quasieq.console import (
     write_region_json,
 )
 from quasieq.construct.methods import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
+from quasieq.construct.sizes import DEFAULT_MAX_FORM_BYTES
 from quasieq.errors import QuasieqError, TooManyRegions
 from quasieq.frontend.census import Census
 from quasieq.frontend.compiler import Lowered
@@ -727,14 +728,14 @@ def transform_command(
     if task == "classification" and net.out_dim == 1:
         console.print(f"note: {model.name} has one output h: its classes are read by the one-logit rule "
                       "[h > 0], and the rebuilt classifier outputs the two scores (0, h)", markup=False)
-    options = {"method": method, "task": task, "max_simplices": max_simplices,
-               **({} if max_form_bytes is None else {"max_bytes": max_form_bytes})}
+    max_bytes = DEFAULT_MAX_FORM_BYTES if max_form_bytes is None else max_form_bytes
     with cluster(workers, scheduler, console) as client, time_limit(limit_s):  # regions and float64 check there
         with memory_stage("enumerating regions", REGIONS_ADVICE):
             cx, region_seconds = transform_regions(net, box, console, max_regions, max_simplices, client)
         start = time.perf_counter()
         with memory_stage(f"building the {form} form", BUILD_ADVICE):
-            built = build_form(form, net, box, delta, cx=cx, step=steps, **options)
+            built = build_form(form, net, box, delta, cx=cx, step=steps, method=method, task=task,
+                               max_simplices=max_simplices, max_bytes=max_bytes)
         seconds = region_seconds + time.perf_counter() - start
         with memory_stage("checking the built form", CHECK_ADVICE):
             certificate = certify(net, built, box, samples=samples, tol=tol, seed=seed, task=task, step=steps,

@@ -30,6 +30,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
@@ -37,13 +38,20 @@ from rich.table import Table as RichTable
 
 from quasieq.box import Box
 from quasieq.console import Steps, bound_text, enumerate_regions, key_value_table
+from quasieq.errors import QuasieqError
 from quasieq.io.outputs import staged_outputs, write_json
 from quasieq.net import ReluNet
-from quasieq.pipeline import Certificate, build_form, certify, transform_json
+from quasieq.pipeline import Certificate, build_form, certify, provenance_of, transform_json
 from quasieq.regions import RegionComplex
 from quasieq.report import Image, Section, Table, render_report
 from quasieq.verify import EquivalenceReport
 from quasieq.verify.certificate import judge
+
+if TYPE_CHECKING:  # annotations only: torch and the constructions load when a step runs
+    import torch
+
+    from quasieq.construct.demorgan import LabelledSimplices
+    from quasieq.quadratic.separable import FactorNet
 
 #: The demo's domain: every guarantee and plot is on this box.
 DEMO_BOX = Box.cube(2, -1.0, 1.0)
@@ -145,10 +153,10 @@ class ClassifierResult:
     net: ReluNet
     box: Box
     delta: float
-    rules: object  # construct.demorgan.LabelledSimplices
+    rules: LabelledSimplices
     forms: dict[str, ReluNet]
     reports: dict[str, EquivalenceReport]
-    accuracy: dict[str, float]
+    accuracy: dict[str, float | None]
     X_test: np.ndarray
     y_test: np.ndarray
     build_seconds: float
@@ -161,7 +169,7 @@ class PolynomialResult:
 
     coeffs: np.ndarray
     domain: tuple[float, float]
-    nets: dict[str, object]  # "wide" / "deep" → torch module (N, 1) → (N, 1)
+    nets: dict[str, FactorNet]  # "wide" / "deep" → torch module (N, 1) → (N, 1)
     errors: dict[str, float]
 
 
@@ -169,7 +177,7 @@ class PolynomialResult:
 class DemoResult:
     """Everything the demo produced."""
 
-    module: object  # the trained torch.nn.Sequential
+    module: torch.nn.Module  # the trained torch.nn.Sequential
     net: ReluNet
     mse: float
     train_seconds: float
@@ -332,7 +340,8 @@ def classifier_forms(net: ReluNet, box: Box, delta: float, X_test: np.ndarray, y
         rules = label_regions(net, box)
         forms = {"wide": demorgan_wide(rules, delta), "deep": demorgan_deep(rules, delta)}
     seconds = time.perf_counter() - start
-    reports, accuracy = {}, {}
+    reports: dict[str, EquivalenceReport] = {}
+    accuracy: dict[str, float | None] = {}
     for name, form in forms.items():
         with steps(f"comparing the {name} De Morgan form on {samples:,d} points"):
             reports[name] = compare(as_scores(net), form, box, samples=samples, seed=seed, task="classification")
@@ -362,8 +371,9 @@ def polynomial_forms(coeffs=DEMO_POLYNOMIAL, domain=DEMO_INTERVAL) -> Polynomial
     with max_x |net(x) − P(x)| / max_x |P(x)| over a dense grid, P by numpy's Horner."""
     import quasieq.quadratic as qq
 
-    nets = {"wide": qq.wide(coeffs, domain=domain), "deep": qq.deep(coeffs, domain=domain)}
-    p, dom = nets["wide"].coeffs, nets["wide"].domain
+    wide = qq.wide(coeffs, domain=domain)
+    nets: dict[str, FactorNet] = {"wide": wide, "deep": qq.deep(coeffs, domain=domain)}
+    p, dom = wide.coeffs, wide.domain
     return PolynomialResult(p, dom, nets, {name: qq.max_relative_error(net, p, dom) for name, net in nets.items()})
 
 
@@ -487,12 +497,13 @@ def forms_report_tables(result: DemoResult) -> tuple[Table, Table]:
     sizes, certificates = [], []
     delta, volume = result.rebuild_setup.delta, result.complex.box.volume
     for r in result.rebuilt:
-        net, p = r.net, r.net.provenance
+        net, p = r.net, provenance_of(r.net)
         sizes.append((r.form, r.method, f"{net.width:,d}", f"{net.hidden_layers:,d}", f"{net.depth:,d}",
                       f"{net.parameters:,d}", f"{int(p.details['simplices']):,d}", f"{net.max_abs_weight():.2g}"))
-        lo, hi = r.report.ci95
+        ci = r.report.ci95
+        interval = "exact" if ci is None else f"[{ci[0]:.2g}, {ci[1]:.2g}]"
         certificates.append((r.form, r.method, bound_text(net), f"{r.report.disagreement_measure:.3g}",
-                             f"[{lo:.2g}, {hi:.2g}]", judge(r.report, delta, volume).status,
+                             interval, judge(r.report, delta, volume).status,
                              f"{r.report_float32.disagreement_measure:.3g}",
                              judge(r.report_float32, delta, volume).status))
     arch = result.net.architecture
@@ -507,7 +518,8 @@ def forms_report_tables(result: DemoResult) -> tuple[Table, Table]:
 
 def forms_tables(result: DemoResult) -> tuple[RichTable, RichTable]:
     """:func:`forms_report_tables` as rich tables."""
-    return tuple(_rich(t) for t in forms_report_tables(result))
+    sizes, certificates = forms_report_tables(result)
+    return _rich(sizes), _rich(certificates)
 
 
 def exact_table(result: DemoResult) -> Table:
@@ -515,7 +527,7 @@ def exact_table(result: DemoResult) -> Table:
     findings (sup error, measure of {|a − b| > tol}, cells of the common refinement)."""
     rows = []
     for e in result.exact:
-        d = e.net.provenance.details
+        d = provenance_of(e.net).details
         rows.append((e.form, f"{e.net.width:,d}", f"{e.net.hidden_layers:,d}", f"{e.net.parameters:,d}",
                      f"{int(d['pieces']):,d}", f"{int(d['affine_functions']):,d}", f"{e.report.sup_error:.2g}",
                      f"{e.report.disagreement_measure:.3g}", e.report.method,
@@ -542,9 +554,11 @@ def classifier_tables(c: ClassifierResult) -> tuple[Table, Table]:
              f"{c.accuracy['original']:.3f}")]
     for name, form in c.forms.items():
         report = c.reports[name]
-        fraction = report.label_disagreement_measure / c.box.volume
+        measure = report.label_disagreement_measure
+        if measure is None:  # compare(task="classification") always measures the labels
+            raise QuasieqError(f"the {name} De Morgan form's report has no label-disagreement measure")
         rows.append((f"{name} De Morgan", f"{form.width:,d}", f"{form.hidden_layers:,d}", f"{form.parameters:,d}",
-                     bound_text(form), f"{report.label_disagreement_measure:.3g}", f"{fraction:.2g}",
+                     bound_text(form), f"{measure:.3g}", f"{measure / c.box.volume:.2g}",
                      f"{c.accuracy[name]:.3f}"))
     return (
         Table(f"a {arch} classifier on make_moons", ("quantity", "value"), summary_rows),
@@ -706,8 +720,8 @@ def run_demo(out_dir: Path, console: Console, setup: TrainingSetup = TrainingSet
     for table in forms_tables(result):
         console.print(table)
     console.print(_measure_note(result))
-    for table in step_tables(result):
-        console.print(_rich(table))
+    for step_table in step_tables(result):
+        console.print(_rich(step_table))
     for label, path in result.paths.items():
         console.print(f"{label}: {path}", soft_wrap=True)
     return result

@@ -90,7 +90,8 @@ class ReluNet:
             raise QuasieqError("a ReluNet needs at least one affine layer")
         if len(weights) != len(biases):
             raise QuasieqError(f"got {len(weights)} weight matrices but {len(biases)} bias vectors")
-        Ws, bs = [], []
+        Ws: list[np.ndarray | sp.csr_matrix] = []
+        bs: list[np.ndarray] = []
         for i, (W, b) in enumerate(zip(weights, biases, strict=True)):
             W, b = as_weight(W, i), as_bias(b, i)
             if b.shape[0] != W.shape[0]:
@@ -194,7 +195,7 @@ class ReluNet:
     @property
     def parameters(self) -> int:
         """Stored non-zero weights plus all biases (equals the dense count for dense layers)."""
-        nnz = sum(int(W.nnz) if sp.issparse(W) else int(np.count_nonzero(W)) for W in self._weights)
+        nnz = sum(int(np.count_nonzero(W)) if isinstance(W, np.ndarray) else int(W.nnz) for W in self._weights)
         return nnz + sum(b.size for b in self._biases)
 
     @property

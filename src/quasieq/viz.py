@@ -81,7 +81,7 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 150, caption: str | No
 
 def draw_polygons(
     ax: Axes,
-    polygons: list[np.ndarray],
+    polygons: list[np.ndarray] | np.ndarray,
     values: np.ndarray,
     label: str,
     *,
@@ -89,7 +89,7 @@ def draw_polygons(
     edge_width: float = 0.3,
 ) -> PolyCollection:
     """Filled polygons coloured by ``values``, thin dark edges, a colour bar labelled ``label``."""
-    collection = PolyCollection(polygons, array=np.asarray(values), cmap=cmap, edgecolors="#222222",
+    collection = PolyCollection(list(polygons), array=np.asarray(values), cmap=cmap, edgecolors="#222222",
                                 linewidths=edge_width)
     ax.add_collection(collection)
     ax.figure.colorbar(collection, ax=ax, label=label)
@@ -148,7 +148,7 @@ def _draw_graph_1d(ax: Axes, cx, output: int) -> None:
     ends = np.array([[r.vertices[:, 0].min(), r.vertices[:, 0].max()] for r in cx])  # (n, 2)
     slope, offset = cx.A[:, output, 0], cx.b[:, output]
     ys = slope[:, None] * ends + offset[:, None]
-    ax.add_collection(LineCollection(np.stack([ends, ys], axis=-1), colors="C0", linewidths=1.2))
+    ax.add_collection(LineCollection(list(np.stack([ends, ys], axis=-1)), colors="C0", linewidths=1.2))
     lo, hi = float(cx.box.lo[0]), float(cx.box.hi[0])
     inner = ends[:, 0] > lo
     ax.plot(ends[inner, 0], ys[inner, 0], "o", color="C3", markersize=3, label=f"{int(inner.sum())} breakpoints")
@@ -178,7 +178,7 @@ def draw_simplices(ax: Axes, cx, simplices, *, output: int = 0) -> LineCollectio
     _draw_regions_2d(ax, cx, output)
     V = simplices.vertices  # (M, 3, 2)
     edges = np.stack([V, np.roll(V, -1, axis=1)], axis=2).reshape(-1, 2, 2)  # (3M, 2 ends, (x, y))
-    lines = LineCollection(edges, colors="white", linewidths=0.4, alpha=0.9)
+    lines = LineCollection(list(edges), colors="white", linewidths=0.4, alpha=0.9)
     ax.add_collection(lines)
     ax.set_title(f"{simplices.M:,d} simplices over {len(cx):,d} regions")
     return lines

@@ -206,7 +206,7 @@ def layers_from_pattern(
     rows, cols, data = rows[order], cols[order], data[:, order]
     nonzero = data != 0.0
     per_row = np.zeros((len(data), shape[0]), dtype=np.int64)
-    np.add.at(per_row, (slice(None), rows), nonzero)  # (M, n_rows) non-zeros per row
+    np.add.at(per_row.T, rows, nonzero.T)  # (M, n_rows) non-zeros per row (added through the transposed view)
     indptr = np.concatenate(
         [np.zeros((len(data), 1), dtype=np.int32), np.cumsum(per_row, axis=1, dtype=np.int32)], axis=1
     )

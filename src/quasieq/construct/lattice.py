@@ -92,7 +92,7 @@ def lattice_of(cx: RegionComplex, output: int = 0) -> Lattice:
     roots, merged = merge_convex_groups(cx, A_out, b_out)
     pieces = np.flatnonzero(roots == np.arange(len(cx)))
     terms: list[frozenset[int]] = []
-    for i in pieces:
+    for i in pieces.tolist():
         V = merged[i][0] if i in merged else cx.vertices_flat[cx.vertex_offsets[i] : cx.vertex_offsets[i + 1]]
         values = V @ A.T + b  # (n_vertices, k)
         own = values[:, label[i]][:, None]
@@ -102,9 +102,12 @@ def lattice_of(cx: RegionComplex, output: int = 0) -> Lattice:
     return Lattice(A, b, tuple(tuple(sorted(S)) for S in kept), pieces=len(pieces), regions=len(cx))
 
 
+#: an affine expression over the units of the current layer: (dict unit → coefficient, constant)
+Value = tuple[dict[int, float], float]
+
+
 class _Layers:
-    """Builds a feedforward ReluNet gadget by gadget. A *value* is an affine expression over the
-    units of the current layer: (dict unit → coefficient, constant)."""
+    """Builds a feedforward ReluNet gadget by gadget, on :data:`Value` expressions."""
 
     def __init__(self, in_dim: int, shift: float) -> None:
         self.shift = shift  # the constant C of σ(v + C) − C
@@ -116,8 +119,8 @@ class _Layers:
         self.biases: list[np.ndarray] = []
         self.width_in = in_dim
 
-    def _unit(self, terms: list[tuple[dict[int, float], float, float]]) -> int:
-        """New unit σ(Σ c·value) of the layer being built; returns its index."""
+    def _unit(self, terms: list[tuple[Value, float, float]]) -> int:
+        """New unit σ(Σ (k·value + extra)) of the layer being built, terms (value, k, extra); returns its index."""
         row = len(self.bias)
         const = 0.0
         for expr, k, extra in terms:
@@ -129,16 +132,16 @@ class _Layers:
         self.bias.append(const)
         return row
 
-    def carry(self, v):
+    def carry(self, v: Value) -> Value:
         n = self._unit([(v, 1.0, self.shift)])
         return ({n: 1.0}, -self.shift)
 
-    def minimum(self, u, w):
+    def minimum(self, u: Value, w: Value) -> Value:
         n_diff = self._unit([(w, 1.0, 0.0), (u, -1.0, 0.0)])
         n_w = self._unit([(w, 1.0, self.shift)])
         return ({n_w: 1.0, n_diff: -1.0}, -self.shift)
 
-    def maximum(self, u, w):
+    def maximum(self, u: Value, w: Value) -> Value:
         n_diff = self._unit([(w, 1.0, 0.0), (u, -1.0, 0.0)])
         n_u = self._unit([(u, 1.0, self.shift)])
         return ({n_u: 1.0, n_diff: 1.0}, -self.shift)
@@ -156,7 +159,7 @@ class _Layers:
         self.width_in = len(self.bias)
         self.rows, self.cols, self.vals, self.bias = [], [], [], []
 
-    def output(self, values) -> ReluNet:
+    def output(self, values: list[Value]) -> ReluNet:
         for k, v in enumerate(values):
             for col, c in v[0].items():
                 self.rows.append(k)
@@ -167,7 +170,7 @@ class _Layers:
         return ReluNet(self.weights, self.biases)
 
 
-def _input_values(lat: Lattice) -> list:
+def _input_values(lat: Lattice) -> list[Value]:
     """ℓ_j(x) as values over the input coordinates (the first layer reads x directly)."""
     return [({d: float(a) for d, a in enumerate(lat.A[j]) if a != 0.0}, float(lat.b[j])) for j in range(len(lat.b))]
 
@@ -226,7 +229,7 @@ def lattice_deep(cx: RegionComplex) -> ReluNet:
         for S in lat.terms:
             running = None
             for j in S:
-                ell = ({}, float(lat.b[j]))
+                ell: Value = ({}, float(lat.b[j]))
                 for d in range(D):
                     if lat.A[j, d] != 0.0:
                         coef, const = x[d]

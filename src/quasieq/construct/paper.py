@@ -492,7 +492,7 @@ def _null_point(t: _Templates, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     """Choose the shift c (D,) and return (c, y⁰ (M, D), margin), y⁰ the template coordinates of Ω = 0,
     i.e. of x = lo − c (module docstring, "Deep")."""
     D = t.D
-    best = (-1.0, np.ones(D), np.zeros((0, D)))
+    best: tuple[float, np.ndarray, np.ndarray] = (-1.0, np.ones(D), np.zeros((0, D)))
     for j in range(SHIFT_CANDIDATES):
         c = 1.0 + (j * _GOLDEN * np.arange(1, D + 1)) % 1.0
         y0 = np.einsum("mij,mj->mi", t.Vinv, lo - c - t.v0)

@@ -24,6 +24,7 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -132,12 +133,26 @@ def _univariate(cx: RegionComplex, delta: float | None, task: str, form: str, ma
     )
 
 
+def _changed(built: ReluNet, **changes: Any) -> ReluNet:
+    """``built`` with fields of its provenance changed (every construction records a provenance)."""
+    if built.provenance is None:
+        raise QuasieqError("a construction returned a net without provenance")
+    return built.with_provenance(dataclasses.replace(built.provenance, **changes))
+
+
+def _needed(delta: float | None, method: str) -> float:
+    """The δ of a method that needs one (:func:`_validate` refused a missing δ for all but exact)."""
+    if delta is None:
+        raise QuasieqError(f"method {method!r} needs delta, the measure it may disagree on")
+    return float(delta)
+
+
 def _transform(
     form: str,
     net: ReluNet,
     box: Box,
     delta: float | None,
-    method: str,
+    method: str | None,
     task: str,
     merge: bool,
     max_simplices: int | None,
@@ -168,12 +183,12 @@ def _transform(
         except SingleClass as one:
             warnings.warn(f"{one}: its {form} form is the constant classifier giving class {one.label} (exact)",
                           stacklevel=3)
-            return constant_classifier(net, box, one.label, one.classes, delta)
+            return constant_classifier(net, box, one.label, one.classes, _needed(delta, method))
         _too_many(rules.n, max_simplices, "simplices")
-        return (demorgan_wide if form == "wide" else demorgan_deep)(rules, delta)
+        return (demorgan_wide if form == "wide" else demorgan_deep)(rules, _needed(delta, method))
     if method == "logits":
         built = _transform(form, net, box, delta, "compact", task, merge, max_simplices, cx, max_bytes, export_dtype)
-        return as_scores(built).with_provenance(dataclasses.replace(built.provenance, method="logits"))
+        return _changed(as_scores(built), method="logits")
     if cx is None:
         cx = _regions_for(net, box, max_simplices)
     if net.in_dim == 1:
@@ -184,23 +199,21 @@ def _transform(
             built = onelayer_deep(net, box)
         else:
             built = (lattice_wide if form == "wide" else lattice_deep)(cx)
-        provenance = dataclasses.replace(built.provenance, task=task, delta=None if delta is None else float(delta))
-        return (as_scores(built) if task == "classification" else built).with_provenance(provenance)
+        scores = as_scores(built) if task == "classification" else built
+        return _changed(scores, task=task, delta=None if delta is None else float(delta))
+    measure = _needed(delta, method)
     sc = triangulate(cx, merge=merge)
     _too_many(sc.M, max_simplices, "simplices")
     check_size(estimate(form, method, sc.M, sc.D, sc.K), form, method, sc.M, max_bytes)
     if method == "compact":
-        _check_writable(weight_floor(sc, delta), delta, export_dtype)
-    if method == "compact":
+        _check_writable(weight_floor(sc, measure), measure, export_dtype)
         build: Callable[..., ReluNet] = compact_wide if form == "wide" else compact_deep
-        return build(sc, delta, task=task)
+        return build(sc, measure, task=task)
     # imported here: construct.paper is an optional sibling module built on the same simplices
     from quasieq.construct.paper import paper_deep, paper_wide
 
-    built = (paper_wide if form == "wide" else paper_deep)(sc, box, delta)
-    if built.provenance is not None and built.provenance.task != task:
-        built = built.with_provenance(dataclasses.replace(built.provenance, task=task))
-    return built
+    built = (paper_wide if form == "wide" else paper_deep)(sc, box, measure)
+    return built if built.provenance is not None and built.provenance.task == task else _changed(built, task=task)
 
 
 def to_wide(

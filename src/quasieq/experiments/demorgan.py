@@ -47,6 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import torch
@@ -142,6 +143,13 @@ def _stacked(rows: int, widths: tuple[int, ...]) -> tuple[torch.nn.ParameterList
 class DeMorganBatch(torch.nn.Module):
     """The eight networks × ``seeds`` seeds as one float64 module (layout in the module docstring)."""
 
+    # index buffers (register_buffer in __init__), declared for readers and type checkers
+    arm_member: torch.Tensor
+    chain_member: torch.Tensor
+    middle_chain: torch.Tensor
+    middle_bias_row: torch.Tensor
+    final_mask: torch.Tensor
+
     def __init__(self, seeds: int):
         super().__init__()
         if seeds < 1:
@@ -157,7 +165,9 @@ class DeMorganBatch(torch.nn.Module):
         depth = max(len(chain) for _, chain in chains)
         #: Number of chain rows that have a k-th middle block (a prefix of the chain rows).
         self.level_sizes = [sum(len(chain) > k for _, chain in chains) for k in range(depth)]
-        middle_chain, middle_bias_row, bias_rows = [], [], {}
+        middle_chain: list[int] = []
+        middle_bias_row: list[int] = []
+        bias_rows: dict[tuple[int, int], int] = {}
         for k in range(depth):
             for c, (_, chain) in enumerate(chains[: self.level_sizes[k]]):
                 middle_chain.append(c)
@@ -334,7 +344,7 @@ def run_demorgan(seeds: int = DEFAULT_SEEDS, steps: int = FAITHFUL_STEPS, protoc
     per-seed final training loss, training accuracy and evaluation accuracy with mean and sd (ddof 1).
     """
     check_options(seeds, steps)
-    doc = {
+    doc: dict[str, Any] = {
         "experiment": "demorgan", "seeds": seeds, "steps": steps, "learning_rate": LEARNING_RATE,
         "init_std": INIT_STD, "held_out_fraction": HELD_OUT_FRACTION,
         "networks": [{"name": s.name, "arms": s.arms, "chain_middle_blocks": [len(c) for c in s.chains],

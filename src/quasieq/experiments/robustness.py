@@ -37,6 +37,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import torch
@@ -198,6 +199,9 @@ class DeepReLU(torch.nn.Module):
 
 class EmbeddingClassifier(torch.nn.Module):
     """twin1(x₁), twin2(x₂) → Dense 2→300 ReLU → 300→200 ReLU → 200→10 logits (float64)."""
+
+    twin1: torch.nn.Module  # a WideQuadratic, ContinuedFraction or DeepReLU, by ``kind``
+    twin2: torch.nn.Module
 
     def __init__(self, kind: str, seed: int):
         super().__init__()
@@ -401,7 +405,7 @@ def run_robustness(seeds: int = DEFAULT_SEEDS, epochs: int = FAITHFUL_EPOCHS, sa
     embed_seconds = time.perf_counter() - start
     x_tr, y_tr = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     x_te, y_te = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
-    doc = {
+    doc: dict[str, Any] = {
         "experiment": "robustness", "dataset": "sklearn load_digits (8x8), deskewed, t-SNE 2-D",
         "samples": samples, "train_size": len(y_tr), "test_size": len(y_te), "seeds": seeds, "epochs": epochs,
         "max_steps": steps, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE, "wide_factors": WIDE_FACTORS,

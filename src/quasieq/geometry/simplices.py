@@ -318,8 +318,8 @@ def triangulate(cx: RegionComplex, *, merge: bool = False) -> SimplexComplex:
     else:
         roots, merged = np.arange(len(cx)), {}
     all_vertices, all_region = [], []
-    for i in np.flatnonzero(roots == np.arange(len(cx))):
-        i = int(i)
+    for root in np.flatnonzero(roots == np.arange(len(cx))):
+        i = int(root)
         if i in merged:
             V, normals, offsets = merged[i]
         else:

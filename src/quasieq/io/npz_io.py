@@ -27,6 +27,14 @@ _SPARSE_PARTS = ("data", "indices", "indptr", "shape")
 _KEY = re.compile(r"^(W|b|relu)(\d+)(?:_(data|indices|indptr|shape))?$")
 
 
+def _layer_index(key: str) -> int:
+    """The layer number in an array name that :data:`_KEY` accepted (``W3_data`` → 3)."""
+    match = _KEY.match(key)
+    if match is None:  # read_npz_arrays admitted only names that match
+        raise QuasieqError(f"unexpected array name {key!r}")
+    return int(match.group(2))
+
+
 def mask_arrays(net: ReluNet) -> dict[str, np.ndarray]:
     """The ``relu{i}`` arrays of ``net`` (none when every hidden unit is a ReLU unit)."""
     if not net.has_linear_units:
@@ -64,7 +72,7 @@ def write_npz(net: ReluNet, file: BinaryIO) -> None:
             arrays[f"W{i}"] = np.asarray(W)
         arrays[f"b{i}"] = b
     arrays.update(mask_arrays(net))
-    np.savez(file, **arrays)
+    np.savez(file, allow_pickle=False, **arrays)
 
 
 def _member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -130,7 +138,7 @@ def read_npz(path: Path, max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Re
     """
     arrays = read_npz_arrays(path, lambda name: _KEY.match(name) is not None,
                              "a quasieq .npz holds W0, b0, W1, b1, ...", max_weight_bytes)
-    layers = 1 + max((int(_KEY.match(k).group(2)) for k in arrays if not k.startswith("relu")), default=-1)
+    layers = 1 + max((_layer_index(k) for k in arrays if not k.startswith("relu")), default=-1)
     if layers == 0:
         raise QuasieqError(f"{path}: holds no arrays; a quasieq .npz holds W0, b0, W1, b1, ...")
     weights, biases = [], []

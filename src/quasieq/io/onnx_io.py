@@ -33,14 +33,16 @@ OPSET = 17
 #: cannot serialise a message of 2 GiB or more; the margin covers the graph itself).
 EXTERNAL_DATA_BYTES = 2**31 - 2**26
 
-_DTYPES = {"float32": (np.float32, TensorProto.FLOAT), "float64": (np.float64, TensorProto.DOUBLE)}
+_DTYPES: dict[str, tuple[type[np.floating], int]] = {
+    "float32": (np.float32, TensorProto.FLOAT), "float64": (np.float64, TensorProto.DOUBLE),
+}
 
 
 # ----- export -----------------------------------------------------------------------------------------
 class _GraphBuilder:
     """Accumulates nodes and initializers with fresh names."""
 
-    def __init__(self, np_dtype: type) -> None:
+    def __init__(self, np_dtype: type[np.floating]) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.np_dtype = np_dtype

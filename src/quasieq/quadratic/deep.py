@@ -93,7 +93,10 @@ class Perturbation:
 
 def chain_coefficients(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(E, O) coefficient arrays of P = E(x²) + x·O(x²), trailing zeros dropped ([0.0] if all zero)."""
-    return tuple(np.trim_zeros(part, "b") if np.any(part) else np.zeros(1) for part in (p[0::2], p[1::2]))
+    def trimmed(part: np.ndarray) -> np.ndarray:
+        return np.trim_zeros(part, "b") if np.any(part) else np.zeros(1)
+
+    return trimmed(p[0::2]), trimmed(p[1::2])
 
 
 def euler_coefficients(c: np.ndarray) -> np.ndarray:
@@ -176,7 +179,7 @@ def deep_sizes(degree: int) -> tuple[int, int]:
 
 def zero_coefficients(p: np.ndarray) -> list[int]:
     """Indices i into p of the zero coefficients below the top of their chain (they break Euler's form)."""
-    return sorted(2 * i + offset for offset, chain in zip((0, 1), chain_coefficients(p), strict=True)
+    return sorted(2 * int(i) + offset for offset, chain in zip((0, 1), chain_coefficients(p), strict=True)
                   for i in np.flatnonzero(chain[:-1] == 0.0))
 
 
@@ -210,8 +213,8 @@ def deep(coeffs: Sequence[float] | np.ndarray, *, domain: Sequence[float] = (-1.
         if on_pole == "refuse":
             raise QuasieqError(f"zero coefficient(s) {', '.join(f'p{i}' for i in zeros)} break Euler's continued "
                                f"fraction (a_i = c_i/c_(i-1)); pass on_pole='perturb' to replace them by ±eps")
-        eps = QUADRATIC_PERTURB_RELATIVE * float(np.max(np.abs(p))) if eps is None else float(eps)
-        used, changed = _perturb_zeros(p, eps)
+        eps_used = QUADRATIC_PERTURB_RELATIVE * float(np.max(np.abs(p))) if eps is None else float(eps)
+        used, changed = _perturb_zeros(p, eps_used)
     poles = find_poles(used, dom)
     if poles and on_pole != "allow":
         raise QuasieqError(f"pole on [{dom[0]:g}, {dom[1]:g}]: {poles[0].describe()}"
@@ -223,6 +226,6 @@ def deep(coeffs: Sequence[float] | np.ndarray, *, domain: Sequence[float] = (-1.
     net = DeepQuadraticNet(p, dom, used, poles)
     if zeros:
         radius = max(abs(dom[0]), abs(dom[1]))
-        net.perturbation = Perturbation(tuple(changed), eps, eps * float(sum(radius ** i for i in changed)),
+        net.perturbation = Perturbation(tuple(changed), eps_used, eps_used * float(sum(radius ** i for i in changed)),
                                         max_errors(net, p, dom)[0])
     return net

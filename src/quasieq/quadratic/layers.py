@@ -36,6 +36,14 @@ class QuadraticLayer(nn.Module):
     trained; :meth:`from_weights` sets them exactly.
     """
 
+    # registered by name in __init__ (one loop over _NAMES); declared here for readers and type checkers
+    W_r: nn.Parameter
+    b_r: nn.Parameter
+    W_g: nn.Parameter
+    b_g: nn.Parameter
+    W_b: nn.Parameter
+    c: nn.Parameter
+
     def __init__(self, in_features: int, out_features: int,
                  activation: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         super().__init__()

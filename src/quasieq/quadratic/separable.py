@@ -20,17 +20,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from quasieq.errors import QuasieqError
-from quasieq.quadratic.deep import deep
+from quasieq.quadratic.deep import DeepQuadraticNet, deep
 from quasieq.quadratic.layers import ceil_log2, product_tree
-from quasieq.quadratic.wide import wide
+from quasieq.quadratic.wide import WideQuadraticNet, wide
 
-Builder = Callable[..., nn.Module]
+#: a one-variable factor net (both kinds carry integer ``width`` and ``depth``)
+FactorNet = WideQuadraticNet | DeepQuadraticNet
+Builder = Callable[..., FactorNet]
 
 
 def _factor(coeffs, t: int, i: int) -> np.ndarray:
@@ -54,7 +57,7 @@ def _bounds(domain, n: int) -> tuple[np.ndarray, np.ndarray]:
 class SeparableQuadraticNet(nn.Module):
     """x ↦ bias + Σ_l tree_l(φ̂_l1(x_{i_1}), …): (N, n) → (N, 1) in float64."""
 
-    def __init__(self, n_inputs: int, terms: list[list[tuple[int, nn.Module]]], bias: float) -> None:
+    def __init__(self, n_inputs: int, terms: list[list[tuple[int, FactorNet]]], bias: float) -> None:
         super().__init__()
         self.n_inputs, self.bias = n_inputs, bias
         self.variables = [[i for i, _ in term] for term in terms]
@@ -68,7 +71,9 @@ class SeparableQuadraticNet(nn.Module):
             raise QuasieqError(f"the separable net expects input (N, {self.n_inputs}), got {tuple(x.shape)}")
         out = torch.full((x.shape[0], 1), self.bias, dtype=torch.float64)
         for variables, factors, tree in zip(self.variables, self.factors, self.trees, strict=True):
-            out = out + tree(torch.cat([net(x[:, i:i + 1]) for i, net in zip(variables, factors, strict=True)], dim=1))
+            term_factors = cast(nn.ModuleList, factors)  # the inner ModuleLists built in __init__
+            columns = [net(x[:, i:i + 1]) for i, net in zip(variables, term_factors, strict=True)]
+            out = out + tree(torch.cat(columns, dim=1))
         return out
 
 

@@ -100,10 +100,11 @@ class WideQuadraticNet(nn.Module):
         zeros = np.zeros(n_factors)
         first = QuadraticLayer.from_weights(s[:, None], zeros, np.zeros((n_factors, 1)), np.ones(n_factors),
                                             r[:, None], t)
-        self.layers = nn.Sequential(first, *product_tree(n_factors))
+        layers = [first, *product_tree(n_factors)]
+        self.layers = nn.Sequential(*layers)
         self.coeffs, self.domain, self.factorisation = coeffs, domain, factorisation
         self.degree = coeffs.size - 1
-        self.width = max(layer.out_features for layer in self.layers)
+        self.width = max(layer.out_features for layer in layers)
         self.depth = len(self.layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

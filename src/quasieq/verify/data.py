@@ -151,7 +151,8 @@ def _predict(f: Any, X: np.ndarray, name: str) -> tuple[np.ndarray, int]:
         raise QuasieqError(
             f"data_agreement: {name} must be a ReluNet or a callable (N, D) -> (N, K), got {type(f).__name__}"
         )
-    labels, K = [], None
+    labels: list[np.ndarray] = []
+    K = 2
     chunk = chunk_size(f)
     for start in range(0, len(X), chunk):
         Y = np.asarray(f(X[start : start + chunk]), dtype=np.float64)
@@ -160,7 +161,7 @@ def _predict(f: Any, X: np.ndarray, name: str) -> tuple[np.ndarray, int]:
             raise QuasieqError(f"data_agreement: {name} returned shape {Y.shape}; expected (N, K)")
         K = max(2, Y.shape[1])
         labels.append(class_labels(Y))
-    return np.concatenate(labels), int(K)
+    return np.concatenate(labels), K
 
 
 def data_agreement(a: Any, b: Any, X: Any, y: Any = None, *, box: Box | None = None) -> DataAgreement:
