@@ -514,6 +514,45 @@ def test_signal_during_the_float32_check_cleans_up(tmp_path, signum, code):
     assert latency < 30  # generous for a loaded CI machine; measured latencies are in docs/benchmarks.md
 
 
+def _resident_mib(pid: int) -> float:
+    """The resident set size of process ``pid`` (Linux /proc), in MiB; 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the resident size from /proc")
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_inside_one_long_kernel_call_ends_the_process_at_once(tmp_path, signum, code):
+    """4-200-200-200-1's first layer is one kernel call that runs for minutes (and fills memory): the
+    Python handler cannot run until it returns, so the interrupt watchdog must end the process, with
+    the one line, the exit code and nothing left in the output folder. Without the watchdog the
+    process does not stop before the kernel ends."""
+    rng = np.random.default_rng(0)
+    arch = [4, 200, 200, 200, 1]
+    net = qe.ReluNet([rng.normal(size=(o, i)) / np.sqrt(i) for i, o in zip(arch[:-1], arch[1:], strict=True)],
+                     [rng.normal(size=o) * 0.1 for o in arch[1:]])
+    model, out = tmp_path / "big.npz", tmp_path / "out"
+    qe.save(net, model)
+    out.mkdir()
+    proc = _spawn(["regions", str(model), *BOX, "--json", str(out / "r.json")], tmp_path)
+    try:
+        # past start-up (about 250 MiB of libraries) and into the first layer's split
+        assert _wait_for(lambda: _resident_mib(proc.pid) > 450, proc, 200), "the enumeration never started"
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+        latency = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == code, stderr
+    assert_one_line(stderr, r"^interrupted$", code)
+    assert list(out.iterdir()) == []
+    assert latency < 10  # measured 0.6-1.0 s; the kernel call alone runs for minutes
+
+
 # ----- the export quasieq recommends for a pickled model must work as written ----------------------
 def test_the_recommended_torch_export_runs_and_loads(tmp_path, monkeypatch):
     """``quasieq info m.pt`` names a torch.onnx.export call: run exactly that sentence (with ``model``

@@ -7,9 +7,10 @@ with the one line ``interrupted`` and exit 130 / 143 instead of an import traceb
 
 from __future__ import annotations
 
+import os
 import sys
 
-from quasieq.interrupts import MESSAGE, exit_code, handled_signals
+from quasieq.interrupts import EXIT_INTERRUPTED, EXIT_TERMINATED, MESSAGE, exit_code, handled_signals
 
 
 def main() -> None:
@@ -22,6 +23,15 @@ def main() -> None:
     except KeyboardInterrupt as exc:  # only start-up gets here: the app reports its own interrupts
         sys.stderr.write(f"{MESSAGE}\n")
         sys.exit(exit_code(exc))
+    except SystemExit as stop:
+        if stop.code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            # stopped by a signal, the stack unwound and every output cleaned up: skip the interpreter's
+            # teardown (freeing gigabytes of arrays, unloading numba), which can take longer than the
+            # cleanup itself
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(stop.code)
+        raise
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quasieq.errors import QuasieqError
+from quasieq.interrupts import scratch
 
 #: The first 8 bytes of every PNG file (PNG specification, §5.2).
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -118,11 +119,11 @@ def write_report(path: str | Path, sections: list[Section], title: str = "quasie
     text = render_report(title, sections)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".html", dir=path.parent if str(path.parent) else ".")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with scratch(tmp), os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the report the usual permissions
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the report the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 from quasieq.errors import QuasieqError
 from quasieq.frontend.compiler import Lowered
 from quasieq.frontend.onnx_source import lower_onnx_file
+from quasieq.interrupts import scratch
 from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES, check_limit
 from quasieq.io.npz_io import read_npz, write_npz
 from quasieq.io.onnx_io import save_onnx
@@ -82,11 +83,12 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
         raise QuasieqError(f"{path}: folder {directory} does not exist")
     tmp = Path(tempfile.mkdtemp(prefix=".quasieq-", dir=directory))
     try:
-        write(tmp / path.name)
-        for extra in sorted(tmp.iterdir()):
-            if extra.name != path.name:
-                os.replace(extra, directory / extra.name)
-        os.replace(tmp / path.name, path)
+        with scratch(tmp):
+            write(tmp / path.name)
+            for extra in sorted(tmp.iterdir()):
+                if extra.name != path.name:
+                    os.replace(extra, directory / extra.name)
+            os.replace(tmp / path.name, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

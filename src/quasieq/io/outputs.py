@@ -30,12 +30,12 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from quasieq.errors import QuasieqError
-from quasieq.interrupts import deferred
+from quasieq.interrupts import deferred, scratch
 
 
 def _is_stream(mode: int) -> bool:
@@ -125,6 +125,7 @@ def staged_outputs() -> Iterator[Callable[[Path], Path]]:
     """
     staged: list[_Staged] = []
     stream_folder: list[Path] = []  # a private folder in the system temp dir, made on first need
+    registered = ExitStack()  # every temporary path, removed by the interrupt watchdog if it must
     umask = os.umask(0)
     os.umask(umask)
 
@@ -135,7 +136,7 @@ def staged_outputs() -> Iterator[Callable[[Path], Path]]:
         existing = target.stat().st_mode if target.exists() else None
         if existing is not None and _is_stream(existing):
             if not stream_folder:
-                stream_folder.append(Path(tempfile.mkdtemp(prefix="quasieq-")))
+                stream_folder.append(registered.enter_context(scratch(tempfile.mkdtemp(prefix="quasieq-"))))
             temporary = stream_folder[0] / f"{len(staged)}{target.suffix}"
             temporary.touch()
             staged.append(_Staged(temporary, target, stream=True))
@@ -144,7 +145,7 @@ def staged_outputs() -> Iterator[Callable[[Path], Path]]:
         mode = stat.S_IMODE(existing) if existing is not None else 0o666 & ~umask
         os.fchmod(fd, mode)  # mkstemp makes 0600 files: keep the target's mode, or the usual one
         os.close(fd)
-        staged.append(_Staged(Path(name), target, stream=False))
+        staged.append(_Staged(registered.enter_context(scratch(name)), target, stream=False))
         return Path(name)
 
     try:
@@ -162,6 +163,7 @@ def staged_outputs() -> Iterator[Callable[[Path], Path]]:
                 s.temporary.unlink(missing_ok=True)
         for folder in stream_folder:
             shutil.rmtree(folder, ignore_errors=True)
+        registered.close()
 
 
 def write_json(doc: dict, path: Path) -> None:

@@ -23,7 +23,7 @@ def pack_patterns(patterns: np.ndarray) -> np.ndarray:
     return packed.view(np.uint64).reshape(n, words)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _hash(words: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
     out = np.zeros(words.shape[0], dtype=np.uint64)
     for i in range(words.shape[0]):
@@ -34,7 +34,7 @@ def _hash(words: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _find(table_hash, order, table_words, query_hash, query_words):
     out = np.full(query_hash.shape[0], -1, dtype=np.int64)
     for q in range(query_hash.shape[0]):
@@ -53,7 +53,7 @@ def _find(table_hash, order, table_words, query_hash, query_words):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _flipped_words(words, rows, bits):
     """Row ``rows[q]`` of the packed table with bit ``bits[q]`` flipped, for every query q."""
     out = words[rows].copy()

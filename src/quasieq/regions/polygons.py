@@ -52,13 +52,13 @@ class _Rows(NamedTuple):
     rhs: np.ndarray  # (rows,)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _new_rows(capacity):
     return _Rows(np.empty((capacity, 2)), np.empty(capacity, dtype=np.int64), np.empty((capacity, 2)),
                  np.empty(capacity))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reserve(rows, needed):
     """``rows`` with room for at least ``needed`` rows (doubled and copied when short)."""
     if needed <= rows.rhs.shape[0]:
@@ -72,7 +72,7 @@ def _reserve(rows, needed):
     return grown
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _copy_row(src, i, dst, j):
     dst.vertices[j, 0] = src.vertices[i, 0]
     dst.vertices[j, 1] = src.vertices[i, 1]
@@ -82,7 +82,7 @@ def _copy_row(src, i, dst, j):
     dst.rhs[j] = src.rhs[i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _set_line(rows, j, line_id, n0, n1, rhs):
     rows.line_ids[j] = line_id
     rows.normals[j, 0] = n0
@@ -90,7 +90,7 @@ def _set_line(rows, j, line_id, n0, n1, rhs):
     rows.rhs[j] = rhs
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _polygon_rows(chunk, r, rows):
     """Region r of the chunk as polygon rows (written from row 0 of ``rows``): edge i's line is the
     first constraint of the region through both of its ends (by incidence). Returns the row count."""
@@ -109,14 +109,14 @@ def _polygon_rows(chunk, r, rows):
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _distances(rows, start, k, Z, z0, inv_norms, j, out):
     """out[i] = signed distance of vertex row start + i to neuron j's line, i < k."""
     for i in range(k):
         out[i] = (z0[j] + Z[j, 0] * rows.vertices[start + i, 0] + Z[j, 1] * rows.vertices[start + i, 1]) * inv_norms[j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _end_row(node, dst, j, prev_edge, skipped, chord):
     """Give row j of a child the line of its outgoing edge: the cutting line (``chord``) when parent
     vertices were skipped after it, else the parent edge ``prev_edge`` it lies on."""
@@ -128,7 +128,7 @@ def _end_row(node, dst, j, prev_edge, skipped, chord):
                   node.rhs[prev_edge])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _write_child(node, k, d, sign, tol, chord, dst, start):
     """Write the child on side ``sign`` (+1: d ≥ −tol, −1: d ≤ tol) of the polygon ``node`` (rows
     0 … k−1, signed distances d) into ``dst`` from row ``start``; ``chord`` = (line id, n0, n1, rhs) of
@@ -175,7 +175,7 @@ class _Leaves(NamedTuple):
     bits: np.ndarray  # (capacity, n) bool
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grown(a, capacity):
     """A copy of the 1-D array ``a`` with room for ``capacity`` entries."""
     out = np.empty(capacity, dtype=a.dtype)
@@ -183,7 +183,7 @@ def _grown(a, capacity):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _add_leaf(leaves, n_leaves, n_rows, node, k, r, bits):
     """Append polygon ``node`` (rows 0 … k−1) of region r with ``bits`` (growing the storage)."""
     rows = _reserve(leaves.rows, n_rows + k)
@@ -202,7 +202,7 @@ def _add_leaf(leaves, n_leaves, n_rows, node, k, r, bits):
     return _Leaves(rows, counts, parent, all_bits)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pack_leaves(leaves, n_leaves, words):
     """The leaves as :class:`splitting.Polytopes`, their parents and bits. A vertex's incidence bits are
     its two edges' lines; a polygon's constraints are its edges in ascending line id, the order in which
@@ -231,7 +231,7 @@ def _pack_leaves(leaves, n_leaves, words):
     return children, leaves.parent[:n_leaves].copy(), leaves.bits[:n_leaves].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def split_polygons(chunk, layer, tols, max_children):
     """:func:`splitting.split_layer` for D = 2 (same arguments, same :class:`splitting.LayerSplit`)."""
     n_regions = chunk.vertex_indptr.shape[0] - 1
@@ -336,7 +336,7 @@ def split_polygons(chunk, layer, tols, max_children):
     return LayerSplit(children, LayerInputs(Z_out, z0_out, parent, leaf_bits), dropped)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def polygon_facts(verts, inc, voff, ids, normals, rhs, coff, exact_volume):
     """:func:`polytope.region_facts` for the polygons written by :func:`split_polygons` (vertices in
     cyclic order, one constraint per edge): the area by the shoelace formula

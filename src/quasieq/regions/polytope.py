@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def contains_bits(a: np.ndarray, b: np.ndarray) -> bool:
     """Bitset a ⊇ b."""
     for w in range(a.shape[0]):  # noqa: SIM110 - numba compiles this loop; all() over a generator it does not
@@ -35,7 +35,7 @@ def contains_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def popcount(x: np.uint64) -> int:
     """Number of set bits of a 64-bit word (SWAR bit counting)."""
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
@@ -44,22 +44,22 @@ def popcount(x: np.uint64) -> int:
     return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def has_bit(bits: np.ndarray, k: int) -> bool:
     return (bits[k >> 6] >> np.uint64(k & 63)) & np.uint64(1) == np.uint64(1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def set_bit(bits: np.ndarray, k: int) -> None:
     bits[k >> 6] |= np.uint64(1) << np.uint64(k & 63)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def clear_bit(bits: np.ndarray, k: int) -> None:
     bits[k >> 6] &= ~(np.uint64(1) << np.uint64(k & 63))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _vertex_masks(inc, ids):
     """Facet vertex sets as bitsets over the vertices: (n_facets, ceil(nv/64)) uint64."""
     nv = inc.shape[0]
@@ -72,7 +72,7 @@ def _vertex_masks(inc, ids):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _count(bits):
     n = 0
     for w in range(bits.shape[0]):
@@ -80,7 +80,7 @@ def _count(bits):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _is_maximal(sets, sizes, a, n):
     """Is bitset row a (of the first n rows) maximal under inclusion, and the first of equal rows?"""
     for b in range(n):
@@ -92,7 +92,7 @@ def _is_maximal(sets, sizes, a, n):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def prune_constraints(inc, ids, normals, offsets, dim):
     """Keep only the facets among the constraints (minimal H-representation): the constraints whose
     vertex set S_h is maximal under inclusion (the first of equal ones) with ≥ dim vertices. Clears the
@@ -112,7 +112,7 @@ def prune_constraints(inc, ids, normals, offsets, dim):
     return ids[keep].copy(), normals[keep].copy(), offsets[keep].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _normal_component(normal, basis, rank, out):
     """out = the part of ``normal`` orthogonal to the first ``rank`` rows of the orthonormal ``basis``
     (modified Gram–Schmidt, applied twice so that the result stays orthogonal when it is short);
@@ -124,7 +124,7 @@ def _normal_component(normal, basis, rank, out):
     return np.sqrt(np.dot(out, out))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _edge_length(V, face, nv):
     """Length of a 1-face: the largest distance between two of its vertices (two, unless several
     coincide or lie on a line)."""
@@ -138,7 +138,7 @@ def _edge_length(V, face, nv):
     return longest
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def polytope_volume(V, inc, ids, normals, offsets):
     """Exact D-volume of a polytope from its vertices, incidence and facets (pulling recursion).
 
@@ -210,7 +210,7 @@ def polytope_volume(V, inc, ids, normals, offsets):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def region_facts(verts, inc, voff, ids, normals, offsets, coff, exact_volume):
     """Per region (CSR inputs as in splitting.split_layer): exact volume (or NaN when
     ``exact_volume`` is False), vertex centroid (an interior point), the radius of the largest ball
@@ -243,7 +243,7 @@ def region_facts(verts, inc, voff, ids, normals, offsets, coff, exact_volume):
     return volumes, centres, radii, facet_centres
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def points_inside(points, regions, normals, rhs, coff, tol):
     """Does point q satisfy every facet inequality n·x ≤ c + tol of region ``regions[q]`` (CSR facets
     ``normals``, ``rhs`` with offsets ``coff``)? False where ``regions[q]`` is −1."""

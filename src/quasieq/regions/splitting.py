@@ -74,7 +74,7 @@ def one_blas_thread() -> Iterator[None]:
                 lib.set_num_threads(threads)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _edge(inc, u, v, common, dim):
     shared = 0
     for w in range(common.shape[0]):
@@ -91,7 +91,7 @@ def _edge(inc, u, v, common, dim):
     return count == 2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _crossings(V, inc, d, tol):
     """Rows of both children as a plan: (u, v, t) copies row u when v < 0, else interpolates
     u + t(v − u) (a new vertex on h; d holds the vertices' signed distances to h). Returns the plan
@@ -131,7 +131,7 @@ def _crossings(V, inc, d, tol):
     return us[:n], vs[:n], ts[:n], side[:n]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _child(V, inc, dist, hid, us, vs, ts, side, keep):
     """Materialise the child made of the plan rows with side == keep or side == 0 (vertices, incidence
     with h = ``hid`` added on the new vertices, and the distances ``dist`` to the hyperplanes still to
@@ -163,7 +163,7 @@ def _child(V, inc, dist, hid, us, vs, ts, side, keep):
     return cV, cI, cd
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _split(V, inc, d, dist, hid, tol):
     """Split by hyperplane h (global id hid; d = the vertices' distances to it). Returns both children's
     (V, inc, dist) with the positive side first, ``dist`` holding the remaining hyperplanes' columns."""
@@ -173,7 +173,7 @@ def _split(V, inc, d, dist, hid, tol):
     return Vp, Ip, dp, Vn, In, dn
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _with_constraint(ids, normals, offsets, hid, normal, offset):
     k = ids.shape[0]
     nids = np.empty(k + 1, dtype=np.int64)
@@ -188,7 +188,7 @@ def _with_constraint(ids, normals, offsets, hid, normal, offset):
     return nids, nn, no
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def side_of(d, tol):
     """Where a region lies w.r.t. a hyperplane, from its vertices' signed distances d:
     0 cut (vertices beyond tol on both sides), 1 positive side, 2 negative side, 3 within tol of it."""
@@ -203,7 +203,7 @@ def side_of(d, tol):
     return 3
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sliver_count(d, state, sliver):
     """1 when a non-cutting hyperplane leaves a sub-tolerance sliver (thicker than rounding) on its
     other side, else 0."""
@@ -212,7 +212,7 @@ def sliver_count(d, state, sliver):
     return 1 if d.max() > sliver else 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rounding_tests(absW, W_row_abs, b, A, c, z0, norms, flat_rel, guard_rel):
     """Which neurons are flat on a region, and which flat ones are constantly active.
 
@@ -237,7 +237,7 @@ def rounding_tests(absW, W_row_abs, b, A, c, z0, norms, flat_rel, guard_rel):
     return flat, constant_active
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _distances_T(V, Z, z0, norms, flat):
     """(n, nv) signed distances (Z_j·v + z0_j)/‖Z_j‖ of the vertices to each non-flat neuron's
     hyperplane, one contiguous row per neuron (flat rows are left unset)."""
@@ -311,7 +311,7 @@ class LayerSplit(NamedTuple):
     dropped: int
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def layer_input(inputs, r):
     """The layer input a(x) = A x + c on region r: A = diag(bits[r]) Z_p, c = bits[r] ⊙ z0_p with
     p = parent[r] (see the module docstring)."""
@@ -329,7 +329,7 @@ def layer_input(inputs, r):
 _GEMM_BLOCK = 128
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pre_activation_maps(inputs, W, b):
     """This layer's pre-activation map on every region of a chunk: Z_r = W A_r (R, n, D) and
     z0_r = W c_r + b (R, n), with (A_r, c_r) = :func:`layer_input`. With the output layer's (W, b) it
@@ -360,7 +360,7 @@ def pre_activation_maps(inputs, W, b):
     return Z, z0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _settle_root(dT, flat, constant_active, hyperplane_ids, tol, sliver):
     """A region against every unit of the layer (dT: one distance row per unit): the ReLU units whose
     hyperplane cuts it, the bits of the others (flat ones by their constant sign, linear units 1), the
@@ -388,7 +388,7 @@ def _settle_root(dT, flat, constant_active, hyperplane_ids, tol, sliver):
     return cutting[:m], bits, dropped, False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _settle_node(d, cols, bits, tol, sliver):
     """A node of the splitting tree against the hyperplanes still to test (d: one column per entry of
     ``cols``): the column positions that cut it, how many, the slivers dropped (the non-cutting ones'
@@ -409,7 +409,7 @@ def _settle_node(d, cols, bits, tol, sliver):
     return cutting, n_cut, dropped, False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def split_layer(chunk, layer, tols, max_children):
     """Split every region of a chunk (a record with the fields of :class:`Polytopes` and
     :class:`LayerInputs`) by the units of one :class:`Layer`; returns a :class:`LayerSplit` whose
@@ -503,7 +503,7 @@ def split_layer(chunk, layer, tols, max_children):
     return LayerSplit(children, LayerInputs(Z_out, z0_out, parent, bits), dropped)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pack(out_V, out_I, out_ids, out_N, out_rhs, out_parent, out_bits, D, n, words):
     """The collected children as :class:`Polytopes`, with their parents and bits."""
     R = len(out_V)

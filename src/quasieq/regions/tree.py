@@ -26,6 +26,7 @@ from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.budget import check_time
 from quasieq.errors import TooManyRegions
+from quasieq.interrupts import compiled
 from quasieq.net import ReluNet
 from quasieq.regions.chunk import Chunk, FinishedChunk
 from quasieq.regions.polygons import polygon_facts, split_polygons
@@ -117,7 +118,8 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
     W, b = engine.hidden[layer]
     splitter = split_polygons if engine.box.dim == 2 else split_layer  # the 2-D kernel walks polygons
     tols = SplitTolerances(engine.tol, engine.sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING)
-    split = splitter(chunk, Layer(W, b, engine.hyperplane_ids[layer]), tols, budget)
+    with compiled():
+        split = splitter(chunk, Layer(W, b, engine.hyperplane_ids[layer]), tols, budget)
     parent, bits = split.inputs.parent, split.inputs.bits
     children = Chunk(
         **split.children._asdict(), **split.inputs._asdict(),
@@ -145,15 +147,17 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
     dim = engine.box.dim
     exact = dim <= tolerances.EXACT_VOLUME_MAX_DIM
     facts = polygon_facts if dim == 2 else region_facts  # the 2-D splitter's polygons are cyclic
-    volumes, centres, radii, facet_centres = facts(
-        chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
-        chunk.constraint_rhs, chunk.constraint_indptr, exact,
-    )
+    with compiled():
+        volumes, centres, radii, facet_centres = facts(
+            chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
+            chunk.constraint_rhs, chunk.constraint_indptr, exact,
+        )
     keep = radii > tolerances.ON_HYPERPLANE * engine.box.scale
     vrows = np.repeat(keep, np.diff(chunk.vertex_indptr))
     crows = np.repeat(keep, np.diff(chunk.constraint_indptr))
-    A, b = pre_activation_maps(LayerInputs(chunk.parent_Z, chunk.parent_z0, chunk.parent[keep], chunk.bits[keep]),
-                               engine.W_out, engine.b_out)
+    with compiled():
+        A, b = pre_activation_maps(LayerInputs(chunk.parent_Z, chunk.parent_z0, chunk.parent[keep], chunk.bits[keep]),
+                                   engine.W_out, engine.b_out)
     reduced = FinishedChunk(
         vertices=chunk.vertices[vrows],
         vertex_indptr=np.concatenate(([0], np.cumsum(np.diff(chunk.vertex_indptr)[keep]))),

@@ -30,6 +30,7 @@ from quasieq.box import Box
 from quasieq.budget import check_time, forward_bytes_per_row, onnx_bytes_per_row, rows_per_chunk
 from quasieq.cluster import executor_for
 from quasieq.errors import QuasieqError
+from quasieq.interrupts import scratch
 from quasieq.io import save
 from quasieq.net import ReluNet, class_labels
 from quasieq.verify.exact import exact_compare
@@ -277,7 +278,7 @@ def float32_report(net: Any, constructed: ReluNet, box: Box, **options: Any) -> 
     evaluation budget however large the form.
     """
     rows = rows_per_chunk(onnx_bytes_per_row(constructed, itemsize=4))
-    with tempfile.TemporaryDirectory(prefix="quasieq-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="quasieq-") as tmp, scratch(tmp):
         path = os.path.join(tmp, "constructed.onnx")
         save(constructed, path, dtype="float32")
         return compare(net, onnx_function(path), box, chunk_rows=rows, **options)
