@@ -83,6 +83,12 @@ def _conv_onnx(path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
+def _npy_header_only(path: Path, shape: tuple[int, ...]) -> None:
+    """A ``.npy`` file of a valid header declaring ``shape`` float64 and no data (a few hundred bytes)."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": shape})
+
+
 def _zip_bomb(path: Path, gib: float = 1.5) -> None:
     """A real zip bomb: ``W0.npy`` declaring and holding ``gib`` GiB of float64 zeros, deflated.
 
@@ -156,6 +162,11 @@ INPUTS: dict[str, Callable[[Path], None]] = {
                              _tensor(np.zeros(1, np.float32), "b")],
         300_000_000, (helper.make_node("Gather", ["x", "i"], ["g"], axis=1),)),
     "conv.onnx": _conv_onnx,
+    "huge_points.npy": lambda p: _npy_header_only(p, (3, 10**10)),
+    # 40 bytes of shape, 80 GB of weights once ConstantOfShape is folded
+    "constant_of_shape_bomb.onnx": lambda p: _gemm_onnx(
+        p, ["x", "w", "b"], [_tensor(np.array([1, 10**10], np.int64), "s"), _tensor(np.zeros(1, np.float32), "b")],
+        2, (helper.make_node("ConstantOfShape", ["s"], ["w"], name="fill"),)),
     "missing_bias.onnx": lambda p: _gemm_onnx(p, ["x", "W", "nowhere"], [_tensor(np.ones((1, 2), np.float32), "W")], 2),
     "complex.onnx": lambda p: _gemm_onnx(p, ["x", "W"], [_tensor(np.ones((1, 2), np.complex64), "W")], 2),
     "model.pt": lambda p: p.write_bytes(b"\x80\x04K\x01."),
@@ -202,6 +213,12 @@ CASES: list[Case] = [
          stderr=r"declares 16,77\d,\d{3} bytes \(16 MiB\), above the limit of 1,000,000 bytes"),
     Case("onnx input of 3e8 features then Gather", ("info", "huge_input_gather.onnx"),
          stderr=r"graph input 'x' \(per-sample dims \[300000000\]\) declares 2,400,000,000 bytes"),
+    Case("--plane points whose .npy header declares 3e10 values", ("regions", "good.npz", "--plane", "huge_points.npy"),
+         stderr=r"huge_points.npy \(.npy header\)\S* declares 240,000,000,000 bytes .*--max-weight-bytes"),
+    Case("a folded ConstantOfShape of 1e10 values", ("info", "constant_of_shape_bomb.onnx"),
+         stderr=r"^error: node 0 \(ConstantOfShape 'fill'\): its folded output would hold 10,000,000,000 values, "
+                r"80,000,000,000 bytes \(74.5 GiB\) as float64, above the limit of 1,073,741,824 bytes \(1 GiB\); "
+                r"raise the limit with --max-weight-bytes N$"),
     Case("compiler's convolution matrix over a lowered limit", ("info", "conv.onnx", "--max-weight-bytes", "20000"),
          stderr=r"^error: node 0 \(Conv 'conv'\): the convolution matrix would hold 18,432 values, 147,456 bytes "
          r"\(144 KiB\) as float64, above the limit of 20,000 bytes \(19.5 KiB\); raise the limit with "

@@ -333,10 +333,10 @@ def resolve_box(net: ReluNet, cube: tuple[float, float] | None, bounds: Path | N
 
 
 def sliced(net: ReluNet, plane: Path | None, line: Path | None, cube: tuple[float, float] | None,
-           bounds: Path | None) -> tuple[ReluNet, Box, Slice | None]:
+           bounds: Path | None, max_weight_bytes: int) -> tuple[ReluNet, Box, Slice | None]:
     """``(net, box, cut)``: MODEL on the ``--plane``/``--line`` slice ``cut`` (the sliced net and the box of
     slice coordinates, [0, 1]^k by default) or, without one, the net itself on its box and ``cut = None``."""
-    cut = requested_slice(plane, line)
+    cut = requested_slice(plane, line, max_weight_bytes)
     if cut is None:
         return net, resolve_box(net, cube, bounds), None
     net = cut.apply(net)
@@ -567,7 +567,8 @@ def regions_command(
 ) -> None:
     """Enumerate the exact linear regions of MODEL on a box (--box LO HI or --bounds FILE.json), or on a
     plane or line through given inputs (--plane / --line POINTS.npy)."""
-    net, box, cut = sliced(load_model(model, max_weight_bytes=max_weight_bytes), plane, line, cube, bounds)
+    net, box, cut = sliced(load_model(model, max_weight_bytes=max_weight_bytes), plane, line, cube, bounds,
+                           max_weight_bytes)
     json_path = output_path(json_path, "--json")
     save_path = output_path(save_path, "--save", (".npz",))
     plot = output_path(plot, "--plot", PLOT_SUFFIXES)
@@ -713,7 +714,7 @@ def transform_command(
     from quasieq.pipeline import build_form, certify, transform_json  # constructions: lazy
 
     form = str(ctx.info_name)  # the command's name: wide or deep
-    net, box, cut = sliced(load_model(model, task, max_weight_bytes), plane, line, cube, bounds)
+    net, box, cut = sliced(load_model(model, task, max_weight_bytes), plane, line, cube, bounds, max_weight_bytes)
     positive_delta(delta)
     method = transform_method(method, task)
     out = model_output(out, dtype)
@@ -893,7 +894,7 @@ def compare_command(
         raise QuasieqError("--max-regions and --max-cells bound the exact check: add --exact")
     net_a, net_b = (load_model(m, max_weight_bytes=max_weight_bytes) for m in (a, b))
     same_shape(a, net_a, b, net_b)
-    net_a, box, cut = sliced(net_a, plane, line, cube, bounds)
+    net_a, box, cut = sliced(net_a, plane, line, cube, bounds, max_weight_bytes)
     if cut is not None:
         if data is not None:
             raise QuasieqError("--data measures label agreement on the data's own inputs: drop --plane/--line")

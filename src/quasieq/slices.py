@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from quasieq.errors import QuasieqError
+from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES, check_npy_header
 from quasieq.net import ReluNet
 
 #: Slice kinds by the number of points that define them: a line through two inputs, a plane through three.
@@ -132,12 +133,14 @@ class Slice:
         }
 
 
-def read_slice_points(path: Path, kind: str) -> Slice:
+def read_slice_points(path: Path, kind: str, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Slice:
     """The slice through the inputs stored in ``path`` (.npy, ``allow_pickle=False``): an array of
-    shape (2, *input_shape) for ``kind="line"`` or (3, *input_shape) for ``kind="plane"``."""
+    shape (2, *input_shape) for ``kind="line"`` or (3, *input_shape) for ``kind="plane"``; its header
+    may declare at most ``max_bytes`` as float64 (io/limits.py, ``--max-weight-bytes``)."""
     count = {v: k for k, v in KIND_BY_POINTS.items()}[kind]
     if not path.is_file():
         raise QuasieqError(f"{path}: no such points file")
+    check_npy_header(path, max_bytes)
     try:
         P = np.load(path, allow_pickle=False)
     except ValueError:
@@ -155,13 +158,14 @@ def read_slice_points(path: Path, kind: str) -> Slice:
         raise QuasieqError(f"{path}: {exc}") from None
 
 
-def requested_slice(plane: Path | None, line: Path | None) -> Slice | None:
+def requested_slice(plane: Path | None, line: Path | None,
+                    max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Slice | None:
     """The slice of the CLI's ``--plane POINTS.npy`` or ``--line POINTS.npy`` (at most one), or None."""
     if plane is not None and line is not None:
         raise QuasieqError("give at most one of --plane and --line")
     if plane is not None:
-        return read_slice_points(plane, "plane")
-    return None if line is None else read_slice_points(line, "line")
+        return read_slice_points(plane, "plane", max_bytes)
+    return None if line is None else read_slice_points(line, "line", max_bytes)
 
 
 def default_slice_box(cut: Slice):

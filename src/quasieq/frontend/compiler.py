@@ -81,7 +81,7 @@ class Compiler:
         self.graph = graph
         self.task = task
         self.batch = graph.batch
-        self.constants = Constants(graph.constants, graph.opset)
+        self.constants = Constants(graph.constants, graph.opset, max_weight_bytes)
         self.builder = IRBuilder(graph.feature_shape, max_weight_bytes)
         self.values: dict[str, Value] = {graph.input: self.builder.input_value(graph.feature_shape)}
         self.census = CensusTally()

@@ -14,12 +14,15 @@ to the probe in each is the batch size itself (a Reshape target ``[N, -1]``); an
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 from quasieq.errors import QuasieqError
 from quasieq.frontend.graph import Node
+from quasieq.io.limits import check_built_values
 
 #: The two batch sizes a symbolic batch takes in the two evaluations (primes, so that they never equal
 #: a product of feature dimensions by accident).
@@ -30,6 +33,41 @@ BATCH = "N"
 
 RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
                         "Bernoulli"})
+
+
+def _ints(value: np.ndarray | None) -> list[int]:
+    return [] if value is None else [int(v) for v in np.asarray(value).reshape(-1)]
+
+
+def _broadcast_values(a: list[int], b: list[int]) -> int:
+    """Entries of the broadcast of shapes ``a`` and ``b`` (numpy's rule; a 1 stretches)."""
+    n = max(len(a), len(b))
+    a, b = [1] * (n - len(a)) + a, [1] * (n - len(b)) + b
+    return math.prod(max(x, y) for x, y in zip(a, b, strict=True))
+
+
+def output_values(node: Node, inputs: list[np.ndarray | None]) -> int | None:
+    """Entries of the largest output of ``node`` when its size is set by the *values* of its
+    constant inputs (a ConstantOfShape of shape [1e12] is 12 bytes of file and 8 TB of output);
+    None for the ops whose output is no larger than what their inputs already hold in memory."""
+    first = None if not inputs else inputs[0]
+    shape = [] if first is None else list(np.shape(first))
+    if node.op == "ConstantOfShape":
+        return math.prod(max(d, 0) for d in _ints(first))
+    if node.op == "Expand":
+        return _broadcast_values(shape, _ints(inputs[1]))
+    if node.op == "Tile":
+        return math.prod(d * max(r, 0) for d, r in zip(shape, _ints(inputs[1]), strict=False))
+    if node.op == "Range":
+        start, limit, delta = (float(np.asarray(v).reshape(-1)[0]) for v in inputs[:3])
+        return max(0, math.ceil((limit - start) / delta)) if delta and math.isfinite((limit - start) / delta) else 0
+    if node.op == "Pad" and len(inputs) > 1 and inputs[1] is not None:
+        pads = _ints(inputs[1])
+        half = len(pads) // 2
+        return math.prod(max(0, d + pads[i] + pads[i + half]) for i, d in enumerate(shape[:half]))
+    if node.op == "OneHot":
+        return math.prod(shape) * max(0, int(np.asarray(inputs[1]).reshape(-1)[0]))
+    return None
 
 
 def _evaluate(node: Node, opset: int, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
@@ -56,10 +94,11 @@ class Constants:
     """The graph's known constants: batch-independent ones, and batch-dependent ones as the pair of
     their values at the two probe batch sizes (module docstring)."""
 
-    def __init__(self, initial: dict[str, np.ndarray], opset: int) -> None:
+    def __init__(self, initial: dict[str, np.ndarray], opset: int, max_weight_bytes: int) -> None:
         self._fixed: dict[str, np.ndarray] = dict(initial)
         self._batched: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._opset = opset
+        self._max_weight_bytes = max_weight_bytes  # a folded tensor is held to the weights' limit
 
     def __contains__(self, name: str) -> bool:
         return name in self._fixed or name in self._batched
@@ -108,6 +147,9 @@ class Constants:
         for probe in range(2 if batched else 1):
             feeds = [None if not t else self._batched[t][probe] if t in self._batched else self._fixed[t]
                      for t in node.inputs]
+            values = output_values(node, feeds)
+            if values is not None:  # refused before the evaluator allocates it
+                check_built_values(values, f"{node.label}: its folded output", self._max_weight_bytes)
             runs.append(_evaluate(node, self._opset, feeds))
         for k, name in enumerate(node.outputs):
             if not name:

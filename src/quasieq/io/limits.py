@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from quasieq.errors import QuasieqError
@@ -74,6 +75,19 @@ def check_declared_values(dims: Iterable[int], what: str, limit: int) -> int:
     values = declared_values(dims, what)
     check_declared_bytes(BYTES_PER_VALUE * values, what, limit)
     return values
+
+
+def check_npy_header(path: Path, limit: int) -> None:
+    """Refuse a ``.npy`` file whose header declares more than ``limit`` bytes as float64, from the
+    header alone (a few hundred bytes) and before ``np.load`` allocates the array."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, _ = read(f)
+    except (OSError, ValueError) as exc:
+        raise QuasieqError(f"{path}: not a readable .npy array ({exc})") from None
+    check_declared_values(shape, f"{path} (.npy header)", limit)
 
 
 def check_limit(limit: int) -> int:
