@@ -20,7 +20,7 @@ from oracles import seeded_relu_net
 from quasieq import tolerances
 from quasieq.construct import to_deep, to_wide
 from quasieq.verify import EquivalenceReport, clopper_pearson, compare, float32_report, onnx_function
-from quasieq.verify.compare import chunk_size
+from quasieq.verify.compare import chunk_size, sample_chunks
 
 
 @pytest.mark.parametrize("x,n", [(0, 50), (50, 50), (1, 10), (7, 100), (500, 1000), (3, 100000)])
@@ -81,6 +81,23 @@ def test_chunked_counts_equal_a_direct_computation():
     # default tolerance: 1e-6 · max(1, range of a's outputs on the samples)
     spread = np.ptp(net(X), axis=0).max()
     assert compare(net, other, box, samples=n, seed=11).tolerance == pytest.approx(1e-6 * max(1.0, spread))
+
+
+def test_chunks_keep_only_the_errors_that_can_count():
+    """The sample's chunks return the errors above the least tolerance compare can end up with, not
+    one float per point: a net against itself keeps none, and against a copy moved on part of the box
+    exactly the points where it moved (checked on the regenerated sample)."""
+    net = seeded_relu_net("2-8-1")
+    box = qe.Box.cube(2, -1, 1)
+    n = 3 * chunk_size(net, net) + 5
+    parts = sample_chunks(net, net, box, samples=n, seed=4, task="regression", client=None,
+                          floor=tolerances.DISAGREE_RELATIVE)
+    assert len(parts) == 4 and sum(p.errors.size for p in parts) == 0
+    moved = qe.ReluNet(net.weights, [*net.biases[:-1], net.biases[-1] + 1e-3])  # differs everywhere by 1e-3
+    parts = sample_chunks(net, moved, box, samples=n, seed=4, task="regression", client=None, floor=2e-3)
+    assert sum(p.errors.size for p in parts) == 0
+    parts = sample_chunks(net, moved, box, samples=n, seed=4, task="regression", client=None, floor=5e-4)
+    assert sum(p.errors.size for p in parts) == n
 
 
 def test_identical_nets_and_json():

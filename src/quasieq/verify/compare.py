@@ -152,8 +152,11 @@ def compare(
         raise QuasieqError(f"compare: unknown task {task!r}: choose regression or classification")
     if exact:
         return exact_report(a, b, box, tol=tol, task=task, client=client)
+    # tol, when not given, is DISAGREE_RELATIVE·max(1, range) ≥ DISAGREE_RELATIVE: no error at or
+    # below that can ever count, so the chunks keep only the errors above it
+    floor = tolerances.DISAGREE_RELATIVE if tol is None else float(tol)
     parts = sample_chunks(a, b, box, samples=samples, seed=seed, task=task, client=client,
-                          chunk_rows=chunk_rows)
+                          chunk_rows=chunk_rows, floor=floor)
     errors = np.concatenate([p.errors for p in parts])
     best = max(parts, key=lambda p: p.best_error)  # the first chunk holding the largest error
     a_min = np.min([p.a_min for p in parts], axis=0)
@@ -183,7 +186,7 @@ class SampleChunk(NamedTuple):
     """What one chunk of the Monte-Carlo sample contributes (computed where the chunk runs)."""
 
     position: int  # index of the chunk in the sample
-    errors: np.ndarray  # max_k |a_k(x) − b_k(x)| per point; inf where an output is not finite
+    errors: np.ndarray  # max_k |a_k(x) − b_k(x)| (inf where an output is not finite) at the points above `floor`
     best_error: float  # the largest error and its point (the first one on ties)
     best_point: np.ndarray
     a_min: np.ndarray  # per output of a, the least and largest finite value (±inf when none)
@@ -192,9 +195,11 @@ class SampleChunk(NamedTuple):
 
 
 def sample_chunk(a: Any, b: Any, box: Box, index: int, stream: np.random.SeedSequence, n: int,
-                 task: str) -> SampleChunk:
+                 task: str, floor: float = 0.0) -> SampleChunk:
     """Chunk ``index`` of the sample: ``n`` uniform points drawn from its own seeded stream, both
-    functions evaluated on them (one task on a cluster)."""
+    functions evaluated on them (one task on a cluster). Only the errors above ``floor`` are kept:
+    :func:`compare` passes the least tolerance it can end up with, so memory and the bytes sent back
+    grow with the disagreeing points, not with the sample."""
     X = box.sample(n, np.random.default_rng(stream))
     Ya, Yb = _outputs(_as_function(a, box.dim, "a"), X, "a"), _outputs(_as_function(b, box.dim, "b"), X, "b")
     if Ya.shape != Yb.shape:
@@ -205,14 +210,14 @@ def sample_chunk(a: Any, b: Any, box: Box, index: int, stream: np.random.SeedSeq
     finite = np.where(np.isfinite(Ya), Ya, np.nan)
     labels = int(np.count_nonzero(class_labels(Ya) != class_labels(Yb))) if task == "classification" else 0
     return SampleChunk(
-        position=index, errors=e, best_error=float(e[i]), best_point=X[i].copy(),
+        position=index, errors=e[e > floor], best_error=float(e[i]), best_point=X[i].copy(),
         a_min=np.nanmin(finite, axis=0, initial=np.inf), a_max=np.nanmax(finite, axis=0, initial=-np.inf),
         label_diff=labels,
     )
 
 
 def sample_chunks(a: Any, b: Any, box: Box, *, samples: int, seed: int, task: str,
-                  client: Client | None, chunk_rows: int | None = None) -> list[SampleChunk]:
+                  client: Client | None, chunk_rows: int | None = None, floor: float = 0.0) -> list[SampleChunk]:
     """The sample in chunks of ``chunk_size(a, b, rows=chunk_rows)`` points, chunk i drawn from the i-th child of
     ``SeedSequence(seed)`` (``spawn``): independent streams, so the chunks can run anywhere and the
     result does not depend on where or in what order. Chunks in sample order."""
@@ -225,7 +230,8 @@ def sample_chunks(a: Any, b: Any, box: Box, *, samples: int, seed: int, task: st
     executor = executor_for(client)
     shared_a, shared_b = executor.share(a), executor.share(b)
     for i, start in enumerate(starts):
-        executor.submit(sample_chunk, shared_a, shared_b, box, i, streams[i], min(chunk, samples - start), task)
+        executor.submit(sample_chunk, shared_a, shared_b, box, i, streams[i], min(chunk, samples - start), task,
+                        floor)
     parts = []
     for part in executor.results():  # the time limit checked as each chunk comes in
         check_time("comparing on sample points")
