@@ -117,25 +117,66 @@ def _normal_component(normal, basis, rank, out):
     """out = the part of ``normal`` orthogonal to the first ``rank`` rows of the orthonormal ``basis``
     (modified Gram–Schmidt, applied twice so that the result stays orthogonal when it is short);
     returns its length."""
-    out[:] = normal
+    D = out.shape[0]
+    for i in range(D):
+        out[i] = normal[i]
     for _ in range(2):
         for e in range(rank):
-            out -= np.dot(out, basis[e]) * basis[e]
-    return np.sqrt(np.dot(out, out))
+            dot = 0.0
+            for i in range(D):
+                dot += out[i] * basis[e, i]
+            for i in range(D):
+                out[i] -= dot * basis[e, i]
+    norm = 0.0
+    for i in range(D):
+        norm += out[i] * out[i]
+    return np.sqrt(norm)
 
 
 @njit(cache=True, nogil=True)
-def _edge_length(V, face, nv):
+def _first_member(bits):
+    """The smallest index in a nonempty bitset."""
+    for w in range(bits.shape[0]):
+        if bits[w] != 0:
+            low = bits[w] & (~bits[w] + np.uint64(1))
+            return 64 * w + popcount(low - np.uint64(1))
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _segment_length(V, bits, nv):
     """Length of a 1-face: the largest distance between two of its vertices (two, unless several
     coincide or lie on a line)."""
     longest = 0.0
-    for u in range(nv):
-        if not has_bit(face, u):
+    for u in range(_first_member(bits), nv):
+        if not has_bit(bits, u):
             continue
         for v in range(u + 1, nv):
-            if has_bit(face, v):
-                longest = max(longest, np.sqrt(((V[u] - V[v]) ** 2).sum()))
-    return longest
+            if has_bit(bits, v):
+                squared = 0.0
+                for i in range(V.shape[1]):
+                    squared += (V[u, i] - V[v, i]) ** 2
+                longest = max(longest, squared)
+    return np.sqrt(longest)
+
+
+@njit(cache=True, nogil=True)
+def _facets_of_face(face, k, facet_sets, cand, cand_facet, sizes):
+    """The candidates for the facets of the k-face ``face``: the proper sets face ∩ S_h with at least
+    k vertices, written to ``cand`` with their facet h and size; returns how many (the facets of the
+    face are the maximal ones among them, :func:`_is_maximal`)."""
+    n_facets, words = facet_sets.shape
+    size = _count(face)
+    m = 0
+    for h in range(n_facets):
+        s = 0
+        for w in range(words):
+            cand[m, w] = face[w] & facet_sets[h, w]
+            s += popcount(cand[m, w])
+        if k <= s < size:
+            sizes[m], cand_facet[m] = s, h
+            m += 1
+    return m
 
 
 @njit(cache=True, nogil=True)
@@ -150,11 +191,13 @@ def polytope_volume(V, inc, ids, normals, offsets):
     The facets of F are the maximal proper sets F ∩ S_h over the facets h of P (module docstring). Along
     a chain P = F_D ⊃ F_{D−1} ⊃ … ⊃ F_k, each F_{i−1} = F_i ∩ {n_h·x = c_h}, the normal space of aff F_k is
     spanned by the chain's normals; with Q an orthonormal basis of it, dist_F(a, aff G) =
-    |n_h·a − c_h| / ‖n_h − Q Qᵀ n_h‖. Unrolled, vol(P) is a sum over chains down to edges of
-    Π_k dist_k / k × the edge's length: a depth-first walk with an explicit stack that carries each
-    chain's product and basis down, so nothing is allocated per face.
+    |n_h·a − c_h| / ‖n_h − Q Qᵀ n_h‖. Unrolled, vol(P) is a sum over chains down to 2-faces of
+    Π_k dist_k / k × the 2-face's area (its edges summed at once): a depth-first walk with an explicit
+    stack that carries each chain's product and basis down, so nothing is allocated per face.
     """
     nv, D = V.shape
+    if D == 1:
+        return V[:, 0].max() - V[:, 0].min()
     facet_sets = _vertex_masks(inc, ids)
     n_facets, words = facet_sets.shape
     capacity = D * n_facets + 1  # each level holds at most n_facets siblings
@@ -179,21 +222,8 @@ def polytope_volume(V, inc, ids, normals, offsets):
         k = D - depth
         face[:] = stack_sets[top]
         basis[:depth] = stack_basis[top, :depth]
-        if k == 1:
-            total += weight * _edge_length(V, face, nv)
-            continue
-        apex = 0
-        while not has_bit(face, apex):
-            apex += 1
-        size = _count(face)
-        m = 0
-        for h in range(n_facets):
-            for w in range(words):
-                cand[m, w] = face[w] & facet_sets[h, w]
-            s = _count(cand[m])
-            if k <= s < size:
-                sizes[m], cand_facet[m] = s, h
-                m += 1
+        apex = _first_member(face)
+        m = _facets_of_face(face, k, facet_sets, cand, cand_facet, sizes)
         for a in range(m):
             if has_bit(cand[a], apex) or not _is_maximal(cand, sizes, a, m):
                 continue
@@ -201,11 +231,19 @@ def polytope_volume(V, inc, ids, normals, offsets):
             length = _normal_component(normals[h], basis, depth, component)
             if length <= 1e-14:
                 continue
+            height = 0.0
+            for i in range(D):
+                height += normals[h, i] * V[apex, i]
+            factor = weight * abs(height - offsets[h]) / length / k
+            if k == 2:  # the facet is an edge: add its pyramid (a triangle) at once
+                total += factor * _segment_length(V, cand[a], nv)
+                continue
             stack_sets[top] = cand[a]
             stack_depth[top] = depth + 1
-            stack_weight[top] = weight * abs(np.dot(normals[h], V[apex]) - offsets[h]) / length / k
+            stack_weight[top] = factor
             stack_basis[top, :depth] = basis[:depth]
-            stack_basis[top, depth] = component / length
+            for i in range(D):
+                stack_basis[top, depth, i] = component[i] / length
             top += 1
     return total
 
