@@ -43,7 +43,7 @@ from numba import njit
 from numba.typed import List
 from threadpoolctl import ThreadpoolController
 
-from quasieq.regions.polytope import contains_bits, popcount, prune_constraints, set_bit
+from quasieq.regions.polytope import popcount, prune_constraints, row_set_bit, rows_contain
 
 
 @functools.cache
@@ -76,15 +76,16 @@ def one_blas_thread() -> Iterator[None]:
 
 @njit(cache=True, nogil=True)
 def _edge(inc, u, v, common, dim):
+    """Are vertices u and v joined by an edge? (``common``: a (1, words) scratch row.)"""
     shared = 0
-    for w in range(common.shape[0]):
-        common[w] = inc[u, w] & inc[v, w]
-        shared += popcount(common[w])
+    for w in range(common.shape[1]):
+        common[0, w] = inc[u, w] & inc[v, w]
+        shared += popcount(common[0, w])
     if shared < dim - 1:  # an edge lies on at least D − 1 facets
         return False
     count = 0
     for w in range(inc.shape[0]):
-        if contains_bits(inc[w], common):
+        if rows_contain(inc, w, common, 0):
             count += 1
             if count > 2:
                 return False
@@ -116,7 +117,7 @@ def _crossings(V, inc, d, tol):
                 us[n], vs[n], ts[n], side[n] = i, k, d[i] / (d[i] - d[k]), 0
                 n += 1
     else:
-        common = np.empty(inc.shape[1], dtype=np.uint64)
+        common = np.empty((1, inc.shape[1]), dtype=np.uint64)
         for i in range(nv):
             us[n], vs[n], ts[n] = i, -1, 0.0
             side[n] = 1 if d[i] > tol else (-1 if d[i] < -tol else 0)
@@ -158,7 +159,7 @@ def _child(V, inc, dist, hid, us, vs, ts, side, keep):
             for w in range(inc.shape[1]):
                 cI[row, w] = inc[u, w] & inc[v, w]
         if side[r] == 0:
-            set_bit(cI[row], hid)
+            row_set_bit(cI, row, hid)
         row += 1
     return cV, cI, cd
 
