@@ -6,10 +6,15 @@ subprocess loads the kernels on a tiny net of the same input dimension (and, on 
 worker), then times one ``qe.regions`` call. It prints the seconds, the speed-up over serial, the tasks,
 the array bytes shipped between client and workers per region, the client process's peak RSS
 (``ru_maxrss``: the workers are other processes) and a SHA-256 of every array of the complex, which
-must be the same in all three modes. The load average (``os.getloadavg``) is printed beside each run:
+must be the same in all three modes, and the CPU seconds (user + system) the run took in the client
+process and in the workers: on a machine shared with other jobs the wall time follows the load, while the
+CPU seconds show what the distribution itself costs. The load average (``os.getloadavg``) is printed beside each run:
 on a shared machine the times mean little without it.
 
-    python benchmarks/distributed.py [--nets 2-512-512-1,3-64-64-64-1] [--markdown FILE]
+With ``--repeats N`` the three modes run N times, interleaved (serial, 1, 2, serial, 1, 2, …), and each
+row shows the median of the N times (the other columns from the run of median time).
+
+    python benchmarks/distributed.py [--nets 2-512-512-1,3-72-72-1] [--repeats 3] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pathlib import Path
 # the repository root instead of this script's folder, where this file would shadow the distributed package
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-NETS = ["2-512-512-1", "3-64-64-64-1", "4-32-32-32-1"]
+NETS = ["2-512-512-1", "3-72-72-1", "4-28-28-28-1"]
 MODES = {"serial": None, "1 worker": 1, "2 workers": 2}
 ARRAYS = ("patterns", "vertices_flat", "vertex_offsets", "facet_normals_flat", "facet_rhs_flat", "facet_sources_flat",
           "facet_offsets", "neighbours_flat", "interior_points", "radii", "A", "b", "volumes")
@@ -49,17 +54,28 @@ def child(arch: str, workers: int | None) -> dict:
         if client is not None:
             client.run(lambda: len(qe.regions(warm, box)))  # load the kernels on every worker
         load = os.getloadavg()[0]
+        workers_before = client.run(cpu_seconds) if client is not None else {}
+        client_before = cpu_seconds()
         start = time.perf_counter()
         cx = qe.regions(net, box, client=client)
         seconds = time.perf_counter() - start
+        client_cpu = cpu_seconds() - client_before
+        workers_after = client.run(cpu_seconds) if client is not None else {}
     digest = hashlib.sha256()
     for name in ARRAYS:
         digest.update(np.ascontiguousarray(getattr(cx, name)).tobytes())
     return {
         "regions": len(cx), "seconds": seconds, "tasks": cx.run.tasks, "bytes_shipped": cx.run.bytes_shipped,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "sha256": digest.hexdigest(),
-        "load_before": load, "load_after": os.getloadavg()[0],
+        "load_before": load, "load_after": os.getloadavg()[0], "client_cpu": client_cpu,
+        "workers_cpu": sum(workers_after[w] - workers_before[w] for w in workers_before),
     }
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far."""
+    times = os.times()
+    return times.user + times.system
 
 
 def run_child(arch: str, workers: int | None) -> dict:
@@ -71,6 +87,7 @@ def run_child(arch: str, workers: int | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", default=",".join(NETS))
+    parser.add_argument("--repeats", type=int, default=1, help="Runs of each mode, interleaved; medians shown.")
     parser.add_argument("--markdown", type=Path, default=None, help="Also write the table as Markdown to FILE.")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
@@ -79,18 +96,23 @@ def main() -> None:
         print(json.dumps(child(args.child, args.workers or None)))
         return
     header = ("| net | mode | regions | seconds | vs serial | tasks | bytes shipped / region | client peak RSS | "
-              "load (1 min) | same complex |")
+              "CPU s client + workers | load (1 min) | same complex |")
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     print(f"cpus: {os.cpu_count()}, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
     for arch in args.nets.split(","):
-        results = {mode: run_child(arch, workers) for mode, workers in MODES.items()}
+        runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
+        for _ in range(args.repeats):
+            for mode, workers in MODES.items():
+                runs[mode].append(run_child(arch, workers))
+        results = {mode: sorted(rs, key=lambda r: r["seconds"])[len(rs) // 2] for mode, rs in runs.items()}
         serial = results["serial"]
         for mode, r in results.items():
             per_region = r["bytes_shipped"] / max(1, r["regions"])
             row = (f"| {arch} | {mode} | {r['regions']:,d} | {r['seconds']:.2f} | "
                    f"{serial['seconds'] / r['seconds']:.2f}× | {r['tasks']} | {per_region:,.0f} | "
-                   f"{r['peak_rss_bytes'] / 2**30:.2f} GiB | {r['load_before']:.1f} → {r['load_after']:.1f} | "
-                   f"{'yes' if r['sha256'] == serial['sha256'] else 'NO'} |")
+                   f"{r['peak_rss_bytes'] / 2**30:.2f} GiB | {r['client_cpu']:.1f} + {r['workers_cpu']:.1f} | "
+                   f"{r['load_before']:.1f} → {r['load_after']:.1f} | "
+                   f"{'yes' if all(x['sha256'] == serial['sha256'] for x in runs[mode]) else 'NO'} |")
             lines.append(row)
             print(row, flush=True)
     if args.markdown is not None:
