@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dask
+
 from distributed import Client, LocalCluster
 from quasieq.errors import QuasieqError
 
