@@ -64,7 +64,8 @@ def cluster_client(
             dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
         ) as cluster, Client(cluster) as client:
             if echo is not None:
-                echo(f"local Dask cluster: {workers} worker processes, scheduler {cluster.scheduler_address}, "
+                processes = "1 worker process" if int(workers) == 1 else f"{workers} worker processes"
+                echo(f"local Dask cluster: {processes}, scheduler {cluster.scheduler_address}, "
                      f"{dashboard_note(client)}")
             yield client
         return
