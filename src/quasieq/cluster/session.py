@@ -56,12 +56,13 @@ def cluster_client(
         if int(workers) < 1:
             raise QuasieqError(f"--workers must be ≥ 1, got {workers}")
         # every server on the loopback interface, on ports the system picks (the scheduler's HTTP
-        # server serves the dashboard when bokeh is installed); the workers' malloc as in the module docstring
+        # server serves the dashboard; the workers serve none, so they start without importing bokeh);
+        # the workers' malloc as in the module docstring
         environ = {name: value for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items()
                    if name != "MALLOC_TRIM_THRESHOLD_"}
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), LocalCluster(
             n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
         ) as cluster, Client(cluster) as client:
             if echo is not None:
                 processes = "1 worker process" if int(workers) == 1 else f"{workers} worker processes"
