@@ -3,8 +3,9 @@
 Both executors have the same face, so one scheduling loop drives a Dask cluster and the single
 process alike:
 
-* ``share(obj)`` ships a read-only object (the net) to every worker once (Dask: ``scatter`` with
-  ``broadcast=True``) and returns the handle to pass to tasks;
+* ``share(obj)`` ships a read-only object (the net) to every worker once (Dask: the result of a task
+  that returns it, fetched once by each worker that needs it, rebuilt if its worker dies) and returns
+  the handle to pass to tasks;
 * ``submit(fn, *args)`` queues ``fn(*args)``;
 * ``results()`` yields each finished task's result once, in completion order; tasks may be submitted
   while iterating. A task that raises re-raises here.
@@ -75,7 +76,10 @@ class DaskExecutor:
         return max(1, len(self.client.scheduler_info()["workers"]))
 
     def share(self, obj: Any) -> Any:
-        return self.client.scatter(obj, broadcast=True, hash=False)
+        # a task that returns obj, not scattered data: Dask's active memory manager keeps one replica of
+        # a key, and scattered data lost with its worker cannot be rebuilt (its dependents are
+        # cancelled); a task's result is recomputed from the graph. Each worker fetches it once.
+        return self.client.submit(_same, obj, pure=False)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         future = self.client.submit(fn, *args, pure=False)
@@ -93,6 +97,11 @@ class DaskExecutor:
             if self._in_flight:
                 self.client.cancel(list(self._in_flight))
                 self._in_flight.clear()
+
+
+def _same(obj: Any) -> Any:
+    """``obj`` itself (the task behind :meth:`DaskExecutor.share`)."""
+    return obj
 
 
 def executor_for(client: Client | None) -> Executor:
