@@ -75,10 +75,10 @@ def bench(
     cx, cx_s = timed(qe.regions, net, box)
     wide, wide_s = timed(lattice_wide, cx)
     deep, deep_s = timed(lattice_deep, cx)
-    d = wide.provenance.details
-    lattice = [arch, str(len(cx)), f"{cx_s:.3f}", str(d["pieces"]), str(d["affine_functions"]),
-               str(d["sum_term_sizes"]), str(d["terms"]), str(d["target_hidden_layers"]),
-               str(d["target_neurons"]), str(d["chen_garudadri_rao_neurons"])]
+    d, sizes_q_k = wide.provenance.details, wide.provenance.lattice
+    lattice = [arch, str(len(cx)), f"{cx_s:.3f}", str(sizes_q_k.pieces), str(sizes_q_k.affine_functions),
+               str(sizes_q_k.sum_term_sizes), str(d["terms"]), str(d["target_hidden_layers"]),
+               str(d["target_neurons"]), str(sizes_q_k.chen_garudadri_rao_neurons)]
     sizes = [size_row(arch, "exact wide", wide, wide_s), size_row(arch, "exact deep", deep, deep_s)]
     if net.hidden_layers == 1:
         sizes.append(size_row(arch, "exact one-layer deep", *timed(onelayer_deep, net, box)))

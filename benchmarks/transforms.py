@@ -145,7 +145,7 @@ def measure_row(net: qe.ReluNet, box: qe.Box, cx: qe.RegionComplex, delta: float
         H = build(net, box, delta, method=method, cx=cx)
         seconds = time.perf_counter() - start
     prov = H.provenance
-    M = int(prov.details["simplices"])
+    M = int(prov.simplices)
     t1_width, t1_depth = table1(box.dim, M, form)
     r64 = qe.compare(net, H, box, samples=samples, seed=seed)
     r32 = float32_report(net, H, box, samples=samples, seed=seed)

@@ -250,7 +250,7 @@ def test_demo_writes_plot_json_and_an_onnx_that_matches_the_trained_net(tmp_path
     for f in forms["forms"]:
         built = (qe.to_wide if f["form"] == "wide" else qe.to_deep)(exported, DEMO_BOX, f["delta"], method=f["method"])
         for key in ("simplices", "width", "hidden_layers", "depth", "parameters"):
-            value = built.provenance.details["simplices"] if key == "simplices" else getattr(built, key)
+            value = built.provenance.simplices if key == "simplices" else getattr(built, key)
             assert f[key] == value, (f["form"], f["method"], key)
         assert f["report"]["samples"] == samples
         written = qe.load(out / f"{f['form']}_{f['method']}.onnx")

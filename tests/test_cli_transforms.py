@@ -85,9 +85,10 @@ def test_transform_sizes_reports_and_onnx_match_the_api(form, method, dtype, rto
         assert doc[key] == getattr(built, key), key
         assert table_int(result.stdout, key.replace("_", " ")) == getattr(built, key), key
     assert doc["max_abs_weight"] == pytest.approx(built.max_abs_weight(), rel=1e-12)
-    assert doc["simplices"] == built.provenance.details["simplices"] == table_int(result.stdout, "simplices M")
+    assert doc["simplices"] == built.provenance.simplices == table_int(result.stdout, "simplices M")
     assert doc["simplices"] == qe.triangulate(qe.regions(net, BOX), merge=True).M
-    assert doc["table1"] == {k: built.provenance.details["table1"][k] for k in ("width", "depth")}
+    table1 = built.provenance.table1
+    assert doc["table1"] == {"width": table1.width, "depth": table1.depth}
     assert table_int(result.stdout, "Table 1 width") == doc["table1"]["width"]
     assert doc["error_bound"] == built.provenance.error_bound
 

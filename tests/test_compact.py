@@ -16,6 +16,7 @@ from oracles import seeded_relu_net
 from quasieq.construct import to_deep, to_wide
 from quasieq.construct.compact import DELTA_SHARE, compact_deep, compact_wide
 from quasieq.geometry import SimplexComplex, triangulate
+from quasieq.net import Table1
 
 
 def _facet_distances(V: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -92,7 +93,7 @@ def test_wide_and_deep_match_the_net_outside_a_set_below_the_bound(arch, lo, hi)
     tables = ({"width": D * D * (D + 1) * M, "depth": D + 1}, {"width": (D + 1) * D * D, "depth": (D + 1) * M})
     for H, table1 in zip((wide, deep), tables, strict=True):
         p = H.provenance
-        assert p.method == "compact" and p.details["simplices"] == M and p.details["table1"] == table1
+        assert p.method == "compact" and p.simplices == M and p.table1 == Table1(**table1)
         assert p.error_bound < delta and p.max_abs_weight == H.max_abs_weight()
         assert all(sp.isspmatrix_csr(W) for W in H.weights)
         # non-zeros linear in M (block sparsity): at most a constant number per simplex
@@ -156,4 +157,4 @@ def test_dispatch_records_method_and_task():
     for method in ("compact", "paper"):
         H = to_wide(net, box, 0.05, method=method, task="classification", cx=cx)
         assert H.provenance.method == method and H.provenance.task == "classification"
-        assert H.provenance.details["simplices"] == triangulate(cx, merge=True).M
+        assert H.provenance.simplices == triangulate(cx, merge=True).M

@@ -18,7 +18,7 @@ from quasieq.construct.compact import DELTA_SHARE
 from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
 from quasieq.construct.intervals import intervals_deep, intervals_wide
 from quasieq.errors import QuasieqError
-from quasieq.net import class_labels
+from quasieq.net import Table1, class_labels
 from quasieq.verify.compare import clopper_pearson
 from quasieq.verify.data import check_in_box, data_agreement, data_box, load_dataset
 
@@ -179,9 +179,9 @@ def test_sizes_equal_the_formulas(arch):
     assert deep.hidden_layers == n + 1 and deep.width == 2 * D + K + 2 and deep.out_dim == K
     assert deep.widths == (2 * D + K + 2,) * n + (K + 1,)
     d = wide.provenance.details
-    assert d["simplices"] == n and d["rules_per_class"] == rules.rules_per_class.tolist()
+    assert wide.provenance.simplices == n and d["rules_per_class"] == rules.rules_per_class.tolist()
     assert sum(d["rules_per_class"]) == n
-    assert d["table1"] == {"width": D * D * (D + 1) * n, "depth": D + 1}
+    assert wide.provenance.table1 == Table1(width=D * D * (D + 1) * n, depth=D + 1)
 
 
 def test_logits_method_is_c1_with_two_scores():

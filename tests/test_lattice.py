@@ -56,9 +56,9 @@ def test_wide_sizes_within_the_target():
     assert H.hidden_layers <= math.ceil(math.log2(k)) + math.ceil(math.log2(q))
     sum_s = sum(len(S) for S in lat.terms)
     assert H.neurons <= 2 * sum_s + q * math.ceil(math.log2(k)) + 2 * q + math.ceil(math.log2(q))
-    pieces = H.provenance.details["pieces"]
+    pieces = H.provenance.lattice.pieces
     assert pieces == lat.pieces <= len(cx)
-    assert H.provenance.details["chen_garudadri_rao_neurons"] == 3 * pieces * k + 3 * pieces
+    assert H.provenance.lattice.chen_garudadri_rao_neurons == 3 * pieces * k + 3 * pieces
 
 
 def test_deep_width_is_D_plus_3_per_output():
@@ -154,7 +154,7 @@ def test_to_wide_and_cli_expose_the_exact_method(tmp_path):
     box = qe.Box.cube(2)
     wide = qe.to_wide(net, box, delta=1e-3, method="exact")
     lat = lattice_of(qe.regions(net, box))
-    assert wide.provenance.details["pieces"] == lat.pieces
+    assert wide.provenance.lattice.pieces == lat.pieces
     qe.save(net, tmp_path / "m.onnx", dtype="float64")
     result = CliRunner().invoke(
         app,

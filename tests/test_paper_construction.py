@@ -28,6 +28,7 @@ from quasieq.construct.paper import (
     simplex_module,
 )
 from quasieq.geometry import SimplexComplex
+from quasieq.net import Table1
 from quasieq.verify import compare
 
 
@@ -174,8 +175,8 @@ def test_wide_and_deep_agree_with_the_piecewise_target_outside_a_set_below_delta
     tables = ({"width": D * D * (D + 1) * M, "depth": D + 1}, {"width": (D + 1) * D * D, "depth": (D + 1) * M})
     for H, table1 in zip((wide, deep), tables, strict=True):
         p = H.provenance
-        assert p.method == "paper" and p.details["simplices"] == M
-        assert {k: p.details["table1"][k] for k in table1} == table1
+        assert p.method == "paper" and p.simplices == M
+        assert p.table1 == Table1(**table1)
         assert p.details["sizes"] == {"width": H.width, "hidden_layers": H.hidden_layers, "depth": H.depth}
         assert p.max_abs_weight == H.max_abs_weight()
         assert all(sp.isspmatrix_csr(W) for W in H.weights)

@@ -237,8 +237,8 @@ def test_exact_step_certifies_forms_that_match_the_net_on_dense_samples():
         assert e.report.method == "exact" and e.report.disagreement_measure == 0.0
         assert e.report.sup_error <= 1e-9 * scale
         assert np.max(np.abs(e.net.forward(X) - net.forward(X))) <= 1e-9 * scale
-        details = e.net.provenance.details  # pieces: regions merged into convex equal-map unions
-        assert details["regions"] == len(cx) and 1 <= details["pieces"] <= len(cx)
+        p = e.net.provenance  # pieces: regions merged into convex equal-map unions
+        assert p.details["regions"] == len(cx) and 1 <= p.lattice.pieces <= len(cx)
 
 
 def test_the_demo_on_tiny_settings_writes_a_report_of_every_table_plot_and_file(tmp_path):

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from tests.oracles import seeded_relu_net
 
 import quasieq as qe
-from quasieq.construct import transform
+from quasieq.construct import compact, job
 from quasieq.construct.sizes import estimate
 from quasieq.geometry import triangulate
 
@@ -32,7 +32,7 @@ def test_estimate_matches_the_built_net(arch, form, method):
     M = triangulate(cx.unit, merge=True).M
     built = (qe.to_wide if form == "wide" else qe.to_deep)(net, box, 1e-2, method=method, cx=cx)
     size = estimate(form, method, M, net.in_dim, net.out_dim)
-    assert built.provenance.details["simplices"] == M
+    assert built.provenance.simplices == M
     assert (size.hidden_layers, size.width, size.neurons) == (built.hidden_layers, built.width, built.neurons)
     nonzeros = built.parameters - sum(b.size for b in built.biases)
     assert nonzeros <= size.max_nonzeros
@@ -46,7 +46,7 @@ def test_too_large_a_form_is_refused_before_it_is_built(monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("the construction must not start")
 
-    monkeypatch.setattr(transform, "compact_wide", never)
+    monkeypatch.setattr(compact, "compact_wide", never)
     with pytest.raises(qe.QuasieqError, match=r"--max-form-bytes") as info:
         qe.to_wide(net, box, 1e-3, max_bytes=10_000)
     M = triangulate(qe.regions(net, box).unit, merge=True).M
@@ -59,13 +59,13 @@ def test_max_simplices_stops_the_enumeration(monkeypatch):
     all of them first (each region is at least one simplex)."""
     net = seeded_relu_net("2-16-16-1")  # 127 regions
     seen = []
-    real = transform.regions
+    real = job.regions
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("max_regions"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(transform, "regions", spy)
+    monkeypatch.setattr(job, "regions", spy)
     with pytest.raises(qe.QuasieqError, match=r"more than 10 regions .* max_simplices=10"):
         qe.to_wide(net, qe.Box.cube(2), 1e-3, max_simplices=10)
     assert seen == [10]
@@ -80,7 +80,7 @@ def test_a_delta_whose_weights_overflow_float32_is_refused_before_building(monke
     def never(*args, **kwargs):
         raise AssertionError("the construction must not start")
 
-    monkeypatch.setattr(transform, "compact_wide", never)
+    monkeypatch.setattr(compact, "compact_wide", never)
     refusal = r"a delta of 2.5e-41 of the box.s volume needs weights of at least .*e\+\d\d, beyond the largest float32"
     with pytest.raises(qe.QuasieqError, match=refusal):
         qe.to_wide(net, qe.Box.cube(2), 1e-40)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import sys
 import time
 from collections.abc import Collection
@@ -56,7 +55,7 @@ from quasieq.console import (
     one_line,
     write_region_json,
 )
-from quasieq.construct.methods import CLASSIFICATION_METHODS, METHODS, TASKS, default_method
+from quasieq.construct.registry import METHODS, TASKS, check_delta, check_method
 from quasieq.construct.sizes import DEFAULT_MAX_FORM_BYTES
 from quasieq.errors import QuasieqError, TooManyRegions
 from quasieq.frontend.census import Census
@@ -67,7 +66,7 @@ from quasieq.io import load_lowered, save
 from quasieq.io.convert import convert
 from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES, check_file_size
 from quasieq.io.outputs import check_distinct, check_output, staged_outputs, write_json
-from quasieq.net import ReluNet
+from quasieq.net import SIZE_FACT_LABELS, ReluNet, provenance_of
 from quasieq.regions import RegionComplex
 from quasieq.slices import Slice, default_slice_box, requested_slice
 
@@ -389,13 +388,6 @@ def choice(value: str, allowed: Collection[str], option: str) -> str:
     return value
 
 
-def positive_delta(delta: float) -> float:
-    """δ is an absolute Lebesgue measure on the box: it must be positive and finite."""
-    if not (math.isfinite(delta) and delta > 0.0):
-        raise QuasieqError(f"--delta {delta:g}: δ must be a positive finite measure (absolute, on the box)")
-    return delta
-
-
 # ----- wide / deep: build, certify, describe ---------------------------------------------------------
 #: Model formats ``--out`` writes (``qe.save`` picks the format from the suffix).
 MODEL_SUFFIXES = (".onnx", ".npz", ".qtorch")
@@ -404,7 +396,7 @@ DTYPES = ("float32", "float64")
 
 def transform_rows(net: ReluNet, built: ReluNet, certificate: Certificate, seconds: float) -> list[tuple[str, str]]:
     """Summary rows of a built form: sizes beside Table 1's, the bound, the measured measures."""
-    from quasieq.pipeline import SIZE_FACTS, provenance_of, size_facts, table1_sizes  # constructions: lazy
+    from quasieq.pipeline import table1_sizes  # constructions: lazy
 
     p = provenance_of(built)
     report, report32 = certificate
@@ -414,7 +406,7 @@ def transform_rows(net: ReluNet, built: ReluNet, certificate: Certificate, secon
         ("method", p.method),
         ("task", p.task),
         ("delta", f"{p.delta:g}"),
-        *[(SIZE_FACTS[key], f"{value:,d}") for key, value in size_facts(built).items()],
+        *[(SIZE_FACT_LABELS[key], f"{value:,d}") for key, value in p.size_facts().items()],
         ("width", f"{built.width:,d}"),
         ("hidden layers", f"{built.hidden_layers:,d}"),
         ("depth", f"{built.depth:,d}"),
@@ -447,7 +439,7 @@ def draw_form(form: str, net: ReluNet, built: ReluNet, cx: RegionComplex, tol: f
     form is built from the same regions by ``method``). D = 2: the simplices the form was built on, over
     the regions, beside the built form's error set (|a − b| > ``tol``, or different labels for
     classification)."""
-    from quasieq.pipeline import build_form, form_simplices, provenance_of  # constructions: lazy
+    from quasieq.pipeline import build_form, form_simplices  # constructions: lazy
 
     provenance = provenance_of(built)
     if net.in_dim == 1:
@@ -601,7 +593,8 @@ DeltaOpt = Annotated[
 MethodOpt = Annotated[
     str | None,
     typer.Option("--method", metavar="|".join(METHODS),
-                 help="Construction for inputs of dimension ≥ 2 (default: compact; demorgan for classification)."),
+                 help="Construction for inputs of dimension ≥ 2 (default: compact; demorgan for classification): "
+                      + "; ".join(f"{name}: {summary}" for name, summary in METHODS.items()) + "."),
 ]
 TaskOpt = Annotated[
     str, typer.Option("--task", metavar="|".join(TASKS), help="What must agree: outputs or labels.")
@@ -648,15 +641,6 @@ def transform_regions(net: ReluNet, box: Box, console: Console, max_regions: int
             ) from None
         raise QuasieqError(f"more than {max_regions:,d} regions (at least {exc.at_least:,d}): raise --max-regions "
                            "or shrink the box") from None
-
-
-def transform_method(method: str | None, task: str) -> str:
-    """``--method`` checked against ``--task`` (the default follows the task)."""
-    choice(task, TASKS, "--task")
-    method = default_method(task) if method is None else choice(method, METHODS, "--method")
-    if method in CLASSIFICATION_METHODS and task != "classification":
-        raise QuasieqError(f"--method {method} builds classifiers: add --task classification")
-    return method
 
 
 def model_output(out: Path | None, dtype: str | None) -> Path | None:
@@ -715,8 +699,8 @@ def transform_command(
 
     form = str(ctx.info_name)  # the command's name: wide or deep
     net, box, cut = sliced(load_model(model, task, max_weight_bytes), plane, line, cube, bounds, max_weight_bytes)
-    positive_delta(delta)
-    method = transform_method(method, task)
+    check_delta(delta, "--delta")
+    method = check_method(method, task, option="--method", task_option="--task")
     out = model_output(out, dtype)
     json_path = output_path(json_path, "--json")
     plot = output_path(plot, "--plot", PLOT_SUFFIXES)

@@ -40,8 +40,8 @@ from quasieq.box import Box
 from quasieq.console import Steps, bound_text, enumerate_regions, key_value_table
 from quasieq.errors import QuasieqError
 from quasieq.io.outputs import staged_outputs, write_json
-from quasieq.net import ReluNet
-from quasieq.pipeline import Certificate, build_form, certify, provenance_of, transform_json
+from quasieq.net import ReluNet, provenance_of
+from quasieq.pipeline import Certificate, build_form, certify, transform_json
 from quasieq.regions import RegionComplex
 from quasieq.report import Image, Section, Table, render_report
 from quasieq.verify import EquivalenceReport
@@ -499,7 +499,8 @@ def forms_report_tables(result: DemoResult) -> tuple[Table, Table]:
     for r in result.rebuilt:
         net, p = r.net, provenance_of(r.net)
         sizes.append((r.form, r.method, f"{net.width:,d}", f"{net.hidden_layers:,d}", f"{net.depth:,d}",
-                      f"{net.parameters:,d}", f"{int(p.details['simplices']):,d}", f"{net.max_abs_weight():.2g}"))
+                      f"{net.parameters:,d}", "—" if p.simplices is None else f"{p.simplices:,d}",
+                      f"{net.max_abs_weight():.2g}"))
         ci = r.report.ci95
         interval = "exact" if ci is None else f"[{ci[0]:.2g}, {ci[1]:.2g}]"
         certificates.append((r.form, r.method, bound_text(net), f"{r.report.disagreement_measure:.3g}",
@@ -527,9 +528,10 @@ def exact_table(result: DemoResult) -> Table:
     findings (sup error, measure of {|a − b| > tol}, cells of the common refinement)."""
     rows = []
     for e in result.exact:
-        d = provenance_of(e.net).details
+        sizes = provenance_of(e.net).lattice  # None for the one-hidden-layer chain (construct/onelayer.py)
+        pieces, affine = ("—", "—") if sizes is None else (f"{sizes.pieces:,d}", f"{sizes.affine_functions:,d}")
         rows.append((e.form, f"{e.net.width:,d}", f"{e.net.hidden_layers:,d}", f"{e.net.parameters:,d}",
-                     f"{int(d['pieces']):,d}", f"{int(d['affine_functions']):,d}", f"{e.report.sup_error:.2g}",
+                     pieces, affine, f"{e.report.sup_error:.2g}",
                      f"{e.report.disagreement_measure:.3g}", e.report.method,
                      "—" if e.report.cells is None else f"{e.report.cells:,d}", f"{e.check_seconds:.1f}"))
     return Table(f"exact (lattice) forms of the {result.net.architecture} net",

@@ -18,6 +18,7 @@ hidden width (the input width when there is no hidden layer).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,10 +31,43 @@ from quasieq.weights import as_bias, as_weight
 
 
 @dataclass(frozen=True)
-class Provenance:
-    """How a constructed net was built (set by the transforms; ``None`` on imported nets).
+class Table1:
+    """The paper's Table 1 width and depth for the same D and M (the sizes a construction is compared to)."""
 
-    ``details`` holds method-specific facts (simplex count M, pieces q/k, per-term sizes ...).
+    width: int
+    depth: int
+
+
+@dataclass(frozen=True)
+class LatticeSizes:
+    """The size facts of an exact max–min lattice form: pieces q, distinct affine functions k, the
+    total size Σ|S_i| of its min terms, and Chen, Garudadri and Rao's neuron count 3qk + 3q."""
+
+    pieces: int
+    affine_functions: int
+    sum_term_sizes: int
+    chen_garudadri_rao_neurons: int
+
+
+#: The size facts ``wide``/``deep`` print and write (JSON key → label), in that order.
+SIZE_FACT_LABELS = {
+    "simplices": "simplices M",
+    "pieces": "pieces q",
+    "affine_functions": "affine functions k",
+    "sum_term_sizes": "Σ|S_i|",
+    "chen_garudadri_rao_neurons": "Chen et al. neurons 3qk + 3q",
+}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How a constructed net was built (set by the constructions; ``None`` on imported nets).
+
+    The facts the library reads are typed fields: ``simplices`` (the M simplices, or 1-D linear pieces,
+    the form was built from; None for the exact lattice forms), ``table1`` (Table 1's sizes for the
+    same D and M, where the paper has them) and ``lattice`` (the exact forms' sizes). ``details`` holds
+    further method-specific facts for a reader (ε, κ, the paper's parameters ...); the library itself
+    reads none of them.
     """
 
     method: str
@@ -43,7 +77,24 @@ class Provenance:
     box_hi: tuple[float, ...] = ()
     error_bound: float | None = None
     max_abs_weight: float = 0.0
+    simplices: int | None = None
+    table1: Table1 | None = None
+    lattice: LatticeSizes | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def size_facts(self) -> dict[str, int]:
+        """The recorded size facts by JSON key, in the order of :data:`SIZE_FACT_LABELS`."""
+        facts = {} if self.simplices is None else {"simplices": self.simplices}
+        if self.lattice is not None:
+            facts.update(dataclasses.asdict(self.lattice))
+        return facts
+
+
+def provenance_of(built: ReluNet) -> Provenance:
+    """The provenance of a constructed net (every construction records one)."""
+    if built.provenance is None:
+        raise QuasieqError("not a constructed net: it records no provenance")
+    return built.provenance
 
 
 def class_labels(Y: np.ndarray) -> np.ndarray:

@@ -19,14 +19,14 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, NamedTuple
 
 from quasieq.box import Box
-from quasieq.construct.demorgan import as_scores, label_regions
-from quasieq.construct.methods import default_method
+from quasieq.construct.demorgan import label_regions
+from quasieq.construct.registry import CONSTRUCTIONS, default_method
+from quasieq.construct.scores import as_scores
 from quasieq.construct.sizes import DEFAULT_MAX_FORM_BYTES
 from quasieq.construct.transform import to_deep, to_wide
-from quasieq.errors import QuasieqError
 from quasieq.geometry import triangulate
 from quasieq.geometry.simplices import SimplexComplex
-from quasieq.net import Provenance, ReluNet
+from quasieq.net import ReluNet, provenance_of
 from quasieq.regions import RegionComplex
 from quasieq.verify import EquivalenceReport, compare, float32_report
 
@@ -35,13 +35,6 @@ if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluste
 
 #: ``step(text)``: a context manager around a long step described by ``text``.
 StepHook = Callable[[str], AbstractContextManager]
-
-
-def provenance_of(built: ReluNet) -> Provenance:
-    """The provenance of a constructed net (every construction records one)."""
-    if built.provenance is None:
-        raise QuasieqError("not a constructed net: it records no provenance")
-    return built.provenance
 
 
 def quiet(text: str) -> AbstractContextManager:
@@ -54,10 +47,10 @@ def build_form(form: str, net: ReluNet, box: Box, delta: float, *, cx: RegionCom
                max_bytes: int | None = DEFAULT_MAX_FORM_BYTES, step: StepHook = quiet) -> ReluNet:
     """``to_wide`` (``form="wide"``) or ``to_deep`` (``form="deep"``) of ``net`` on ``box``, reusing the
     region complex ``cx`` of (net, box) where the method can (``demorgan`` refines the regions by the
-    argmax itself, so it is not given ``cx``); ``max_bytes`` refuses a form whose build would take more
-    memory (construct/sizes.py)."""
+    argmax itself, so it is not given ``cx``: ``reuses_regions`` in the registry); ``max_bytes`` refuses a
+    form whose build would take more memory (construct/sizes.py)."""
     method = default_method(task) if method is None else method
-    reused = None if method == "demorgan" else cx
+    reused = cx if CONSTRUCTIONS[method].reuses_regions else None
     with step(f"building the {form} form"):
         return (to_wide if form == "wide" else to_deep)(net, box, delta, method=method, task=task,
                                                         max_simplices=max_simplices, cx=reused, max_bytes=max_bytes)
@@ -105,27 +98,10 @@ def form_simplices(net: ReluNet, built: ReluNet, cx: RegionComplex) -> SimplexCo
     return triangulate(cx, merge=True)
 
 
-#: Size facts of a construction's provenance shown by wide/deep: simplices M for the quasi forms;
-#: pieces q, affine functions k, Σ|S_i| and Chen, Garudadri and Rao's neuron count for the exact forms.
-SIZE_FACTS = {
-    "simplices": "simplices M",
-    "pieces": "pieces q",
-    "affine_functions": "affine functions k",
-    "sum_term_sizes": "Σ|S_i|",
-    "chen_garudadri_rao_neurons": "Chen et al. neurons 3qk + 3q",
-}
-
-
-def size_facts(built: ReluNet) -> dict[str, int]:
-    """The :data:`SIZE_FACTS` its construction recorded, by JSON key."""
-    details = provenance_of(built).details
-    return {key: int(details[key]) for key in SIZE_FACTS if key in details}
-
-
 def table1_sizes(built: ReluNet) -> dict[str, int] | None:
     """Table 1's width and depth for the same D and M, where the construction has them."""
-    table1 = provenance_of(built).details.get("table1")
-    return None if table1 is None else {"width": int(table1["width"]), "depth": int(table1["depth"])}
+    table1 = provenance_of(built).table1
+    return None if table1 is None else {"width": table1.width, "depth": table1.depth}
 
 
 def transform_json(form: str, built: ReluNet, certificate: Certificate) -> dict:
@@ -138,7 +114,7 @@ def transform_json(form: str, built: ReluNet, certificate: Certificate) -> dict:
         "method": p.method,
         "task": p.task,
         "delta": p.delta,
-        **size_facts(built),
+        **p.size_facts(),
         "width": built.width,
         "hidden_layers": built.hidden_layers,
         "depth": built.depth,

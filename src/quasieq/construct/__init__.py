@@ -1,7 +1,7 @@
 """Synthesis: rebuild a net's function as a wide or a deep network.
 
-``to_wide`` / ``to_deep`` are imported on first use, so the method names (``construct.methods``) load
-without the constructions.
+``to_wide`` / ``to_deep`` are imported on first use, so the registry of constructions
+(``construct.registry``: the method names) loads without the constructions.
 """
 
 from quasieq.lazy import lazy_attributes

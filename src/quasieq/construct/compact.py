@@ -42,6 +42,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from quasieq.construct import univariate
+from quasieq.construct.job import Job, provenance, table1_sizes
 from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import SimplexComplex
 from quasieq.net import Provenance, ReluNet
@@ -100,27 +102,21 @@ def _box_sup(A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np
 
 
 def _provenance(
-    sc: SimplexComplex, parts: list[np.ndarray], delta: float, eps: np.ndarray, kappa: np.ndarray, task: str,
-    table1: dict,
+    form: str, sc: SimplexComplex, parts: list[np.ndarray], delta: float, eps: np.ndarray, kappa: np.ndarray,
+    task: str,
 ) -> Provenance:
     """Provenance of a construction; ``parts`` are all weight and bias values (for the largest |weight|,
     taken before the net is built so that it is validated once)."""
-    return Provenance(
-        method="compact",
-        task=task,
-        delta=float(delta),
-        box_lo=tuple(sc.box.lo.tolist()),
-        box_hi=tuple(sc.box.hi.tolist()),
-        error_bound=strip_bound(sc, eps),
+    return provenance(
+        "compact", sc.box, task=task, delta=delta, error_bound=strip_bound(sc, eps),
         max_abs_weight=max(float(np.abs(a).max(initial=0.0)) for a in parts),
+        simplices=sc.M, table1=table1_sizes(form, sc.D, sc.M),
         details={
-            "simplices": sc.M,
             "dropped_simplices": sc.dropped,
             "merged_regions": sc.merged_regions,
             "epsilon_min": float(eps.min()),
             "epsilon_max": float(eps.max()),
             "kappa_max": float(kappa.max()),
-            "table1": table1,
         },
     )
 
@@ -189,8 +185,7 @@ def compact_wide(sc: SimplexComplex, delta: float, *, task: str = "regression") 
     vals3 = np.concatenate([np.ones(M * K), -np.ones(M * K)])
     W3 = sparse_from_triplets(rows3, cols3, vals3, (K, n2))
 
-    table1 = {"width": D * D * (D + 1) * M, "depth": D + 1}
-    prov = _provenance(sc, [vals1, vals2, vals3, b1, b2], delta, eps, kappa, task, table1)
+    prov = _provenance("wide", sc, [vals1, vals2, vals3, b1, b2], delta, eps, kappa, task)
     return ReluNet([W1, W2, W3], [b1, b2, np.zeros(K)], prov)
 
 
@@ -290,6 +285,28 @@ def compact_deep(sc: SimplexComplex, delta: float, *, task: str = "regression") 
     for m in range(M):
         weights += [first if m == 0 else alpha_W[m - 1], beta_W[m]]
         biases += [alpha_b[m], beta_b[m]]
-    table1 = {"width": (D + 1) * D * D, "depth": (D + 1) * M}
-    prov = _provenance(sc, [bdata, adata, first.data, alpha_b, beta_b], delta, eps, kappa, task, table1)
+    prov = _provenance("deep", sc, [bdata, adata, first.data, alpha_b, beta_b], delta, eps, kappa, task)
     return ReluNet(weights + [last, out], biases + [np.zeros(K + 1), np.zeros(K)], prov)
+
+
+def build(form: str, job: Job) -> ReluNet:
+    """``method="compact"`` (registry): the regions triangulated, refused before building when the weights
+    would overflow the export precision; exact in 1-D (Theorem 9)."""
+    if job.net.in_dim == 1:
+        return univariate.build(form, job)
+    delta = job.measure("compact")
+    sc = job.simplices(form, "compact")
+    check_writable(weight_floor(sc, delta), delta, job.export_dtype)
+    return (compact_wide if form == "wide" else compact_deep)(sc, delta, task=job.task)
+
+
+def check_writable(floor: float, delta: float, export_dtype: str | None) -> None:
+    """Refuse before building a form whose weights (at least ``floor``) overflow ``export_dtype``."""
+    if export_dtype is None:
+        return
+    largest = float(np.finfo(np.dtype(export_dtype)).max)
+    if floor > largest:
+        raise QuasieqError(
+            f"a delta of {delta:.3g} of the box's volume needs weights of at least {floor:.3g}, beyond the largest "
+            f"{export_dtype} ({largest:.3g}) the form is exported and checked in: choose a larger delta"
+        )

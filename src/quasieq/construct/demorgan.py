@@ -49,6 +49,7 @@ output the one-hot vector of h's label: the label-disagreement measure is ≤ th
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,8 @@ from quasieq.construct.compact import (
     strip_bound,
     strip_budget,
 )
+from quasieq.construct.job import Job, provenance, table1_sizes
+from quasieq.construct.scores import as_scores
 from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import SimplexComplex, triangulate
 from quasieq.net import Provenance, ReluNet
@@ -69,21 +72,6 @@ from quasieq.regions.enumerate import regions
 
 
 # ----- labels ----------------------------------------------------------------------------------
-def as_scores(net: ReluNet) -> ReluNet:
-    """``net`` with K ≥ 2 class scores whose argmax (lowest index on ties) is its label.
-
-    A single-logit net h becomes (0, h): argmax is 1 exactly when h > 0. Nets with K ≥ 2 are returned
-    unchanged. The provenance is kept.
-    """
-    if net.out_dim >= 2:
-        return net
-    W, b = net.layers[-1]
-    zero = sp.csr_matrix((1, W.shape[1])) if sp.issparse(W) else np.zeros((1, W.shape[1]))
-    W2 = sp.vstack([zero, W], format="csr") if sp.issparse(W) else np.vstack([zero, W])
-    return ReluNet(list(net.weights[:-1]) + [W2], list(net.biases[:-1]) + [np.concatenate([[0.0], b])], net.provenance,
-                   relu_masks=net.relu_masks)
-
-
 def _argmax_net(scores: ReluNet) -> ReluNet:
     """The hidden layers of ``scores``, then one hidden layer of the pairwise differences h_c − h_k
     (c < k), then a zero output: its activation regions are the label-constant refinement."""
@@ -168,10 +156,9 @@ def constant_classifier(net: ReluNet, box: Box, label: int, classes: int, delta:
     one class on the whole box: one dead hidden unit (σ(0·x) = 0), output scores the one-hot of
     ``label`` (K = ``classes`` ≥ 2), so its labels equal the net's on the whole box (error bound 0)."""
     built = ReluNet([np.zeros((1, box.dim)), np.zeros((classes, 1))], [np.zeros(1), np.eye(classes)[label]])
-    return built.with_provenance(Provenance(
-        method="demorgan", task="classification", delta=float(delta), box_lo=tuple(box.lo.tolist()),
-        box_hi=tuple(box.hi.tolist()), error_bound=0.0, max_abs_weight=1.0,
-        details={"simplices": 0, "classes": classes, "constant_class": label},
+    return built.with_provenance(provenance(
+        "demorgan", box, task="classification", delta=delta, error_bound=0.0, max_abs_weight=1.0, simplices=0,
+        details={"classes": classes, "constant_class": label},
     ))
 
 
@@ -240,18 +227,12 @@ def _epsilons(rules: LabelledSimplices, delta: float) -> np.ndarray:
     return budget_epsilons(rules.simplices, strip_budget(rules.simplices, delta))
 
 
-def _provenance(rules: LabelledSimplices, net: ReluNet, delta: float, eps: np.ndarray, table1: dict) -> Provenance:
+def _provenance(form: str, rules: LabelledSimplices, net: ReluNet, delta: float, eps: np.ndarray) -> Provenance:
     sc = rules.simplices
-    return Provenance(
-        method="demorgan",
-        task="classification",
-        delta=float(delta),
-        box_lo=tuple(sc.box.lo.tolist()),
-        box_hi=tuple(sc.box.hi.tolist()),
-        error_bound=strip_bound(sc, eps),
-        max_abs_weight=net.max_abs_weight(),
+    return provenance(
+        "demorgan", sc.box, task="classification", delta=delta, error_bound=strip_bound(sc, eps),
+        max_abs_weight=net.max_abs_weight(), simplices=sc.M, table1=table1_sizes(form, sc.D, rules.n),
         details={
-            "simplices": sc.M,
             "classes": rules.classes,
             "rules_per_class": rules.rules_per_class.tolist(),
             "label_regions_per_class": rules.label_regions.tolist(),
@@ -260,7 +241,6 @@ def _provenance(rules: LabelledSimplices, net: ReluNet, delta: float, eps: np.nd
             "epsilon_min": float(eps.min()),
             "epsilon_max": float(eps.max()),
             "kappa_max": float(1.0 / eps.min()),
-            "table1": table1,
         },
     )
 
@@ -278,8 +258,7 @@ def demorgan_wide(rules: LabelledSimplices, delta: float) -> ReluNet:
     eps = _epsilons(rules, delta)
     G, g0 = rules.simplices.unit_facets()
     net = rules_wide(G, g0, 1.0 / eps, rules.labels, rules.classes)
-    D, n = rules.simplices.D, rules.n
-    return net.with_provenance(_provenance(rules, net, delta, eps, {"width": D * D * (D + 1) * n, "depth": D + 1}))
+    return net.with_provenance(_provenance("wide", rules, net, delta, eps))
 
 
 def demorgan_deep(rules: LabelledSimplices, delta: float) -> ReluNet:
@@ -296,8 +275,27 @@ def demorgan_deep(rules: LabelledSimplices, delta: float) -> ReluNet:
     sc = rules.simplices
     G, g0 = sc.unit_facets()
     net = rules_deep(G, g0, 1.0 / eps, rules.labels, rules.classes, sc.box.lo)
-    D, n = sc.D, rules.n
-    return net.with_provenance(_provenance(rules, net, delta, eps, {"width": (D + 1) * D * D, "depth": (D + 1) * n}))
+    return net.with_provenance(_provenance("deep", rules, net, delta, eps))
+
+
+def build(form: str, job: Job) -> ReluNet:
+    """``method="demorgan"`` (registry): the label regions (the regions refined by the argmax itself, so a
+    given complex is refused), then the ``form``'s De Morgan rules; the constant classifier, with a
+    warning, when the net gives one class on the whole box."""
+    if job.cx is not None:
+        raise QuasieqError(
+            "cx: method='demorgan' refines the regions by the argmax itself; to reuse work call "
+            "construct.demorgan.label_regions once and demorgan_wide / demorgan_deep"
+        )
+    delta = job.measure("demorgan")
+    try:
+        rules = label_regions(job.net, job.box, merge=job.merge)
+    except SingleClass as one:
+        warnings.warn(f"{one}: its {form} form is the constant classifier giving class {one.label} (exact)",
+                      stacklevel=4)
+        return constant_classifier(job.net, job.box, one.label, one.classes, delta)
+    job.too_many(rules.n, "simplices")
+    return (demorgan_wide if form == "wide" else demorgan_deep)(rules, delta)
 
 
 __all__ = [

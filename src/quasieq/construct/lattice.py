@@ -31,6 +31,7 @@ earlier are carried, one unit each).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -39,8 +40,12 @@ import scipy.sparse as sp
 
 from quasieq import tolerances
 from quasieq.box import Box
+from quasieq.construct import univariate
+from quasieq.construct.job import Job, provenance
+from quasieq.construct.onelayer import onelayer_deep
+from quasieq.construct.scores import as_scores
 from quasieq.geometry.simplices import affine_equal, merge_convex_groups
-from quasieq.net import Provenance, ReluNet
+from quasieq.net import LatticeSizes, Provenance, ReluNet, provenance_of
 from quasieq.regions.complex import RegionComplex
 
 #: Layers with at most this many entries are stored dense: building thousands of tiny CSR matrices
@@ -272,22 +277,31 @@ def _provenance(net: ReluNet, lattices: list[Lattice], cx: RegionComplex, form: 
         + 2 * len(lat.terms) + math.ceil(math.log2(max(len(lat.terms), 1)))
         for lat in lattices
     )
-    return Provenance(
-        method="exact",
-        task="regression",
-        box_lo=tuple(cx.box.lo.tolist()),
-        box_hi=tuple(cx.box.hi.tolist()),
-        error_bound=0.0,
-        max_abs_weight=net.max_abs_weight(),
+    return provenance(
+        "exact", cx.box, error_bound=0.0, max_abs_weight=net.max_abs_weight(),
+        lattice=LatticeSizes(pieces=q, affine_functions=k, sum_term_sizes=sum_s,
+                             chen_garudadri_rao_neurons=3 * q * k + 3 * q),
         details={
             "regions": max(lat.regions for lat in lattices),
-            "pieces": q,
-            "affine_functions": k,
             "terms": terms,
-            "sum_term_sizes": sum_s,
             "form": form,
             "target_hidden_layers": math.ceil(math.log2(max(k, 1))) + math.ceil(math.log2(max(terms, 1))),
             "target_neurons": target_neurons,
-            "chen_garudadri_rao_neurons": 3 * q * k + 3 * q,
         },
     )
+
+
+def build(form: str, job: Job) -> ReluNet:
+    """``method="exact"`` (registry): the max–min lattice form of the regions, or for the deep form of a
+    one-hidden-layer net the direct chain of width D + 1 + K and depth w + 1 (``construct.onelayer``);
+    Theorem 9 in 1-D. Zero error: δ, when given, is only recorded."""
+    cx = job.regions()
+    if job.net.in_dim == 1:
+        return univariate.build(form, job)
+    if form == "deep" and job.net.hidden_layers == 1 and not job.net.has_linear_units:
+        built = onelayer_deep(job.net, job.box)
+    else:
+        built = (lattice_wide if form == "wide" else lattice_deep)(cx)
+    scores = as_scores(built) if job.task == "classification" else built
+    return scores.with_provenance(dataclasses.replace(
+        provenance_of(built), task=job.task, delta=None if job.delta is None else float(job.delta)))

@@ -88,6 +88,7 @@ three layers. The paper counts the inhibitors once per fan and the fans once per
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from math import factorial
@@ -97,10 +98,12 @@ import scipy.sparse as sp
 
 from quasieq import tolerances
 from quasieq.box import Box
+from quasieq.construct import univariate
 from quasieq.construct.compact import layers_from_pattern, sparse_from_triplets, strip_budget
+from quasieq.construct.job import Job, provenance, table1_sizes
 from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import SimplexComplex
-from quasieq.net import Provenance, ReluNet
+from quasieq.net import Provenance, ReluNet, provenance_of
 
 #: Shares of each simplex's budget spent on the τ-strip, the ν-wedges and the μ-strips/wedges.
 #: Rounding is amplified by ~1/(ντ) and not by μ (μ only multiplies inhibitors that are exactly 0 where
@@ -432,17 +435,13 @@ def _warn_rounding(nu: np.ndarray, tau: np.ndarray) -> float:
     return amplification
 
 
-def _provenance(simplices: SimplexComplex, box: Box, delta: float, bound: float, weights_max: float,
-                nu: np.ndarray, tau: np.ndarray, mu: np.ndarray, sizes: dict, table1: dict, extra: dict) -> Provenance:
-    return Provenance(
-        method="paper",
-        delta=float(delta),
-        box_lo=tuple(box.lo.tolist()),
-        box_hi=tuple(box.hi.tolist()),
-        error_bound=bound,
-        max_abs_weight=weights_max,
+def _provenance(form: str, simplices: SimplexComplex, box: Box, delta: float, bound: float, weights_max: float,
+                nu: np.ndarray, tau: np.ndarray, mu: np.ndarray, sizes: dict, extra: dict) -> Provenance:
+    table1 = table1_sizes(form, simplices.D, simplices.M)
+    return provenance(
+        "paper", box, delta=delta, error_bound=bound, max_abs_weight=weights_max, simplices=simplices.M,
+        table1=table1,
         details={
-            "simplices": simplices.M,
             "dropped_simplices": simplices.dropped,
             "merged_regions": simplices.merged_regions,
             "gate": True,
@@ -453,7 +452,7 @@ def _provenance(simplices: SimplexComplex, box: Box, delta: float, bound: float,
             "rounding_amplification": _warn_rounding(nu, tau),
             "sizes": sizes,
             # Table 1's depth read as Definition 1 (hidden layers + 1) and as the paper's own Lemma 11 count
-            "table1": {**table1, "hidden_layers_def1": table1["depth"] - 1, "hidden_layers_lemma11": table1["depth"]},
+            "table1_hidden_layers": {"def1": table1[1] - 1, "lemma11": table1[1]},
             **extra,
         },
     )
@@ -477,8 +476,7 @@ def paper_wide(simplices: SimplexComplex, box: Box, delta: float) -> ReluNet:
     bound = float(_module_bounds(t, box.lo, box.hi, nu, tau, mu).sum() + simplices.dropped_volume)
     weights, biases = _wide_layers(t, box.lo, nu, tau, mu, gate=True)
     sizes = {"width": max(D + D * M, (D + 1) * M), "hidden_layers": 3, "depth": 4}
-    table1 = {"width": D * D * (D + 1) * M, "depth": D + 1}
-    prov = _provenance(simplices, box, delta, bound, _largest(weights, biases), nu, tau, mu, sizes, table1, {})
+    prov = _provenance("wide", simplices, box, delta, bound, _largest(weights, biases), nu, tau, mu, sizes, {})
     return ReluNet(weights, biases, prov)
 
 
@@ -606,10 +604,20 @@ def paper_deep(simplices: SimplexComplex, box: Box, delta: float) -> ReluNet:
     weights.append(sp.csr_matrix(out))
     biases = [v for m in range(M) for v in (ba[m], bb[m], np.zeros(wb))] + [np.zeros(K)]
     sizes = {"width": wb, "hidden_layers": 3 * M, "depth": 3 * M + 1}
-    table1 = {"width": (D + 1) * D * D, "depth": (D + 1) * M}
     extra = {"feedforward": True, "shift": c.tolist(), "null_point_margin": margin}
-    prov = _provenance(simplices, box, delta, bound, _largest(weights, biases), nu, tau, mu, sizes, table1, extra)
+    prov = _provenance("deep", simplices, box, delta, bound, _largest(weights, biases), nu, tau, mu, sizes, extra)
     return ReluNet(weights, biases, prov)
+
+
+def build(form: str, job: Job) -> ReluNet:
+    """``method="paper"`` (registry): the regions triangulated, then the paper's wide or deep net; exact in
+    1-D (Theorem 9)."""
+    if job.net.in_dim == 1:
+        return univariate.build(form, job)
+    delta = job.measure("paper")
+    sc = job.simplices(form, "paper")
+    built = (paper_wide if form == "wide" else paper_deep)(sc, job.box, delta)
+    return built.with_provenance(dataclasses.replace(provenance_of(built), task=job.task))
 
 
 __all__ = [

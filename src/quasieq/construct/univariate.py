@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quasieq import tolerances
+from quasieq.construct.job import Job, provenance
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
 from quasieq.regions.complex import RegionComplex
@@ -119,3 +120,19 @@ def univariate_deep(bp: Breakpoints) -> ReluNet:
     weights.append(out_W)
     biases.append(bp.f_lo)
     return ReluNet(weights, biases)
+
+
+def build(form: str, job: Job) -> ReluNet:
+    """The Theorem 9 ``form`` of a 1-D net (every method but the classifiers' builds this in 1-D), with
+    its provenance: error bound 0, exact. Table 1 is read with D = 1 and M = pieces (a 1-simplex is an
+    interval)."""
+    cx = job.regions()
+    bp = breakpoints(cx)
+    pieces = len(bp.t) + 1
+    job.too_many(pieces, "linear pieces")
+    net = univariate_wide(bp) if form == "wide" else univariate_deep(bp)
+    return net.with_provenance(provenance(
+        "exact", cx.box, task=job.task, delta=job.delta, error_bound=0.0, max_abs_weight=net.max_abs_weight(),
+        simplices=pieces, table1=(2 * pieces, 2) if form == "wide" else (2, 2 * pieces),
+        details={"theorem": 9, "breakpoints": bp.t.tolist()},
+    ))
