@@ -34,8 +34,8 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 NETS = ["2-512-512-1", "3-72-72-1", "4-28-28-28-1"]
 MODES = {"serial": None, "1 worker": 1, "2 workers": 2}
-ARRAYS = ("patterns", "vertices_flat", "vertex_offsets", "facet_normals_flat", "facet_rhs_flat", "facet_sources_flat",
-          "facet_offsets", "neighbours_flat", "interior_points", "radii", "A", "b", "volumes")
+ARRAYS = ("patterns", "vertices_flat", "vertex_indptr", "facet_normals_flat", "facet_rhs_flat", "facet_sources_flat",
+          "facet_indptr", "neighbours_flat", "interior_points", "radii", "A", "b", "volumes")
 
 
 def child(arch: str, workers: int | None) -> dict:

@@ -33,8 +33,8 @@ from quasieq.verify.compare import chunk_size, sample_chunk, sample_chunks
 
 pytestmark = pytest.mark.distributed
 
-ARRAYS = ("patterns", "vertices_flat", "vertex_offsets", "facet_normals_flat", "facet_rhs_flat", "facet_sources_flat",
-          "facet_offsets", "neighbours_flat", "interior_points", "radii", "A", "b", "volumes")
+ARRAYS = ("patterns", "vertices_flat", "vertex_indptr", "facet_normals_flat", "facet_rhs_flat", "facet_sources_flat",
+          "facet_indptr", "neighbours_flat", "interior_points", "radii", "A", "b", "volumes")
 
 #: Small nets in 2, 3 and 4 dimensions, with chunks small enough to give dozens of subtrees.
 NETS = {"2d": ((2, 24, 24, 1), 64), "3d": ((3, 10, 10, 10, 1), 32), "4d": ((4, 8, 8, 1), 32)}

@@ -27,7 +27,8 @@ def test_npz_round_trip_keeps_every_column(complex_, tmp_path):
     path = tmp_path / "regions.npz"
     complex_.save(path)
     back = qe.load_regions(path)
-    for name in store.COLUMNS:
+    for column in store.COLUMNS:
+        name = store.ATTRIBUTE_OF.get(column, column)
         np.testing.assert_array_equal(getattr(back, name), getattr(complex_, name))
     assert (back.volume_exact, back.dropped_lower_dim) == (complex_.volume_exact, complex_.dropped_lower_dim)
     X = complex_.box.sample(300, np.random.default_rng(1))

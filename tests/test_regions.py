@@ -98,15 +98,15 @@ def check_geometry(cx: RegionComplex, layers) -> None:
     on = tol.ON_HYPERPLANE * s
     for r in cx:
         assert r.radius > 0
-        assert np.all(r.facet_offsets - r.facet_normals @ r.interior_point >= r.radius - on)
+        assert np.all(r.facet_rhs - r.facet_normals @ r.interior_point >= r.radius - on)
         np.testing.assert_array_equal(O.forward_patterns(layers, r.interior_point, ROUNDING_NOISE)[0], r.pattern)
         np.testing.assert_allclose(np.linalg.norm(r.facet_normals, axis=1), 1.0, rtol=0, atol=1e-12)
-        assert np.all(r.vertices @ r.facet_normals.T <= r.facet_offsets + on)
+        assert np.all(r.vertices @ r.facet_normals.T <= r.facet_rhs + on)
         pre, _, _ = O.pattern_maps(layers, r.pattern)
         Z = np.vstack([z for z, _ in pre])
         z0 = np.concatenate([z for _, z in pre])
         z_vertices = np.concatenate(O.pre_activations(layers, r.vertices), axis=1)
-        for n, c, src in zip(r.facet_normals, r.facet_offsets, r.facet_sources, strict=True):
+        for n, c, src in zip(r.facet_normals, r.facet_rhs, r.facet_sources, strict=True):
             on_facet = r.vertices[np.abs(r.vertices @ n - c) <= on]
             centred = on_facet - on_facet.mean(axis=0)
             rank = int(np.sum(np.linalg.svd(centred, compute_uv=False) > tol.FACE_RANK * s)) if D > 1 else 0
@@ -134,7 +134,7 @@ def check_neighbours(cx: RegionComplex, layers, generic: bool) -> None:
     s = cx.box.scale
     on = tol.ON_HYPERPLANE * s
     for r in cx:
-        for n, c, src, j in zip(r.facet_normals, r.facet_offsets, r.facet_sources, r.neighbours, strict=True):
+        for n, c, src, j in zip(r.facet_normals, r.facet_rhs, r.facet_sources, r.neighbours, strict=True):
             if src < 0:
                 assert j == -1
                 continue
@@ -149,7 +149,7 @@ def check_neighbours(cx: RegionComplex, layers, generic: bool) -> None:
             if generic:
                 assert np.count_nonzero(other.pattern != r.pattern) == 1
             back = np.flatnonzero(
-                np.all(np.abs(other.facet_normals + n) <= 1e-9, axis=1) & (np.abs(other.facet_offsets + c) <= on)
+                np.all(np.abs(other.facet_normals + n) <= 1e-9, axis=1) & (np.abs(other.facet_rhs + c) <= on)
             )
             assert back.size == 1 and other.neighbours[back[0]] == r.index
             across = on_facet.mean(axis=0) + 10 * tol.NEIGHBOUR_STEP * s * n

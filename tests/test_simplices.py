@@ -146,9 +146,9 @@ def _polygon_complex(V: np.ndarray, box: qe.Box) -> RegionComplex:
     n = len(V)
     net = qe.ReluNet([np.array([[2.0, -1.0]])], [np.array([0.5])])
     return RegionComplex(
-        net, box, patterns=np.zeros((1, 0), dtype=bool), vertices=V, vertex_offsets=np.array([0, n]),
+        net, box, patterns=np.zeros((1, 0), dtype=bool), vertices=V, vertex_indptr=np.array([0, n]),
         facet_normals=normals, facet_rhs=np.einsum("fd,fd->f", normals, V), facet_sources=-np.ones(n, dtype=int),
-        facet_offsets=np.array([0, n]), neighbours=-np.ones(n, dtype=int),
+        facet_indptr=np.array([0, n]), neighbours=-np.ones(n, dtype=int),
         interior_points=V.mean(axis=0, keepdims=True), radii=np.array([0.1]), A=np.array([[[2.0, -1.0]]]),
         b=np.array([[0.5]]), volumes=np.array([ConvexHull(V).volume]),
     )
@@ -172,7 +172,7 @@ def test_near_duplicate_vertices_collapse():
     V = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0 - 1e-13], [1.0, 1.0], [-1.0, 1.0]])
     cx = _polygon_complex(V[[0, 1, 3, 4]], box)
     cx.vertices_flat = V  # the corner listed twice
-    cx.vertex_offsets = np.array([0, 5])
+    cx.vertex_indptr = np.array([0, 5])
     sc = triangulate(cx)
     assert sc.dropped == 0 and sc.volumes.sum() == pytest.approx(4.0, rel=1e-12)
     X = box.sample(2000, np.random.default_rng(4))

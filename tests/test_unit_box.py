@@ -60,8 +60,8 @@ def check_against_unit_oracle(net: qe.ReluNet, lo, hi) -> qe.RegionComplex:
     assert np.all((cx.vertices_flat >= lo - 1e-9 * side) & (cx.vertices_flat <= hi + 1e-9 * side))
     for r in list(cx)[:50]:  # every vertex on or inside every facet of its region, in x, to 1e-9 of the
         # facet's reach across the box plus the rounding of evaluating n·x − c at |x|
-        slack = r.facet_offsets[None, :] - r.vertices @ r.facet_normals.T
-        rounding = 8 * np.finfo(float).eps * (np.abs(r.vertices) @ np.abs(r.facet_normals).T + np.abs(r.facet_offsets))
+        slack = r.facet_rhs[None, :] - r.vertices @ r.facet_normals.T
+        rounding = 8 * np.finfo(float).eps * (np.abs(r.vertices) @ np.abs(r.facet_normals).T + np.abs(r.facet_rhs))
         assert np.all(slack >= -1e-9 * (np.abs(r.facet_normals) @ side) - rounding)
     return cx
 

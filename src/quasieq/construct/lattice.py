@@ -98,7 +98,7 @@ def lattice_of(cx: RegionComplex, output: int = 0) -> Lattice:
     pieces = np.flatnonzero(roots == np.arange(len(cx)))
     terms: list[frozenset[int]] = []
     for i in pieces.tolist():
-        V = merged[i][0] if i in merged else cx.vertices_flat[cx.vertex_offsets[i] : cx.vertex_offsets[i + 1]]
+        V = merged[i][0] if i in merged else cx.vertices_flat[cx.vertex_indptr[i] : cx.vertex_indptr[i + 1]]
         values = V @ A.T + b  # (n_vertices, k)
         own = values[:, label[i]][:, None]
         terms.append(frozenset(np.flatnonzero(np.all(values >= own - guard, axis=0)).tolist()))

@@ -209,11 +209,11 @@ def _pull(face: np.ndarray, k: int, V: np.ndarray, incidence: np.ndarray, tol: f
     return out
 
 
-def triangulate_polytope(vertices: np.ndarray, normals: np.ndarray, offsets: np.ndarray, scale: float) -> np.ndarray:
-    """Split the full-dimensional polytope {x : normals·x ≤ offsets} with the given vertices into
+def triangulate_polytope(vertices: np.ndarray, normals: np.ndarray, rhs: np.ndarray, scale: float) -> np.ndarray:
+    """Split the full-dimensional polytope {x : normals·x ≤ rhs} with the given vertices into
     D-simplices (pulling triangulation); returns vertex-index tuples (n_simplices, D+1).
 
-    ``normals`` must be unit rows; a vertex lies on hyperplane i when |normals_i·v − offsets_i| ≤
+    ``normals`` must be unit rows; a vertex lies on hyperplane i when |normals_i·v − rhs_i| ≤
     ON_HYPERPLANE·scale. Redundant hyperplanes are harmless (they meet the polytope in lower-dimensional
     faces, which are skipped).
     """
@@ -221,13 +221,13 @@ def triangulate_polytope(vertices: np.ndarray, normals: np.ndarray, offsets: np.
     D = V.shape[1]
     if len(V) < D + 1 or _affine_dim(V, tolerances.FACE_RANK * scale) != D:
         raise QuasieqError(f"polytope with {len(V)} vertices does not span dimension {D}: cannot triangulate")
-    incidence = np.abs(normals @ V.T - offsets[:, None]) <= tolerances.ON_HYPERPLANE * scale
+    incidence = np.abs(normals @ V.T - rhs[:, None]) <= tolerances.ON_HYPERPLANE * scale
     simplices = _pull(np.arange(len(V)), D, V, incidence, tolerances.FACE_RANK * scale)
     return np.array(simplices, dtype=np.int64).reshape(-1, D + 1)
 
 
 def _hull(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Convex hull of points: (vertices, unit normals, offsets with normals·x ≤ offsets, volume)."""
+    """Convex hull of points: (vertices, unit normals, rhs with normals·x ≤ rhs, volume)."""
     if points.shape[1] == 1:
         lo, hi = float(points.min()), float(points.max())
         return np.array([[lo], [hi]]), np.array([[-1.0], [1.0]]), np.array([-lo, hi]), hi - lo
@@ -248,7 +248,7 @@ def merge_convex_groups(cx: RegionComplex, A: np.ndarray | None = None, b: np.nd
     ``A`` (R, ...) and ``b`` (R, ...) are the maps compared (tolerances.AFFINE_EQUAL); by default all
     outputs' maps ``cx.A``, ``cx.b``; one output's ``cx.A[:, k]``, ``cx.b[:, k]`` merges more.
     Returns the group root of every region and, for each merged root, its polytope (vertices,
-    normals, offsets) from the convex hull. The union of two convex groups is convex iff the hull of
+    normals, rhs) from the convex hull. The union of two convex groups is convex iff the hull of
     their vertices has the volume of the union (MERGE_CONVEX_RELATIVE). Non-convex unions are never
     formed: the lattice form (construct/lattice.py) needs convex pieces.
     """
@@ -321,11 +321,11 @@ def triangulate(cx: RegionComplex, *, merge: bool = False) -> SimplexComplex:
     for root in np.flatnonzero(roots == np.arange(len(cx))):
         i = int(root)
         if i in merged:
-            V, normals, offsets = merged[i]
+            V, normals, rhs = merged[i]
         else:
             r = cx[i]
-            V, normals, offsets = r.vertices, r.facet_normals, r.facet_offsets
-        idx = triangulate_polytope(V, normals, offsets, s)
+            V, normals, rhs = r.vertices, r.facet_normals, r.facet_rhs
+        idx = triangulate_polytope(V, normals, rhs, s)
         all_vertices.append(V[idx])
         all_region.append(np.full(len(idx), i, dtype=np.int64))
     vertices = np.concatenate(all_vertices) if all_vertices else np.zeros((0, D + 1, D))

@@ -2,12 +2,14 @@
 
 Each region R is a full-dimensional convex polytope on which the net is affine, f(x) = A_R x + b_R.
 Variable-length data (vertices, facets, neighbours) are kept in CSR form: one flat array plus an
-``offsets`` array of length ``len + 1``, so region i owns ``flat[offsets[i]:offsets[i + 1]]``.
+``indptr`` array of row pointers of length ``len + 1`` (``vertex_indptr``, ``facet_indptr``), so region i
+owns ``flat[indptr[i]:indptr[i + 1]]``.
 
-Facets are stored as ``normals · x ≤ offsets`` with unit normals (so ``offsets - normals · x`` is the
-distance to the facet). A facet's *source* is an integer code: ``k ≥ 0`` is hidden ReLU unit k (global
-index among the ReLU units, layers concatenated; see ``ReluNet.neuron_names``), ``-(2i+1)`` is the box face
-``x_i ≥ lo_i`` and ``-(2i+2)`` the face ``x_i ≤ hi_i``.
+Facets are stored as ``normals · x ≤ rhs`` with unit normals (so ``rhs - normals · x`` is the distance
+to the facet; ``facet_rhs_flat``, and ``Region.facet_rhs`` for one region). A facet's *source* is an
+integer code: ``k ≥ 0`` is hidden ReLU unit k (global index among the ReLU units, layers concatenated;
+see ``ReluNet.neuron_names``), ``-(2i+1)`` is the box face ``x_i ≥ lo_i`` and ``-(2i+2)`` the face
+``x_i ≤ hi_i``.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class Region:
     pattern: np.ndarray  # bool (relu_units,)
     vertices: np.ndarray  # (n_vertices, D)
     facet_normals: np.ndarray  # (n_facets, D), unit rows, outward
-    facet_offsets: np.ndarray  # (n_facets,)
+    facet_rhs: np.ndarray  # (n_facets,) right-hand sides c: the facets are normals · x ≤ c
     facet_sources: np.ndarray  # int codes (see module docstring)
     neighbours: np.ndarray  # region index across each facet; -1 across box faces
     interior_point: np.ndarray  # (D,)
@@ -72,7 +74,7 @@ class Region:
     def contains(self, X: np.ndarray, tol: float = 0.0) -> np.ndarray:
         """Points (N, D) satisfying every facet inequality within ``tol``."""
         X = np.atleast_2d(X)
-        return np.all(self.facet_offsets + tol >= X @ self.facet_normals.T, axis=1)
+        return np.all(self.facet_rhs + tol >= X @ self.facet_normals.T, axis=1)
 
 
 @dataclass(frozen=True)
@@ -103,11 +105,11 @@ class RegionComplex:
         *,
         patterns: np.ndarray,
         vertices: np.ndarray,
-        vertex_offsets: np.ndarray,
+        vertex_indptr: np.ndarray,
         facet_normals: np.ndarray,
         facet_rhs: np.ndarray,
         facet_sources: np.ndarray,
-        facet_offsets: np.ndarray,
+        facet_indptr: np.ndarray,
         neighbours: np.ndarray,
         interior_points: np.ndarray,
         radii: np.ndarray,
@@ -123,11 +125,11 @@ class RegionComplex:
         self.box = box
         self.patterns = patterns
         self.vertices_flat = vertices
-        self.vertex_offsets = vertex_offsets
+        self.vertex_indptr = vertex_indptr
         self.facet_normals_flat = facet_normals
         self.facet_rhs_flat = facet_rhs
         self.facet_sources_flat = facet_sources
-        self.facet_offsets = facet_offsets
+        self.facet_indptr = facet_indptr
         self.neighbours_flat = neighbours
         self.interior_points = interior_points
         self.radii = radii
@@ -153,14 +155,14 @@ class RegionComplex:
         if not -n <= i < n:
             raise IndexError(f"region {i} out of range for {n} regions")
         i %= n
-        v0, v1 = self.vertex_offsets[i], self.vertex_offsets[i + 1]
-        f0, f1 = self.facet_offsets[i], self.facet_offsets[i + 1]
+        v0, v1 = self.vertex_indptr[i], self.vertex_indptr[i + 1]
+        f0, f1 = self.facet_indptr[i], self.facet_indptr[i + 1]
         return Region(
             index=i,
             pattern=self.patterns[i],
             vertices=self.vertices_flat[v0:v1],
             facet_normals=self.facet_normals_flat[f0:f1],
-            facet_offsets=self.facet_rhs_flat[f0:f1],
+            facet_rhs=self.facet_rhs_flat[f0:f1],
             facet_sources=self.facet_sources_flat[f0:f1],
             neighbours=self.neighbours_flat[f0:f1],
             interior_point=self.interior_points[i],
@@ -243,7 +245,7 @@ class RegionComplex:
             "affine": {"A": r.A.tolist(), "b": r.b.tolist()},
             "facets": {
                 "normals": r.facet_normals.tolist(),
-                "offsets": r.facet_offsets.tolist(),
+                "offsets": r.facet_rhs.tolist(),  # the JSON key of schema_version 1
                 "sources": [source_name(int(s), self._neuron_names) for s in r.facet_sources],
                 "neighbours": r.neighbours.tolist(),
             },
@@ -270,9 +272,9 @@ class RegionComplex:
 
     #: Constructor keyword → attribute, for every array of the complex (what ``save`` writes).
     _ARRAYS = {
-        "patterns": "patterns", "vertices": "vertices_flat", "vertex_offsets": "vertex_offsets",
+        "patterns": "patterns", "vertices": "vertices_flat", "vertex_indptr": "vertex_indptr",
         "facet_normals": "facet_normals_flat", "facet_rhs": "facet_rhs_flat", "facet_sources": "facet_sources_flat",
-        "facet_offsets": "facet_offsets", "neighbours": "neighbours_flat", "interior_points": "interior_points",
+        "facet_indptr": "facet_indptr", "neighbours": "neighbours_flat", "interior_points": "interior_points",
         "radii": "radii", "A": "A", "b": "b", "volumes": "volumes",
     }
 

@@ -123,11 +123,11 @@ def _assemble(net: ReluNet, box: Box, found: FinishedChunk, dropped: int, starte
         net, box,
         patterns=found.patterns,
         vertices=found.vertices,
-        vertex_offsets=found.vertex_indptr,
+        vertex_indptr=found.vertex_indptr,
         facet_normals=found.facet_normals,
         facet_rhs=found.facet_rhs,
         facet_sources=found.facet_sources,
-        facet_offsets=found.facet_indptr,
+        facet_indptr=found.facet_indptr,
         neighbours=np.full(found.facet_sources.shape[0], -1, dtype=np.int64),
         interior_points=found.interior_points,
         radii=found.radii,
@@ -160,9 +160,9 @@ def _link_neighbours(cx: RegionComplex, facet_centres: np.ndarray) -> None:
         return
     step = tolerances.NEIGHBOUR_STEP * cx.box.scale
     probes = facet_centres[neuron] + step * cx.facet_normals_flat[neuron]
-    owner = np.repeat(np.arange(len(cx)), np.diff(cx.facet_offsets))[neuron]
+    owner = np.repeat(np.arange(len(cx)), np.diff(cx.facet_indptr))[neuron]
     candidate = cx.pattern_index.find_flipped(owner, cx.facet_sources_flat[neuron])
-    ok = points_inside(probes, candidate, cx.facet_normals_flat, cx.facet_rhs_flat, cx.facet_offsets,
+    ok = points_inside(probes, candidate, cx.facet_normals_flat, cx.facet_rhs_flat, cx.facet_indptr,
                        tolerances.ON_HYPERPLANE * cx.box.scale)
     if not ok.all():
         candidate[~ok] = cx.locate(probes[~ok])

@@ -30,6 +30,9 @@ array                 dtype, shape        content
 ``neighbours_flat``   int64 (F,)          the region across the facet, −1 across box faces
 ====================  ==================  ========================================================
 
+The two row-pointer columns keep their file names; on a ``RegionComplex`` they are ``vertex_indptr``
+and ``facet_indptr`` (:data:`ATTRIBUTE_OF`).
+
 Loading never unpickles (``allow_pickle=False``), reads every array's header before any data and
 checks each declared shape and dtype against the others and each declared size against the bytes the
 archive holds, then checks the values (offsets from 0 to the row counts, indices in range, floats
@@ -81,12 +84,16 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "neighbours_flat": ("i", ("F",)),
 }
 
+#: The RegionComplex attribute behind each file column whose name differs (the file keeps the names
+#: of schema_version 1; the attributes name CSR row pointers ``indptr``).
+ATTRIBUTE_OF = {"vertex_offsets": "vertex_indptr", "facet_offsets": "facet_indptr"}
+
 ProgressFn = Callable[[int, int], None]
 
 
 def save_npz(cx: Complex, path: str | Path) -> None:
     """Write ``cx`` as a columnar .npz (module docstring); the file appears whole or not at all."""
-    arrays = {name: getattr(cx, name) for name in COLUMNS}
+    arrays = {name: getattr(cx, ATTRIBUTE_OF.get(name, name)) for name in COLUMNS}
     for i, (W, b) in enumerate(cx.net.layers):
         arrays[f"W{i}"] = W.toarray() if hasattr(W, "toarray") else np.asarray(W)
         arrays[f"b{i}"] = np.asarray(b)
@@ -175,7 +182,8 @@ def _check_values(path: Path, arrays: dict[str, np.ndarray], sizes: dict[str, in
 
 
 class Stored(NamedTuple):
-    """What :func:`read_npz` reads: the net, the box, the region columns and the complex's flags."""
+    """What :func:`read_npz` reads: the net, the box, the region columns (by RegionComplex attribute)
+    and the complex's flags."""
 
     net: ReluNet
     box: Box
@@ -216,7 +224,7 @@ def read_npz(path: str | Path) -> Stored:
         _check_columns(path, headers, sizes)
         arrays = {name: data[name] for name in COLUMNS}
     _check_values(path, arrays, sizes)
-    return Stored(net, box, arrays, *flags)
+    return Stored(net, box, {ATTRIBUTE_OF.get(name, name): array for name, array in arrays.items()}, *flags)
 
 
 def write_json(cx: Complex, out: IO[str], progress: ProgressFn | None = None, every: int = 10_000,

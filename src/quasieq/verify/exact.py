@@ -217,7 +217,7 @@ def _certify_maps(net: ReluNet, cx: RegionComplex) -> None:
 
 def _vertex_values(cx: RegionComplex, A: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-cell affine maps (A, b) evaluated at every vertex of their cell: (vertices, K)."""
-    owner = np.repeat(np.arange(len(cx)), np.diff(cx.vertex_offsets))
+    owner = np.repeat(np.arange(len(cx)), np.diff(cx.vertex_indptr))
     return np.einsum("nkd,nd->nk", A[owner], cx.vertices_flat) + b[owner]
 
 
