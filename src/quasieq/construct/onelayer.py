@@ -28,8 +28,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from quasieq.box import Box
+from quasieq.construct.job import provenance
 from quasieq.errors import QuasieqError
-from quasieq.net import Provenance, ReluNet
+from quasieq.net import ReluNet
 
 
 def _dense(W) -> np.ndarray:
@@ -90,24 +91,17 @@ def onelayer_deep(net: ReluNet, box: Box) -> ReluNet:
     weights.append(out)
     biases.append(c - B)
     built = ReluNet(weights, biases)
-    return built.with_provenance(
-        Provenance(
-            method="exact",
-            task="regression",
-            box_lo=tuple(box.lo.tolist()),
-            box_hi=tuple(box.hi.tolist()),
-            error_bound=0.0,
-            max_abs_weight=built.max_abs_weight(),
-            details={
-                "form": "deep",
-                "construction": "one-hidden-layer",
-                "hidden_units": w,
-                "sum_shift": B.tolist(),
-                "target_width": D + 1 + K,
-                "target_hidden_layers": w,
-            },
-        )
-    )
+    return built.with_provenance(provenance(
+        "exact", box, error_bound=0.0, max_abs_weight=built.max_abs_weight(),
+        details={
+            "form": "deep",
+            "construction": "one-hidden-layer",
+            "hidden_units": w,
+            "sum_shift": B.tolist(),
+            "target_width": D + 1 + K,
+            "target_hidden_layers": w,
+        },
+    ))
 
 
 __all__ = ["onelayer_deep", "sum_shift"]

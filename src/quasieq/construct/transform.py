@@ -23,6 +23,7 @@ they come.
 from __future__ import annotations
 
 import dataclasses
+from typing import TypedDict, Unpack
 
 from quasieq.box import Box
 from quasieq.construct.job import Job
@@ -65,30 +66,35 @@ def _transform(form: str, job: Job, method: str) -> ReluNet:
     return frame.built_on_box(builder(method)(form, unit_job), None if job.delta is None else float(job.delta))
 
 
-def _request(form: str, net: ReluNet, box: Box, delta: float | None, method: str | None, task: str, merge: bool,
-             max_simplices: int | None, cx: RegionComplex | None, max_bytes: int | None,
-             export_dtype: str | None) -> ReluNet:
-    """:func:`to_wide` / :func:`to_deep`: validate the arguments once, then build."""
+class BuildOptions(TypedDict, total=False):
+    """The keyword options of :func:`to_wide` and :func:`to_deep` (defaults in :func:`_request`)."""
+
+    method: str | None
+    task: str
+    merge: bool
+    max_simplices: int | None
+    cx: RegionComplex | None
+    max_bytes: int | None
+    export_dtype: str | None
+
+
+def _request(form: str, net: ReluNet, box: Box, delta: float | None, *, method: str | None = None,
+             task: str = "regression", merge: bool = True, max_simplices: int | None = None,
+             cx: RegionComplex | None = None, max_bytes: int | None = DEFAULT_MAX_FORM_BYTES,
+             export_dtype: str | None = "float32") -> ReluNet:
+    """:func:`to_wide` / :func:`to_deep` with their defaults: validate the arguments once, then build."""
     chosen = check_method(method, task)
     _validate(net, box, delta, chosen, max_simplices)
     job = Job(net, box, delta, task, merge, max_simplices, cx, max_bytes, export_dtype)
     return _transform(form, job, chosen)
 
 
-def to_wide(
-    net: ReluNet,
-    box: Box,
-    delta: float | None = None,
-    *,
-    method: str | None = None,
-    task: str = "regression",
-    merge: bool = True,
-    max_simplices: int | None = None,
-    cx: RegionComplex | None = None,
-    max_bytes: int | None = DEFAULT_MAX_FORM_BYTES,
-    export_dtype: str | None = "float32",
-) -> ReluNet:
+def to_wide(net: ReluNet, box: Box, delta: float | None = None, **options: Unpack[BuildOptions]) -> ReluNet:
     """A wide, shallow net equal to ``net`` on ``box`` except on a set of measure < ``delta``.
+
+    Keyword options (:class:`BuildOptions`): ``method=None``, ``task="regression"``, ``merge=True``,
+    ``max_simplices=None``, ``cx=None``, ``max_bytes=DEFAULT_MAX_FORM_BYTES`` (2 GiB),
+    ``export_dtype="float32"``.
 
     D = 1: exact (Theorem 9), one hidden layer. D ≥ 2, ``method="compact"``: two hidden layers of
     width max(D + (D+1)M, (K+1)M), M the number of simplices; ``method="paper"``: the paper's
@@ -110,22 +116,10 @@ def to_wide(
     >>> wide.provenance.error_bound < 1e-3                                   # doctest: +SKIP
     True
     """
-    return _request("wide", net, box, delta, method, task, merge, max_simplices, cx, max_bytes, export_dtype)
+    return _request("wide", net, box, delta, **options)
 
 
-def to_deep(
-    net: ReluNet,
-    box: Box,
-    delta: float | None = None,
-    *,
-    method: str | None = None,
-    task: str = "regression",
-    merge: bool = True,
-    max_simplices: int | None = None,
-    cx: RegionComplex | None = None,
-    max_bytes: int | None = DEFAULT_MAX_FORM_BYTES,
-    export_dtype: str | None = "float32",
-) -> ReluNet:
+def to_deep(net: ReluNet, box: Box, delta: float | None = None, **options: Unpack[BuildOptions]) -> ReluNet:
     """A deep, narrow net equal to ``net`` on ``box`` except on a set of measure < ``delta``.
 
     D = 1: exact (Theorem 9), a chain of width K + 2 and (breakpoints + 1) hidden layers. D ≥ 2,
@@ -138,7 +132,7 @@ def to_deep(
     >>> deep.width, deep.hidden_layers == 2 * deep.provenance.simplices + 1   # doctest: +SKIP
     (8, True)
     """
-    return _request("deep", net, box, delta, method, task, merge, max_simplices, cx, max_bytes, export_dtype)
+    return _request("deep", net, box, delta, **options)
 
 
 __all__ = ["to_wide", "to_deep"]
