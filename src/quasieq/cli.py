@@ -664,6 +664,8 @@ def print_delta_check(console: Console, report: EquivalenceReport, delta: float,
     return verdict.passed
 
 
+# Long by its options (one typer parameter per flag, 24 of them); the body is four phases in order:
+# validate every option before any work, build and certify under the limits, write all outputs at once, print.
 def transform_command(
     ctx: typer.Context,
     model: ModelArg,
@@ -830,6 +832,8 @@ def print_measure_check(console: Console, report: EquivalenceReport, max_measure
 
 
 @app.command("compare")
+# Long by its options (one typer parameter per flag); the body is validate, then one of the exact or the
+# Monte-Carlo comparison, then the data agreement, write and print, each a few lines calling the library.
 def compare_command(
     a: Annotated[Path, typer.Argument(metavar="A", help="First model file (.onnx or .npz).")],
     b: Annotated[Path, typer.Argument(metavar="B", help="Second model file (.onnx or .npz).")],

@@ -63,8 +63,6 @@ DEMO_BOX = Box.cube(2, -1.0, 1.0)
 DEMO_POLYNOMIAL = (1.0, 0.5, 0.8, 0.3, 0.6)
 #: The interval on which the quadratic networks are built and checked.
 DEMO_INTERVAL = (-1.0, 1.0)
-#: Pixels per side of the classifier's label error-set panels (two De Morgan forms, 200² points each).
-CLASSIFIER_GRID = 200
 
 
 @dataclass(frozen=True)
@@ -377,51 +375,6 @@ def polynomial_forms(coeffs=DEMO_POLYNOMIAL, domain=DEMO_INTERVAL) -> Polynomial
     return PolynomialResult(p, dom, nets, {name: qq.max_relative_error(net, p, dom) for name, net in nets.items()})
 
 
-# ----- plots of the new steps ----------------------------------------------------------------------
-def plot_classifier(result: ClassifierResult, path: Path) -> None:
-    """Three panels: the labelled simplices (the rules) with the held-out points, then where the wide
-    and the deep De Morgan form's labels differ from the original's on a pixel grid."""
-    from quasieq.viz import draw_error_set, draw_polygons, new_canvas, save_figure
-
-    fig = new_canvas((16.0, 4.8))
-    rules_ax, *error_axes = fig.subplots(1, 3)
-    sc, box = result.rules.simplices, result.box
-    draw_polygons(rules_ax, sc.vertices, result.rules.labels, "class", cmap="coolwarm", edge_width=0.15)
-    rules_ax.scatter(result.X_test[:, 0], result.X_test[:, 1], c=result.y_test, cmap="coolwarm", s=9,
-                     edgecolors="k", linewidths=0.4)
-    rules_ax.set_xlim(box.lo[0], box.hi[0])
-    rules_ax.set_ylim(box.lo[1], box.hi[1])
-    rules_ax.set_title(f"{result.rules.n:,d} labelled simplices (rules), held-out points")
-    for ax, (name, form) in zip(error_axes, result.forms.items(), strict=True):
-        draw_error_set(ax, result.net, form, box, 0.0, CLASSIFIER_GRID, task="classification")
-        ax.set_title(f"{name} De Morgan form: {ax.get_title()}", fontsize=9)
-    save_figure(fig, path)
-
-
-def plot_polynomial(result: PolynomialResult, path: Path, points: int = 2001) -> None:
-    """P and both quadratic networks on the interval (left), |net(x) − P(x)| on a log axis (right;
-    exact zeros drawn at 1e-18)."""
-    from quasieq.quadratic.polynomial import evaluate, grid
-    from quasieq.viz import new_canvas, save_figure
-
-    x = grid(*result.domain, points)
-    reference = np.polynomial.polynomial.polyval(x, result.coeffs)
-    fig = new_canvas((12.0, 4.4))
-    values_ax, error_ax = fig.subplots(1, 2)
-    values_ax.plot(x, reference, color="0.6", linewidth=3.5, label="P (numpy Horner)")
-    for (name, net), style in zip(result.nets.items(), ("--", ":"), strict=True):
-        values = evaluate(net, x)
-        values_ax.plot(x, values, style, linewidth=1.5, label=f"{name}: width {net.width}, depth {net.depth}")
-        error_ax.semilogy(x, np.maximum(np.abs(values - reference), 1e-18), style, linewidth=1.0, label=name)
-    values_ax.set_title("P(x) = " + " + ".join(f"{c:g}x^{i}" for i, c in enumerate(result.coeffs)))
-    values_ax.set_xlabel("x")
-    values_ax.legend(loc="best")
-    error_ax.set_title("|network − P| (numpy Horner)")
-    error_ax.set_xlabel("x")
-    error_ax.legend(loc="best")
-    save_figure(fig, path)
-
-
 # ----- files ----------------------------------------------------------------------------------------
 def write_outputs(out_dir: Path, result: DemoResult) -> dict[str, Path]:
     """Write every demo file into ``out_dir`` (created if missing): ``regions.png``, ``regions.json``,
@@ -436,7 +389,7 @@ def write_outputs(out_dir: Path, result: DemoResult) -> dict[str, Path]:
     from quasieq.geometry import triangulate
     from quasieq.io import save
     from quasieq.quadratic import save_onnx
-    from quasieq.viz import plot_regions, plot_transform
+    from quasieq.viz import plot_classifier, plot_polynomial, plot_regions, plot_transform
 
     out_dir.mkdir(parents=True, exist_ok=True)
     cx = result.complex
@@ -468,11 +421,13 @@ def write_outputs(out_dir: Path, result: DemoResult) -> dict[str, Path]:
             save(c.net, put("classifier", "classifier.onnx"))
             for name, form in c.forms.items():
                 save(form, put(f"classifier_{name}", f"classifier_{name}.onnx"))
-            plot_classifier(c, put("classifier plot", "classifier.png"))
+            plot_classifier(c.rules, c.net, c.forms, c.box, c.X_test, c.y_test,
+                            put("classifier plot", "classifier.png"))
         if result.polynomial is not None:
             for name, module in result.polynomial.nets.items():
                 save_onnx(module, put(f"poly_{name}", f"poly_{name}.onnx"))
-            plot_polynomial(result.polynomial, put("polynomial plot", "polynomial.png"))
+            p = result.polynomial
+            plot_polynomial(p.coeffs, p.domain, p.nets, put("polynomial plot", "polynomial.png"))
         sections = report_sections(result, staged, paths)
         put("report", "report.html").write_text(render_report("quasieq demo", sections), encoding="utf-8")
     return paths

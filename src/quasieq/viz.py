@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from itertools import cycle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -30,6 +31,12 @@ from matplotlib.figure import Figure
 from quasieq.errors import QuasieqError
 from quasieq.net import class_labels
 from quasieq.verify.compare import chunk_size
+
+if TYPE_CHECKING:  # annotations only
+    from quasieq.box import Box
+    from quasieq.construct.demorgan import LabelledSimplices
+    from quasieq.net import ReluNet
+    from quasieq.quadratic.separable import FactorNet
 
 
 def convex_polygon(vertices: np.ndarray) -> np.ndarray:
@@ -302,6 +309,53 @@ def plot_univariate(original, forms: dict, box, path: str | Path, *, output: int
     ax.set_title("a univariate ReLU net and its exact rebuilds (Theorem 9)")
     ax.legend(loc="best")
     save_figure(fig, path, caption=caption)
+    return fig
+
+
+#: Pixels per side of a classifier's label error-set panels (two De Morgan forms, 200² points each).
+CLASSIFIER_GRID = 200
+
+
+def plot_classifier(rules: LabelledSimplices, net: ReluNet, forms: dict[str, ReluNet], box: Box,
+                    X_test: np.ndarray, y_test: np.ndarray, path: str | Path) -> Figure:
+    """Three panels: the labelled simplices (the rules) with the held-out points, then where the wide
+    and the deep De Morgan form's labels differ from the original's on a pixel grid."""
+    fig = new_canvas((16.0, 4.8))
+    rules_ax, *error_axes = fig.subplots(1, 3)
+    draw_polygons(rules_ax, rules.simplices.vertices, rules.labels, "class", cmap="coolwarm", edge_width=0.15)
+    rules_ax.scatter(X_test[:, 0], X_test[:, 1], c=y_test, cmap="coolwarm", s=9, edgecolors="k", linewidths=0.4)
+    rules_ax.set_xlim(box.lo[0], box.hi[0])
+    rules_ax.set_ylim(box.lo[1], box.hi[1])
+    rules_ax.set_title(f"{rules.n:,d} labelled simplices (rules), held-out points")
+    for ax, (name, form) in zip(error_axes, forms.items(), strict=True):
+        draw_error_set(ax, net, form, box, 0.0, CLASSIFIER_GRID, task="classification")
+        ax.set_title(f"{name} De Morgan form: {ax.get_title()}", fontsize=9)
+    save_figure(fig, path)
+    return fig
+
+
+def plot_polynomial(coeffs: np.ndarray, domain: tuple[float, float], nets: dict[str, FactorNet],
+                    path: str | Path, points: int = 2001) -> Figure:
+    """P (ascending ``coeffs``) and its quadratic networks on ``domain`` (left), |net(x) − P(x)| on a log
+    axis (right; exact zeros drawn at 1e-18)."""
+    from quasieq.quadratic.polynomial import evaluate, grid  # heavy (torch): lazy
+
+    x = grid(*domain, points)
+    reference = np.polynomial.polynomial.polyval(x, coeffs)
+    fig = new_canvas((12.0, 4.4))
+    values_ax, error_ax = fig.subplots(1, 2)
+    values_ax.plot(x, reference, color="0.6", linewidth=3.5, label="P (numpy Horner)")
+    for (name, net), style in zip(nets.items(), ("--", ":"), strict=True):
+        values = evaluate(net, x)
+        values_ax.plot(x, values, style, linewidth=1.5, label=f"{name}: width {net.width}, depth {net.depth}")
+        error_ax.semilogy(x, np.maximum(np.abs(values - reference), 1e-18), style, linewidth=1.0, label=name)
+    values_ax.set_title("P(x) = " + " + ".join(f"{c:g}x^{i}" for i, c in enumerate(coeffs)))
+    values_ax.set_xlabel("x")
+    values_ax.legend(loc="best")
+    error_ax.set_title("|network − P| (numpy Horner)")
+    error_ax.set_xlabel("x")
+    error_ax.legend(loc="best")
+    save_figure(fig, path)
     return fig
 
 

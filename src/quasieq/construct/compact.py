@@ -212,6 +212,8 @@ def layers_from_pattern(
     ]
 
 
+# One function on purpose: the α/β blocks share one unit layout (the index arrays named once below) and
+# are assembled for all M simplices at once; split, each piece would need the whole layout again.
 def compact_deep(sc: SimplexComplex, delta: float, *, task: str = "regression") -> ReluNet:
     """R-deep: strictly feedforward, width 2D + 2K + 2, 2M + 1 hidden layers, m({H ≠ h}) ≤ error_bound < δ.
 

@@ -529,6 +529,8 @@ def _block_layers(stack: np.ndarray) -> list[sp.csr_matrix]:
     return layers_from_pattern(stack.reshape(M, r * c), np.repeat(np.arange(r), c), np.tile(np.arange(c), r), (r, c))
 
 
+# One function on purpose: every block below indexes the same unit layout (a, b, c: index arrays named
+# once) and the same stacked (M, ·, ·) weight arrays; split, each piece would need the whole layout again.
 def paper_deep(simplices: SimplexComplex, box: Box, delta: float) -> ReluNet:
     """The paper's deep net (JMLR Eq. 25–30), built strictly feedforward: gated fan modules in series
     carrying the Ω state (the unclaimed shifted coordinates) and two accumulators through the ReLUs.

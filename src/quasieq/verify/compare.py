@@ -110,6 +110,8 @@ def chunk_size(*nets, rows: int | None = None) -> int:
     return allowed if rows is None else min(allowed, int(rows))
 
 
+# Long by its argument checks (each refused in one line before any sampling) and its two paths (exact
+# or chunked Monte Carlo); the sampling itself is sample_chunks, the interval clopper_pearson.
 def compare(
     a: Any,
     b: Any,

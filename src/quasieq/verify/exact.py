@@ -230,6 +230,8 @@ def output_range(net: ReluNet, box: Box, *, max_regions: int | None = None,
     return float((values.max(axis=0) - values.min(axis=0)).max()), len(cx)
 
 
+# Long by its validation and the bookkeeping of one pass over the pair cells (measure, sup, labels,
+# witness, progress); the geometry is in stacked_net and the cuts, the cells are the regions() of it.
 def exact_compare(
     a: ReluNet,
     b: ReluNet,
