@@ -233,7 +233,12 @@ def _pack_leaves(leaves, n_leaves, words):
 
 @njit(cache=True, nogil=True)
 def split_polygons(chunk, layer, tols, max_children):
-    """:func:`splitting.split_layer` for D = 2 (same arguments, same :class:`splitting.LayerSplit`)."""
+    """:func:`splitting.split_layer` for D = 2 (same arguments, same :class:`splitting.LayerSplit`).
+
+    Length: one numba kernel on purpose. Its pieces (the per-unit rows of each pending node, the
+    growing leaf store) are already helpers; what remains is the loop that owns the node stack and the
+    row buffers, which every piece reads and grows, so a further split would pass those eight arrays
+    back and forth and return grown buffers as tuples, without making a step easier to read."""
     n_regions = chunk.vertex_indptr.shape[0] - 1
     W, b = layer.weights, layer.biases
     n = W.shape[0]

@@ -207,6 +207,10 @@ def _facets_of_face(face, k, facet_sets, cand, cand_facet, sizes):
 def polytope_volume(V, inc, ids, normals, offsets):
     """Exact D-volume of a polytope from its vertices, incidence and facets (pulling recursion).
 
+    Length: the recursion is unrolled into one depth-first walk over an explicit stack (numba kernels
+    cannot recurse cheaply); the stack, the chain's orthonormal basis and the per-level distances are
+    one state, read and written at every level, so the walk is kept in one function.
+
     For a k-face F and a vertex a of F (its *apex*, here its first vertex), F is the union of the
     pyramids with apex a over its facets G not containing a, so
 

@@ -415,7 +415,11 @@ def split_layer(chunk, layer, tols, max_children):
     """Split every region of a chunk (a record with the fields of :class:`Polytopes` and
     :class:`LayerInputs`) by the units of one :class:`Layer`; returns a :class:`LayerSplit` whose
     children are in the chunk's CSR form. Stops early (returning what it has) once more than
-    ``max_children`` children exist."""
+    ``max_children`` children exist.
+
+    Length: the geometry (crossings, a child's vertices and incidence, slivers, rounding tests) is in
+    the helpers above; this kernel is the driver that walks regions and units and appends to the seven
+    typed output lists, which numba cannot return from a helper without copying them."""
     n_regions = chunk.vertex_indptr.shape[0] - 1
     D = chunk.vertices.shape[1]
     W, b = layer.weights, layer.biases
