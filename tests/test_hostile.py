@@ -505,6 +505,23 @@ def _wait_for(predicate: Callable[[], bool], proc: subprocess.Popen, seconds: fl
     return False
 
 
+def _interrupted_when(ready: Callable[[], bool], proc: subprocess.Popen, signum: int, code: int,
+                      never: str) -> float:
+    """Send ``signum`` to ``proc`` once ``ready()``; check its exit ``code`` and its one line
+    ``interrupted``; return the seconds from the signal to the exit."""
+    try:
+        assert _wait_for(ready, proc, 200), never
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+        latency = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == code, stderr
+    assert_one_line(stderr, r"^interrupted$", code)
+    return latency
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_during_the_float32_check_cleans_up(tmp_path, signum, code):
     """The float32 check exports the form to a ``quasieq-*`` folder in TMPDIR: the signal arrives
@@ -516,16 +533,8 @@ def test_signal_during_the_float32_check_cleans_up(tmp_path, signum, code):
     INPUTS["good.npz"](model)
     proc = _spawn(["wide", str(model), *BOX, "--samples", "3000000", "--out", str(out / "w.onnx"),
                    "--json", str(out / "w.json")], tmpdir)
-    try:
-        assert _wait_for(lambda: any(tmpdir.glob("quasieq-*")), proc, 200), "the check stage never started"
-        sent = time.monotonic()
-        proc.send_signal(signum)
-        _, stderr = proc.communicate(timeout=60)
-        latency = time.monotonic() - sent
-    finally:
-        proc.kill()
-    assert proc.returncode == code, stderr
-    assert_one_line(stderr, r"^interrupted$", code)
+    latency = _interrupted_when(lambda: any(tmpdir.glob("quasieq-*")), proc, signum, code,
+                                "the check stage never started")
     # (a library's own session marker `.ses` may sit in TMPDIR after any run: only ours must be gone)
     assert list(tmpdir.glob("quasieq-*")) == [] and list(out.iterdir()) == []
     assert latency < 30  # generous for a loaded CI machine; measured latencies are in docs/benchmarks.md
@@ -555,17 +564,9 @@ def test_signal_inside_one_long_kernel_call_ends_the_process_at_once(tmp_path, s
     qe.save(net, model)
     out.mkdir()
     proc = _spawn(["regions", str(model), *BOX, "--json", str(out / "r.json")], tmp_path)
-    try:
-        # past start-up (about 250 MiB of libraries) and into the first layer's split
-        assert _wait_for(lambda: _resident_mib(proc.pid) > 450, proc, 200), "the enumeration never started"
-        sent = time.monotonic()
-        proc.send_signal(signum)
-        _, stderr = proc.communicate(timeout=60)
-        latency = time.monotonic() - sent
-    finally:
-        proc.kill()
-    assert proc.returncode == code, stderr
-    assert_one_line(stderr, r"^interrupted$", code)
+    # past start-up (about 250 MiB of libraries) and into the first layer's split
+    latency = _interrupted_when(lambda: _resident_mib(proc.pid) > 450, proc, signum, code,
+                                "the enumeration never started")
     assert list(out.iterdir()) == []
     assert latency < 10  # measured 0.6-1.0 s; the kernel call alone runs for minutes
 
