@@ -163,7 +163,12 @@ def test_size_limits_stop_wide_with_one_line(saved):
     line = one_error_line(invoke(*base, "--max-regions", 20))
     assert "more than 20 regions" in line and "--max-regions" in line
     line = one_error_line(invoke(*base, "--max-simplices", 10))
-    assert "more than 10 regions" in line and "--max-simplices 10" in line
+    assert "more than 10 regions" in line and "raise --max-simplices" in line
+    # both caps set: the run stops at the smaller one, and the message names that one
+    line = one_error_line(invoke(*base, "--max-regions", 20, "--max-simplices", 10))
+    assert "more than 10 regions" in line and "raise --max-simplices" in line
+    line = one_error_line(invoke(*base, "--max-regions", 10, "--max-simplices", 20))
+    assert "more than 10 regions" in line and "raise --max-regions" in line
     line = one_error_line(invoke(*base, "--max-form-bytes", 10_000))
     assert "neurons and up to" in line and "--max-form-bytes" in line
 

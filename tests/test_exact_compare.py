@@ -309,5 +309,6 @@ def test_max_cells_stops_the_exact_check_and_progress_counts_its_cells():
     counts = [c for c, _ in seen]
     assert counts == sorted(counts) and seen[-1][1] == pytest.approx(1.0)
     assert counts[-1] == found.cells_visited
-    with pytest.raises(qe.QuasieqError, match=r"more than 10 cells \(at least \d+\); raise --max-cells"):
+    refusal = r"more than 10 cells \(at least \d+ found\): raise max_cells= \(--max-cells\)"
+    with pytest.raises(qe.QuasieqError, match=refusal):
         exact_compare(net, other, box, tol=1e-6, max_cells=10)

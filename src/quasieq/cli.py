@@ -57,7 +57,7 @@ from quasieq.console import (
 )
 from quasieq.construct.registry import METHODS, TASKS, check_delta, check_method
 from quasieq.construct.sizes import DEFAULT_MAX_FORM_BYTES
-from quasieq.errors import QuasieqError, TooManyRegions
+from quasieq.errors import QuasieqError
 from quasieq.frontend.census import Census
 from quasieq.frontend.compiler import Lowered
 from quasieq.interrupts import MESSAGE as INTERRUPTED
@@ -68,6 +68,7 @@ from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES, check_file_size
 from quasieq.io.outputs import check_distinct, check_output, staged_outputs, write_json
 from quasieq.net import SIZE_FACT_LABELS, ReluNet, provenance_of
 from quasieq.regions import RegionComplex
+from quasieq.regions.limits import RegionLimit, within_limits
 from quasieq.slices import Slice, default_slice_box, requested_slice
 
 if TYPE_CHECKING:
@@ -573,8 +574,9 @@ def regions_command(
     console = make_console()
     with cluster(workers, scheduler, console) as client, time_limit(limit_s), \
             memory_stage("enumerating regions", REGIONS_ADVICE):
-        cx, seconds = enumerate_regions(net, box, console, max_regions, client=client, checkpoint=checkpoint,
-                                        resume=resume)
+        cx, seconds = within_limits(
+            lambda cap: enumerate_regions(net, box, console, cap, client=client, checkpoint=checkpoint, resume=resume),
+            RegionLimit(max_regions, "--max-regions"))
     with staged_outputs() as stage:
         if save_path is not None:
             cx.save(stage(save_path))
@@ -630,17 +632,9 @@ def transform_regions(net: ReluNet, box: Box, console: Console, max_regions: int
     """The enumeration of ``wide``/``deep`` (on ``client``'s cluster when there is one): stopped at
     ``--max-regions``, and at ``--max-simplices`` regions (each region is at least one simplex), the
     message naming the flag that stopped it."""
-    limits = [n for n in (max_regions, max_simplices) if n is not None]
-    try:
-        return enumerate_regions(net, box, console, min(limits) if limits else None, client=client)
-    except TooManyRegions as exc:
-        if max_simplices is not None and (max_regions is None or max_simplices < max_regions):
-            raise QuasieqError(
-                f"more than {max_simplices:,d} regions (at least {exc.at_least:,d}), so more than "
-                f"--max-simplices {max_simplices:,d} simplices: raise it or shrink the box"
-            ) from None
-        raise QuasieqError(f"more than {max_regions:,d} regions (at least {exc.at_least:,d}): raise --max-regions "
-                           "or shrink the box") from None
+    return within_limits(lambda cap: enumerate_regions(net, box, console, cap, client=client),
+                         RegionLimit(max_regions, "--max-regions"),
+                         RegionLimit(max_simplices, "--max-simplices", ", each at least one simplex"))
 
 
 def model_output(out: Path | None, dtype: str | None) -> Path | None:

@@ -8,11 +8,12 @@ from typing import Any
 
 from quasieq.box import Box
 from quasieq.construct.sizes import check_size, estimate
-from quasieq.errors import QuasieqError, TooManyRegions
+from quasieq.errors import QuasieqError
 from quasieq.geometry.simplices import SimplexComplex, triangulate
 from quasieq.net import LatticeSizes, Provenance, ReluNet, Table1
 from quasieq.regions.complex import RegionComplex
 from quasieq.regions.enumerate import regions
+from quasieq.regions.limits import RegionLimit, within_limits
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,8 @@ class Job:
         piece in 1-D)."""
         if self.cx is not None:
             return self.cx
-        try:
-            return regions(self.net, self.box, max_regions=self.max_simplices)
-        except TooManyRegions as exc:
-            raise QuasieqError(
-                f"the net has more than {self.max_simplices} regions (at least {exc.at_least} found), so it needs "
-                f"more than max_simplices={self.max_simplices} simplices: raise the limit or shrink the box"
-            ) from None
+        return within_limits(lambda cap: regions(self.net, self.box, max_regions=cap),
+                             RegionLimit(self.max_simplices, "max_simplices=", ", each at least one simplex"))
 
     def simplices(self, form: str, method: str) -> SimplexComplex:
         """The regions triangulated, refused before building when there are more than ``max_simplices``

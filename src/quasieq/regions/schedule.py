@@ -34,10 +34,10 @@ from typing import NamedTuple
 import numpy as np
 
 from quasieq.cluster import Executor, InlineExecutor
-from quasieq.errors import QuasieqError
 from quasieq.regions.checkpoint import Checkpoint
 from quasieq.regions.chunk import FinishedChunk
 from quasieq.regions.complex import TreeRun
+from quasieq.regions.limits import RegionLimit
 from quasieq.regions.tree import (
     EngineNet,
     Explored,
@@ -64,7 +64,7 @@ class TreePlan(NamedTuple):
     """How the tree is cut into tasks (the regions do not depend on it)."""
 
     chunk_size: int
-    limit: int  # max_regions (QuasieqError beyond)
+    limit: int  # max_regions (TooManyRegions beyond)
     subtrees_wanted: int
     split_above: int | None  # None: a task never hands children back
     pack_patterns: bool = False  # explored regions' patterns travel packed (see the module docstring)
@@ -189,8 +189,7 @@ def run_tree(
         tally.share += result.share
         tally.dropped += result.dropped
         if tally.found > plan.limit:
-            raise QuasieqError(f"more than {plan.limit} regions (at least {tally.found} found); "
-                               "raise max_regions or shrink the box")
+            raise RegionLimit(plan.limit, "max_regions=").refusal(tally.found)
         report(tally.found, tally.share)
 
     def hand_out(subtrees: list[Subtree]) -> None:

@@ -25,10 +25,10 @@ import scipy.sparse as sp
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.budget import check_time
-from quasieq.errors import TooManyRegions
 from quasieq.interrupts import compiled
 from quasieq.net import ReluNet
 from quasieq.regions.chunk import Chunk, FinishedChunk
+from quasieq.regions.limits import RegionLimit
 from quasieq.regions.polygons import polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
 from quasieq.regions.splitting import Layer, LayerInputs, SplitTolerances, pre_activation_maps, split_layer
@@ -261,10 +261,7 @@ def split_subtree(
     budget = limit - found
     children, dropped = split_chunk(node.chunk, engine, node.layer, budget)
     if children.size > budget:
-        raise TooManyRegions(
-            f"more than {limit} regions (at least {found + children.size} found); raise max_regions or shrink the box",
-            found + children.size,
-        )
+        raise RegionLimit(limit, "max_regions=").refusal(found + children.size)
     n = children.size
     below = [
         Subtree(path=(*node.path, i), layer=node.layer + 1, chunk=children.rows(s, min(s + chunk_size, n)),

@@ -50,9 +50,10 @@ import scipy.sparse as sp
 
 from quasieq import tolerances
 from quasieq.box import Box
-from quasieq.errors import QuasieqError, TooManyRegions
+from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet, class_labels
 from quasieq.regions import RegionComplex, regions
+from quasieq.regions.limits import RegionLimit, within_limits
 from quasieq.regions.schedule import RegionProgressFn
 
 if TYPE_CHECKING:  # distributed is imported only when a cluster is used (cluster/executor.py)
@@ -274,14 +275,10 @@ def exact_compare(
     cuts = ([threshold_cuts(K, tol)] if tol > 0.0 else []) + ([label_cuts(K)] if task == "classification" else [])
     P_Q_c = tuple(np.concatenate(parts) for parts in zip(*cuts, strict=True)) if cuts else None
     stacked = stacked_net(a, b, box, P_Q_c)
-    limits = [n for n in (max_regions, max_cells) if n is not None]
-    try:
-        cx = regions(stacked, box, max_regions=min(limits) if limits else None, progress=progress, client=client)
-    except TooManyRegions as exc:
-        if max_cells is None or (max_regions is not None and max_regions < max_cells):
-            raise
-        raise QuasieqError(f"the exact check visits more than {max_cells:,d} cells (at least {exc.at_least:,d}); "
-                           "raise --max-cells (max_cells=) or compare by sampling") from None
+    cx = within_limits(lambda cap: regions(stacked, box, max_regions=cap, progress=progress, client=client),
+                       RegionLimit(max_regions, "max_regions= (--max-regions)"),
+                       RegionLimit(max_cells, "max_cells= (--max-cells)", unit="cells",
+                                   otherwise="compare by sampling"))
     _certify_maps(stacked, cx)
     visited += len(cx)
     refinement_units = stacked.relu_units - (stacked.relu_widths[-1] if cuts else 0)
