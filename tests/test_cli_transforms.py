@@ -198,7 +198,7 @@ def test_bad_input_exits_2_with_one_line_and_no_file(nets, tmp_path):
         ("delta negative", ["deep", paths["a"], *box, "--delta", -1e-3], "δ must be a positive"),
         ("delta nan", ["deep", paths["a"], *box, "--delta", "nan"], "δ must be a positive"),
         ("dimension", ["wide", paths["a"], "--bounds", tmp_path / "bounds3.json"], "dimension 3"),
-        ("too many simplices", ["wide", paths["a"], *box, "--max-simplices", 2], "--max-simplices 2"),
+        ("too many simplices", ["wide", paths["a"], *box, "--max-simplices", 2], "raise --max-simplices"),
         ("method", ["deep", paths["a"], *box, "--method", "lattice"], "--method"),
         ("task", ["deep", paths["a"], *box, "--task", "ranking"], "--task"),
         ("classifier method", ["deep", paths["a"], *box, "--method", "demorgan"], "--task classification"),

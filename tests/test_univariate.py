@@ -26,7 +26,7 @@ def test_wide_and_deep_are_exact(arch, lo, hi):
     box = qe.Box([lo], [hi])
     cx = qe.regions(net, box)
     wide, deep = to_wide(net, box, 1e-3, cx=cx), to_deep(net, box, 1e-3, cx=cx)
-    t = np.array(wide.provenance.details["breakpoints"])
+    t = np.array(wide.provenance.breakpoints)
     eps = 1e-12 * (hi - lo)
     X = np.concatenate([
         box.sample(20000, np.random.default_rng(0)),
@@ -43,6 +43,13 @@ def test_wide_and_deep_are_exact(arch, lo, hi):
     assert deep.hidden_layers == T + 1 and deep.width == (K + 2 if T else 1)
     assert wide.provenance.method == deep.provenance.method == "exact"
     assert wide.provenance.error_bound == 0.0
+    # the recorded breakpoints are in the box's coordinate, each a kink of the original net: its slopes just
+    # left and right of t differ (one-sided differences over a step well inside the neighbouring pieces)
+    assert np.all((lo < t) & (t < hi)) and np.all(np.diff(t) > 0)
+    h = 1e-7 * (hi - lo)
+    left = (net(t[:, None]) - net(t[:, None] - h)) / h
+    right = (net(t[:, None] + h) - net(t[:, None])) / h
+    assert np.all(np.abs(right - left).max(axis=1) > 1e-6)
 
 
 def test_breakpoints_match_kinks_found_by_sampling():
@@ -70,7 +77,7 @@ def test_affine_net_has_no_breakpoints():
     net = qe.ReluNet([np.array([[1.0]]), np.array([[2.0]])], [np.array([5.0]), np.array([-1.0])])
     box = qe.Box([-1.0], [1.0])  # the hidden unit x + 5 never switches off on the box
     wide, deep = to_wide(net, box, 1e-3), to_deep(net, box, 1e-3)
-    assert wide.provenance.details["breakpoints"] == []
+    assert wide.provenance.breakpoints == ()
     assert deep.hidden_layers == 1 and wide.widths == (1,)
     X = box.sample(100, np.random.default_rng(1))
     assert np.allclose(wide(X), net(X), atol=1e-12) and np.allclose(deep(X), net(X), atol=1e-12)

@@ -65,7 +65,8 @@ class Provenance:
 
     The facts the library reads are typed fields: ``simplices`` (the M simplices, or 1-D linear pieces,
     the form was built from; None for the exact lattice forms), ``table1`` (Table 1's sizes for the
-    same D and M, where the paper has them) and ``lattice`` (the exact forms' sizes). ``details`` holds
+    same D and M, where the paper has them), ``lattice`` (the exact forms' sizes) and ``breakpoints``
+    (a 1-D form's exact breakpoints t_1 < … < t_T, in the box's coordinate). ``details`` holds
     further method-specific facts for a reader (ε, κ, the paper's parameters ...); the library itself
     reads none of them.
     """
@@ -80,6 +81,7 @@ class Provenance:
     simplices: int | None = None
     table1: Table1 | None = None
     lattice: LatticeSizes | None = None
+    breakpoints: tuple[float, ...] | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def size_facts(self) -> dict[str, int]:

@@ -156,12 +156,12 @@ class UnitFrame:
         if p is None:
             return net
         details = {**p.details, "frame": "unit box: u = (x - lo) / (hi - lo)"}
-        if "breakpoints" in details:
-            details["breakpoints"] = self.to_box(np.array(details["breakpoints"])[:, None])[:, 0].tolist()
+        breakpoints = None if p.breakpoints is None else \
+            tuple(self.to_box(np.array(p.breakpoints).reshape(-1, 1))[:, 0].tolist())
         return net.with_provenance(dataclasses.replace(
             p, delta=delta, box_lo=tuple(self.box.lo.tolist()), box_hi=tuple(self.box.hi.tolist()),
             error_bound=None if p.error_bound is None else p.error_bound * self.jacobian,
-            max_abs_weight=net.max_abs_weight(), details=details,
+            max_abs_weight=net.max_abs_weight(), breakpoints=breakpoints, details=details,
         ))
 
     def complex_to_box(self, unit: RegionComplex, net: ReluNet) -> RegionComplex:

@@ -74,7 +74,7 @@ def table1_sizes(form: str, D: int, M: int) -> tuple[int, int]:
 def provenance(method: str, box: Box, *, max_abs_weight: float, task: str = "regression",
                delta: float | None = None, error_bound: float | None = None, simplices: int | None = None,
                table1: tuple[int, int] | None = None, lattice: LatticeSizes | None = None,
-               details: dict[str, Any] | None = None) -> Provenance:
+               breakpoints: tuple[float, ...] | None = None, details: dict[str, Any] | None = None) -> Provenance:
     """The :class:`Provenance` of a construction on ``box`` (``table1`` as (width, depth))."""
     return Provenance(
         method=method,
@@ -87,5 +87,6 @@ def provenance(method: str, box: Box, *, max_abs_weight: float, task: str = "reg
         simplices=simplices,
         table1=None if table1 is None else Table1(*table1),
         lattice=lattice,
+        breakpoints=breakpoints,
         details={} if details is None else details,
     )

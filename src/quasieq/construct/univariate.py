@@ -134,5 +134,5 @@ def build(form: str, job: Job) -> ReluNet:
     return net.with_provenance(provenance(
         "exact", cx.box, task=job.task, delta=job.delta, error_bound=0.0, max_abs_weight=net.max_abs_weight(),
         simplices=pieces, table1=(2 * pieces, 2) if form == "wide" else (2, 2 * pieces),
-        details={"theorem": 9, "breakpoints": bp.t.tolist()},
+        breakpoints=tuple(bp.t.tolist()), details={"theorem": 9},
     ))
