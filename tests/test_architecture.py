@@ -80,7 +80,27 @@ def imports_of(module: str) -> set[str]:
     return found
 
 
-GRAPH = {module: imports_of(module) for module in MODULES}
+def imports_by_name() -> dict[str, set[str]]:
+    """The modules loaded by name (``importlib``) instead of an import statement: the registry's
+    construction modules, the package face's lazy attributes and the CLI's lazy command groups. They are
+    dependencies all the same, so they are arrows of the graph."""
+    from quasieq import _LAZY
+    from quasieq.cli import LAZY_GROUPS
+    from quasieq.construct.registry import CONSTRUCTIONS
+
+    return {
+        "quasieq.construct.registry": {c.module for c in CONSTRUCTIONS.values()},
+        "quasieq": set(_LAZY.values()),
+        "quasieq.cli": {module for module, _ in LAZY_GROUPS.values()},
+    }
+
+
+BY_NAME = imports_by_name()
+GRAPH = {module: imports_of(module) | BY_NAME.get(module, set()) for module in MODULES}
+
+
+def test_every_module_loaded_by_name_exists():
+    assert {target for targets in BY_NAME.values() for target in targets} <= MODULES.keys()
 
 
 def backward_arrows(graph: dict[str, set[str]]) -> list[str]:
