@@ -17,7 +17,7 @@ def main() -> None:
     """Entry point of the ``quasieq`` script."""
     try:
         with handled_signals():
-            from quasieq.cli import app
+            from quasieq.cli import app  # inside the handler: a signal during the CLI's imports exits cleanly
 
             app()
     except KeyboardInterrupt as exc:  # only start-up gets here: the app reports its own interrupts

@@ -869,7 +869,9 @@ def compare_command(
 ) -> None:
     """Measure where A and B disagree (|A - B| > tol) on a box: Monte Carlo with a 95% interval, or exact;
     with --data, also how often their labels (argmax; h > 0 for one logit) agree on the data."""
-    from quasieq.verify import compare  # the checker (scipy.stats, onnxruntime) loads on use: lazy
+    # the checker (scipy.stats, onnxruntime) loads on use: lazy
+    from quasieq.verify import compare
+    from quasieq.verify.compare import exact_report
     from quasieq.verify.data import data_agreement, load_dataset
 
     if not exact and (max_regions is not None or max_cells is not None):
@@ -888,8 +890,6 @@ def compare_command(
     with cluster(workers, scheduler, console) as client, time_limit(limit_s):
         start = time.perf_counter()
         if exact:
-            from quasieq.verify.compare import exact_report
-
             with memory_stage("comparing exactly", EXACT_ADVICE), counting_progress(
                 console, "cells", plain_lines=client is not None, subtrees=client is not None
             ) as progress:

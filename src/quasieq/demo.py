@@ -33,23 +33,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from rich.console import Console
 from rich.table import Table as RichTable
+from sklearn.datasets import make_moons
+from sklearn.model_selection import train_test_split
+from torch import nn
+from torch.nn.functional import cross_entropy
 
+import quasieq.quadratic as qq
 from quasieq.box import Box
 from quasieq.console import Steps, bound_text, enumerate_regions, key_value_table
+from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
 from quasieq.errors import QuasieqError
+from quasieq.geometry import triangulate
+from quasieq.io import from_torch, save
 from quasieq.io.outputs import staged_outputs, write_json
 from quasieq.net import ReluNet, provenance_of
 from quasieq.pipeline import Certificate, build_form, certify, transform_json
+from quasieq.quadratic import save_onnx
+from quasieq.quadratic.polynomial import GRID_SAMPLES
 from quasieq.regions import RegionComplex
 from quasieq.report import Image, Section, Table, render_report
-from quasieq.verify import EquivalenceReport
+from quasieq.verify import EquivalenceReport, compare
 from quasieq.verify.certificate import judge
+from quasieq.verify.data import data_agreement, data_box
+from quasieq.viz import plot_classifier, plot_polynomial, plot_regions, plot_transform
 
-if TYPE_CHECKING:  # annotations only: torch and the constructions load when a step runs
-    import torch
-
+if TYPE_CHECKING:  # annotations only
     from quasieq.construct.demorgan import LabelledSimplices
     from quasieq.quadratic.separable import FactorNet
 
@@ -198,8 +209,6 @@ def target(X: np.ndarray) -> np.ndarray:
 
 def mlp(sizes: tuple[int, ...]):
     """``nn.Sequential`` of Linear layers sizes[0] → … → sizes[-1] with a ReLU between consecutive ones."""
-    from torch import nn
-
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(n_in, n_out))
@@ -211,8 +220,6 @@ def mlp(sizes: tuple[int, ...]):
 def fit(module, loss, steps: int, learning_rate: float) -> float:
     """``steps`` full-batch Adam steps minimising ``loss()`` over ``module``'s parameters, on one thread;
     the module is left in eval mode. Returns the seconds spent."""
-    import torch
-
     optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: extra threads only add synchronisation (10× slower on a busy machine)
@@ -236,8 +243,6 @@ def train(setup: TrainingSetup = TrainingSetup()):
     weights and a numpy generator with the same seed fixes the points, so the result is reproducible.
     Returns ``(module, training MSE, seconds)``.
     """
-    import torch
-
     torch.manual_seed(setup.seed)
     X = DEMO_BOX.sample(setup.samples, np.random.default_rng(setup.seed))
     x = torch.tensor(X, dtype=torch.float32)
@@ -251,8 +256,6 @@ def train(setup: TrainingSetup = TrainingSetup()):
 
 def analyse(module, console: Console) -> tuple[ReluNet, RegionComplex, float]:
     """Import the trained module into the IR and enumerate its linear regions on :data:`DEMO_BOX`."""
-    from quasieq.io import from_torch
-
     net = from_torch(module)
     cx, seconds = enumerate_regions(net, DEMO_BOX, console)
     return net, cx, seconds
@@ -282,8 +285,6 @@ def exact_forms(net: ReluNet, cx: RegionComplex, console: Console, delta: float,
     its cost grows with the lattice form's size (over a minute for the 155-region demo net, whose wide
     lattice form has 6,617 units), so the demo passes ``samples`` and checks by Monte Carlo instead.
     ``delta`` is only recorded: the lattice forms have no error budget."""
-    from quasieq.verify import compare
-
     steps = Steps(console)
     out = []
     for form in ("wide", "deep"):
@@ -299,9 +300,6 @@ def exact_forms(net: ReluNet, cx: RegionComplex, console: Console, delta: float,
 
 def moons(setup: ClassifierSetup = ClassifierSetup()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(X_train, y_train, X_test, y_test)``: scikit-learn's make_moons (seeded), split stratified."""
-    from sklearn.datasets import make_moons
-    from sklearn.model_selection import train_test_split
-
     X, y = make_moons(n_samples=setup.points, noise=setup.noise, random_state=setup.seed)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=setup.held_out, stratify=y,
                                                         random_state=setup.seed)
@@ -311,9 +309,6 @@ def moons(setup: ClassifierSetup = ClassifierSetup()) -> tuple[np.ndarray, np.nd
 def train_classifier(X: np.ndarray, y: np.ndarray, setup: ClassifierSetup = ClassifierSetup()):
     """A ReLU MLP D-h_1-…-K (K = max y + 1 scores) fitted by full-batch Adam to the cross-entropy;
     seeded by ``torch.manual_seed(setup.seed)``. Returns ``(module, seconds)``."""
-    import torch
-    from torch.nn.functional import cross_entropy
-
     torch.manual_seed(setup.seed)
     x = torch.tensor(X, dtype=torch.float32)
     labels = torch.tensor(y, dtype=torch.long)
@@ -328,10 +323,6 @@ def classifier_forms(net: ReluNet, box: Box, delta: float, X_test: np.ndarray, y
     for both), their label-disagreement measures against ``net`` (Monte Carlo, ``samples`` uniform points
     of the box) and the held-out accuracy of all three on
     ``(X_test, y_test)``, which must lie in ``box`` (``verify.data.data_agreement``)."""
-    from quasieq.construct.demorgan import as_scores, demorgan_deep, demorgan_wide, label_regions
-    from quasieq.verify import compare
-    from quasieq.verify.data import data_agreement
-
     start = time.perf_counter()
     steps = Steps(console)
     with steps("label regions and the De Morgan forms"):
@@ -353,9 +344,6 @@ def classifier(console: Console, setup: ClassifierSetup = ClassifierSetup(), *, 
                seed: int = 0) -> ClassifierResult:
     """make_moons → :func:`train_classifier` → ``qe.from_torch`` → :func:`classifier_forms` on the
     bounding box of all the data (so every held-out point lies in it), δ = delta_fraction·vol(box)."""
-    from quasieq.io import from_torch
-    from quasieq.verify.data import data_box
-
     X_train, y_train, X_test, y_test = moons(setup)
     module, train_seconds = train_classifier(X_train, y_train, setup)
     box = data_box(np.vstack([X_train, X_test]))
@@ -367,8 +355,6 @@ def classifier(console: Console, setup: ClassifierSetup = ClassifierSetup(), *, 
 def polynomial_forms(coeffs=DEMO_POLYNOMIAL, domain=DEMO_INTERVAL) -> PolynomialResult:
     """``qe.quadratic.wide`` and ``qe.quadratic.deep`` of P (ascending ``coeffs``) on ``domain``, each
     with max_x |net(x) − P(x)| / max_x |P(x)| over a dense grid, P by numpy's Horner."""
-    import quasieq.quadratic as qq
-
     wide = qq.wide(coeffs, domain=domain)
     nets: dict[str, FactorNet] = {"wide": wide, "deep": qq.deep(coeffs, domain=domain)}
     p, dom = wide.coeffs, wide.domain
@@ -386,11 +372,6 @@ def write_outputs(out_dir: Path, result: DemoResult) -> dict[str, Path]:
 
     Each file is written to a temporary name and renamed once all are complete.
     """
-    from quasieq.geometry import triangulate
-    from quasieq.io import save
-    from quasieq.quadratic import save_onnx
-    from quasieq.viz import plot_classifier, plot_polynomial, plot_regions, plot_transform
-
     out_dir.mkdir(parents=True, exist_ok=True)
     cx = result.complex
     paths: dict[str, Path] = {}
@@ -527,8 +508,6 @@ def classifier_tables(c: ClassifierResult) -> tuple[Table, Table]:
 
 def polynomial_table(p: PolynomialResult) -> Table:
     """One row per quadratic network: width, depth, parameters, max relative error against numpy."""
-    from quasieq.quadratic.polynomial import GRID_SAMPLES
-
     rows = tuple((name, f"{net.width:,d}", f"{net.depth:,d}", f"{sum(t.numel() for t in net.parameters()):,d}",
                   f"{p.errors[name]:.2g}") for name, net in p.nets.items())
     return Table(f"quadratic networks of a degree-{p.coeffs.size - 1} polynomial on [{p.domain[0]:g}, {p.domain[1]:g}]",

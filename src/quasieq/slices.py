@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.io.limits import DEFAULT_MAX_WEIGHT_BYTES, check_npy_header
 from quasieq.net import ReluNet
@@ -170,6 +171,4 @@ def requested_slice(plane: Path | None, line: Path | None,
 
 def default_slice_box(cut: Slice):
     """The box of slice coordinates when none is given: [0, 1]^k (p0 at the origin, p_i at e_i)."""
-    from quasieq.box import Box
-
     return Box.cube(cut.dim, 0.0, 1.0)

@@ -28,8 +28,10 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+from quasieq.construct.univariate import breakpoints
 from quasieq.errors import QuasieqError
 from quasieq.net import class_labels
+from quasieq.regions import regions
 from quasieq.verify.compare import chunk_size
 
 if TYPE_CHECKING:  # annotations only
@@ -284,9 +286,6 @@ def plot_univariate(original, forms: dict, box, path: str | Path, *, output: int
     the drawn polylines are the piecewise-linear functions themselves. Each line's gid names it: ``original``,
     then each key of ``forms`` (in order), then ``breakpoints``.
     """
-    from quasieq.construct.univariate import breakpoints
-    from quasieq.regions import regions
-
     if box.dim != 1:
         raise QuasieqError(f"plot: the univariate overlay needs a 1-D box, this one has dimension {box.dim}")
     _check_output(original, output)

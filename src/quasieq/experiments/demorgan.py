@@ -272,7 +272,7 @@ def breast_cancer() -> tuple[np.ndarray, np.ndarray]:
     The scripts' one-hot labels are Y[:, 0] = 1 − target, Y[:, 1] = target, so the class index
     argmax Y is sklearn's target itself (0 = malignant).
     """
-    from sklearn.datasets import load_breast_cancer
+    from sklearn.datasets import load_breast_cancer  # heavy: loaded by the experiment that needs it
 
     data = load_breast_cancer()
     return np.asarray(data.data[:, :N_FEATURES], dtype=np.float64), np.asarray(data.target, dtype=np.int64)
@@ -285,7 +285,7 @@ def protocol_splits(protocol: str, seeds: int) -> list[Split]:
     * ``held-out``: stratified split, test fraction :data:`HELD_OUT_FRACTION`, ``random_state`` = seed;
       features standardised with the training part's mean and standard deviation.
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # heavy: loaded by the experiment that needs it
 
     x, y = breast_cancer()
     if protocol == "all-data":

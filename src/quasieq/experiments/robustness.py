@@ -85,7 +85,7 @@ def deskew(image: np.ndarray) -> np.ndarray:
     shape/2. An image with cov(r, c) = 0 and centroid shape/2 is returned unchanged; a blank image or
     one on a single row is only re-centred (α = 0).
     """
-    from scipy.ndimage import affine_transform
+    from scipy.ndimage import affine_transform  # heavy: loaded by the experiment that needs it
 
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 2:
@@ -120,7 +120,7 @@ def embedded_digits(samples: int = DIGITS, seed: int = 0) -> Embedded:
 
     ``samples`` < 1797 takes a stratified subsample first (for quick runs).
     """
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # heavy: loaded by the experiment that needs it
     from sklearn.manifold import TSNE
     from sklearn.model_selection import train_test_split
 

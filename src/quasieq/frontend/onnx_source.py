@@ -25,7 +25,7 @@ _NUMPY_TYPES: dict[int, type] = {TensorProto.FLOAT: np.float32, TensorProto.DOUB
 
 
 def _runtime_reference(model: onnx.ModelProto, path: Path | None, label: str):
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy optional dependency: loaded on first use
 
     options = ort.SessionOptions()
     options.log_severity_level = 3

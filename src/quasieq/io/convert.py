@@ -44,15 +44,15 @@ DEFAULT_DTYPE = {".onnx": "float32", ".npz": "float64", ".qtorch": "float64"}
 def _runner(path: Path, suffix: str) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """The written file run by the tool that reads it, as a batched (N, D) → (N, K) function."""
     if suffix == ".onnx":
-        import onnxruntime as ort
+        import onnxruntime as ort  # heavy optional dependency: loaded on first use
 
         session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         return (lambda X: session.run(None, {name: X})[0]), "ONNX Runtime on the written file"
     if suffix == ".qtorch":
-        import torch
+        import torch  # heavy optional dependency: loaded on first use
 
-        from quasieq.io.torch_state import load_torch_state
+        from quasieq.io.torch_state import load_torch_state  # imports torch
 
         module = load_torch_state(path)
 

@@ -35,7 +35,7 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 def write_torch_state(net: ReluNet, file: BinaryIO, dtype: str = "float64") -> None:
     """Write ``qe.to_torch(net)``'s layout and state dict to an open binary file."""
-    import torch
+    import torch  # heavy optional dependency: loaded on first use
 
     from quasieq.io.torch_io import PartialReLU, to_torch
 
@@ -118,7 +118,7 @@ def read_torch_state(path: Path, max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTE
 
 def load_torch_state(path: str | Path):
     """The ``nn.Sequential`` of a ``.qtorch`` file, in eval mode (``load_state_dict(strict=True)``)."""
-    import torch
+    import torch  # heavy optional dependency: loaded on first use
 
     from quasieq.io.torch_io import PartialReLU
 

@@ -265,7 +265,7 @@ def exact_report(a: Any, b: Any, box: Box, *, tol: float | None = None, task: st
 def onnx_function(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
     """Wrap an ONNX model (input ``input`` (N, D), output ``output`` (N, K)) as a numpy function run by
     ONNX Runtime on the CPU, feeding the model's own input precision."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy optional dependency: loaded on first use
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = session.get_inputs()[0]
