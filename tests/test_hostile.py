@@ -38,7 +38,9 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 import quasieq as qe
+import quasieq_launcher
 from quasieq.cli import app
+from quasieq.interrupts import EXIT_INTERRUPTED, EXIT_TERMINATED, MESSAGE
 from quasieq.io.onnx_io import build_model
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -538,6 +540,44 @@ def test_signal_during_the_float32_check_cleans_up(tmp_path, signum, code):
     # (a library's own session marker `.ses` may sit in TMPDIR after any run: only ours must be gone)
     assert list(tmpdir.glob("quasieq-*")) == [] and list(out.iterdir()) == []
     assert latency < 30  # generous for a loaded CI machine; measured latencies are in docs/benchmarks.md
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler installed for ``signum`` (the SigCgt mask of /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:")), 0)
+    return bool(mask >> (signum - 1) & 1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the signal mask from /proc")
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_while_the_package_loads_ends_with_the_one_line(tmp_path, signum, code):
+    """The ``quasieq`` script starts in quasieq_launcher, outside the package: once its handlers are in
+    (Python itself never catches SIGTERM, so the mask shows them), a signal sent while ``import
+    quasieq`` still runs (a second or more) ends the process with the line and the code, no traceback."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "quasieq_launcher", "--help"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    latency = _interrupted_when(lambda: _catches(proc.pid, signal.SIGTERM) and not _maps(proc.pid, "llvmlite"),
+                                proc, signum, code, "no handler was in place before the package loaded numba")
+    assert latency < 10
+
+
+def _maps(pid: int, library: str) -> bool:
+    """Whether process ``pid`` has mapped a file whose path contains ``library`` (/proc/PID/maps): numba's
+    llvmlite is mapped while ``import quasieq`` runs, so its absence means the package is still loading."""
+    try:
+        return library in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return True
+
+
+def test_the_launcher_says_what_the_package_says():
+    assert quasieq_launcher.MESSAGE == MESSAGE
+    assert quasieq_launcher.EXIT_CODES == {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
 
 
 def _resident_mib(pid: int) -> float:

@@ -1,8 +1,10 @@
 """The ``quasieq`` command (and ``python -m quasieq``): Ctrl-C handling first, then the CLI.
 
 Loading the CLI takes seconds (numba, scipy, onnx, torch); the signal handlers of
-:mod:`quasieq.interrupts` are installed before that, so a Ctrl-C or SIGTERM during start-up also ends
-with the one line ``interrupted`` and exit 130 / 143 instead of an import traceback.
+:mod:`quasieq.interrupts` are installed before that, so a Ctrl-C or SIGTERM while the CLI loads also
+ends with the one line ``interrupted`` and exit 130 / 143 instead of an import traceback. The package
+itself (``quasieq/__init__``) loads before this module: the ``quasieq`` script therefore starts in
+``quasieq_launcher``, outside the package, whose handlers cover that first second too.
 """
 
 from __future__ import annotations
