@@ -142,6 +142,9 @@ def progress_lines(start: float, what: str = "regions") -> RegionProgressFn:
 @contextmanager
 def cluster(workers: int | None, scheduler: str | None, console: Console) -> Iterator[Client | None]:
     """The Dask client of --workers / --scheduler (None without either), its address line printed."""
+    if workers is None and scheduler is None:  # no cluster asked for: Dask (1 s to import) stays unloaded
+        yield None
+        return
     from quasieq.cluster.session import cluster_client  # Dask is heavy to import: only when asked for
 
     with cluster_client(workers, scheduler, echo=console.print) as client:
