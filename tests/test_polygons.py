@@ -1,5 +1,5 @@
 """The 2-D polygon splitter (regions/polygons.py) against the general splitter and the LP brute force,
-and the general splitter on degenerate nets in 3-D to 5-D against the LP brute force."""
+and both splitters on degenerate nets in 2-D to 5-D against the LP brute force."""
 
 from __future__ import annotations
 
@@ -99,8 +99,8 @@ def _degenerate_layers(D: int, rng: np.random.Generator) -> list:
     return [(W1, b1), (W2, b2), (np.ones((1, W2.shape[0])), np.zeros(1))]
 
 
-@pytest.mark.parametrize("D", [3, 4, 5])
-def test_degenerate_nets_3d_to_5d_match_brute_force(D):
+@pytest.mark.parametrize("D", [2, 3, 4, 5])
+def test_degenerate_nets_2d_to_5d_match_brute_force(D):
     layers = _degenerate_layers(D, np.random.default_rng(D))
     lo, hi = -np.ones(D), np.ones(D)
     cx = qe.regions(make_net(layers), qe.Box(lo, hi))

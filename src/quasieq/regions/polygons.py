@@ -25,12 +25,10 @@ allocated per split. Only the leaves are written out, in the CSR form of :class:
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit
 
-from quasieq.regions.polytope import has_bit, set_bit
+from quasieq.regions.polytope import has_bit, row_has_bit, row_set_bit
 from quasieq.regions.splitting import (
     LayerInputs,
     LayerSplit,
@@ -38,211 +36,174 @@ from quasieq.regions.splitting import (
     layer_input,
     pre_activation_maps,
     rounding_tests,
-    side_of,
-    sliver_count,
 )
 
 
-class _Rows(NamedTuple):
-    """Polygon rows: per row a vertex and its outgoing edge's line (id, unit normal, right-hand side)."""
-
-    vertices: np.ndarray  # (rows, 2)
-    line_ids: np.ndarray  # (rows,) int64
-    normals: np.ndarray  # (rows, 2)
-    rhs: np.ndarray  # (rows,)
+@njit(cache=True, nogil=True)
+def _row_store(capacity):
+    """Empty polygon rows: per row a vertex and its outgoing edge's line (id, unit normal, rhs)."""
+    return np.empty((capacity, 2)), np.empty(capacity, dtype=np.int64), np.empty((capacity, 2)), np.empty(capacity)
 
 
 @njit(cache=True, nogil=True)
-def _new_rows(capacity):
-    return _Rows(np.empty((capacity, 2)), np.empty(capacity, dtype=np.int64), np.empty((capacity, 2)),
-                 np.empty(capacity))
-
-
-@njit(cache=True, nogil=True)
-def _reserve(rows, needed):
-    """``rows`` with room for at least ``needed`` rows (doubled and copied when short)."""
-    if needed <= rows.rhs.shape[0]:
-        return rows
-    grown = _new_rows(max(needed, 2 * rows.rhs.shape[0]))
-    n = rows.rhs.shape[0]
-    grown.vertices[:n] = rows.vertices
-    grown.line_ids[:n] = rows.line_ids
-    grown.normals[:n] = rows.normals
-    grown.rhs[:n] = rows.rhs
-    return grown
-
-
-@njit(cache=True, nogil=True)
-def _copy_row(src, i, dst, j):
-    dst.vertices[j, 0] = src.vertices[i, 0]
-    dst.vertices[j, 1] = src.vertices[i, 1]
-    dst.line_ids[j] = src.line_ids[i]
-    dst.normals[j, 0] = src.normals[i, 0]
-    dst.normals[j, 1] = src.normals[i, 1]
-    dst.rhs[j] = src.rhs[i]
-
-
-@njit(cache=True, nogil=True)
-def _set_line(rows, j, line_id, n0, n1, rhs):
-    rows.line_ids[j] = line_id
-    rows.normals[j, 0] = n0
-    rows.normals[j, 1] = n1
-    rows.rhs[j] = rhs
-
-
-@njit(cache=True, nogil=True)
-def _polygon_rows(chunk, r, rows):
-    """Region r of the chunk as polygon rows (written from row 0 of ``rows``): edge i's line is the
-    first constraint of the region through both of its ends (by incidence). Returns the row count."""
-    v0, k = chunk.vertex_indptr[r], chunk.vertex_indptr[r + 1] - chunk.vertex_indptr[r]
-    c0, c1 = chunk.constraint_indptr[r], chunk.constraint_indptr[r + 1]
-    for i in range(k):
-        a, b = v0 + i, v0 + (i + 1) % k
-        rows.vertices[i, 0] = chunk.vertices[a, 0]
-        rows.vertices[i, 1] = chunk.vertices[a, 1]
-        for c in range(c0, c1):
-            hid = chunk.constraint_ids[c]
-            if has_bit(chunk.incidence[a], hid) and has_bit(chunk.incidence[b], hid):
-                normal = chunk.constraint_normals[c]
-                _set_line(rows, i, hid, normal[0], normal[1], chunk.constraint_rhs[c])
-                break
-    return k
-
-
-@njit(cache=True, nogil=True)
-def _distances(rows, start, k, Z, z0, inv_norms, j, out):
-    """out[i] = signed distance of vertex row start + i to neuron j's line, i < k."""
-    for i in range(k):
-        out[i] = (z0[j] + Z[j, 0] * rows.vertices[start + i, 0] + Z[j, 1] * rows.vertices[start + i, 1]) * inv_norms[j]
-
-
-@njit(cache=True, nogil=True)
-def _end_row(node, dst, j, prev_edge, skipped, chord):
-    """Give row j of a child the line of its outgoing edge: the cutting line (``chord``) when parent
-    vertices were skipped after it, else the parent edge ``prev_edge`` it lies on."""
-    if skipped:
-        line_id, n0, n1, rhs = chord
-        _set_line(dst, j, line_id, n0, n1, rhs)
-    else:
-        _set_line(dst, j, node.line_ids[prev_edge], node.normals[prev_edge, 0], node.normals[prev_edge, 1],
-                  node.rhs[prev_edge])
-
-
-@njit(cache=True, nogil=True)
-def _write_child(node, k, d, sign, tol, chord, dst, start):
-    """Write the child on side ``sign`` (+1: d ≥ −tol, −1: d ≤ tol) of the polygon ``node`` (rows
-    0 … k−1, signed distances d) into ``dst`` from row ``start``; ``chord`` = (line id, n0, n1, rhs) of
-    the cutting line's constraint on that side. Returns the child's row count (module docstring)."""
-    row = start
-    prev_edge = -1  # parent edge of the last written row
-    skipped = False  # a parent vertex was left out since the last written row
-    skipped_first = False  # ... before the first written row
-    for i in range(k):
-        di = sign * d[i]
-        j = (i + 1) % k
-        dj = sign * d[j]
-        if di >= -tol:
-            if prev_edge < 0:
-                skipped_first = skipped
-            else:
-                _end_row(node, dst, row - 1, prev_edge, skipped, chord)
-            dst.vertices[row, 0] = node.vertices[i, 0]
-            dst.vertices[row, 1] = node.vertices[i, 1]
-            prev_edge, skipped = i, False
-            row += 1
-        else:
-            skipped = True
-        if (di > tol and dj < -tol) or (di < -tol and dj > tol):
-            t = d[i] / (d[i] - d[j])
-            if prev_edge < 0:
-                skipped_first = skipped
-            else:
-                _end_row(node, dst, row - 1, prev_edge, skipped, chord)
-            for c in range(2):
-                dst.vertices[row, c] = node.vertices[i, c] + t * (node.vertices[j, c] - node.vertices[i, c])
-            prev_edge, skipped = i, False
-            row += 1
-    _end_row(node, dst, row - 1, prev_edge, skipped or skipped_first, chord)  # the closing edge
-    return row - start
-
-
-class _Leaves(NamedTuple):
-    """The leaves written so far: polygon rows, per leaf its row count, parent region and bits."""
-
-    rows: _Rows
-    counts: np.ndarray  # (capacity,) int64
-    parent: np.ndarray  # (capacity,) int64
-    bits: np.ndarray  # (capacity, n) bool
+def _grown_rows(vertices, line_ids, normals, rhs, capacity):
+    """The four row arrays of a polygon store copied into arrays of ``capacity`` rows."""
+    n = rhs.shape[0]
+    v, ids, nrm, c = _row_store(capacity)
+    for i in range(n):
+        v[i, 0], v[i, 1] = vertices[i, 0], vertices[i, 1]
+        ids[i] = line_ids[i]
+        nrm[i, 0], nrm[i, 1] = normals[i, 0], normals[i, 1]
+        c[i] = rhs[i]
+    return v, ids, nrm, c
 
 
 @njit(cache=True, nogil=True)
 def _grown(a, capacity):
     """A copy of the 1-D array ``a`` with room for ``capacity`` entries."""
     out = np.empty(capacity, dtype=a.dtype)
-    out[: a.shape[0]] = a
+    for i in range(a.shape[0]):
+        out[i] = a[i]
     return out
 
 
 @njit(cache=True, nogil=True)
-def _add_leaf(leaves, n_leaves, n_rows, node, k, r, bits):
-    """Append polygon ``node`` (rows 0 … k−1) of region r with ``bits`` (growing the storage)."""
-    rows = _reserve(leaves.rows, n_rows + k)
-    counts, parent, all_bits = leaves.counts, leaves.parent, leaves.bits
-    if n_leaves == counts.shape[0]:
-        cap = 2 * counts.shape[0]
-        counts, parent = _grown(counts, cap), _grown(parent, cap)
-        grown = np.empty((cap, all_bits.shape[1]), dtype=np.bool_)
-        grown[:n_leaves] = all_bits
-        all_bits = grown
-    for i in range(k):
-        _copy_row(node, i, rows, n_rows + i)
-    counts[n_leaves] = k
-    parent[n_leaves] = r
-    all_bits[n_leaves] = bits
-    return _Leaves(rows, counts, parent, all_bits)
+def _grown_bits(a, capacity):
+    """A copy of the 2-D bool array ``a`` with room for ``capacity`` rows."""
+    out = np.empty((capacity, a.shape[1]), dtype=np.bool_)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = a[i, j]
+    return out
 
 
 @njit(cache=True, nogil=True)
-def _pack_leaves(leaves, n_leaves, words):
+def _polygon_rows(chunk, r, vertices, line_ids, normals, rhs):
+    """Region r of the chunk as polygon rows (written from row 0): edge i's line is the first
+    constraint of the region through both of its ends (by incidence). Returns the row count."""
+    v0, k = chunk.vertex_indptr[r], chunk.vertex_indptr[r + 1] - chunk.vertex_indptr[r]
+    c0, c1 = chunk.constraint_indptr[r], chunk.constraint_indptr[r + 1]
+    inc = chunk.incidence
+    for i in range(k):
+        a, b = v0 + i, v0 + (i + 1) % k
+        vertices[i, 0] = chunk.vertices[a, 0]
+        vertices[i, 1] = chunk.vertices[a, 1]
+        for c in range(c0, c1):
+            hid = chunk.constraint_ids[c]
+            if row_has_bit(inc, a, hid) and row_has_bit(inc, b, hid):
+                line_ids[i] = hid
+                normals[i, 0] = chunk.constraint_normals[c, 0]
+                normals[i, 1] = chunk.constraint_normals[c, 1]
+                rhs[i] = chunk.constraint_rhs[c]
+                break
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _write_child(pv, pid, pn, pr, k, d, sign, tol, chord, vertices, line_ids, normals, rhs, start):
+    """Write the child on side ``sign`` (+1: d ≥ −tol, −1: d ≤ tol) of the popped polygon (rows
+    0 … k−1 of pv, pid, pn, pr; signed distances d) into the row arrays from row ``start``; ``chord`` =
+    (line id, n0, n1, rhs) of the cutting line's constraint on that side. Returns the child's row
+    count (module docstring).
+
+    A row's outgoing edge lies on the parent edge of the row (``prev``) when no parent vertex was
+    skipped before the next written row, else on the chord; the closing edge likewise."""
+    row = start
+    prev = -1  # parent edge of the last written row
+    skipped = False  # a parent vertex was left out since the last written row
+    skipped_first = False  # ... before the first written row
+    for i in range(k):
+        di = sign * d[i]
+        j = i + 1 if i + 1 < k else 0
+        dj = sign * d[j]
+        if di >= -tol:  # vertex i is kept
+            if prev < 0:
+                skipped_first = skipped
+            else:
+                _set_end(pid, pn, pr, prev, skipped, chord, line_ids, normals, rhs, row - 1)
+            vertices[row, 0] = pv[i, 0]
+            vertices[row, 1] = pv[i, 1]
+            prev, skipped = i, False
+            row += 1
+        else:
+            skipped = True
+        if (di > tol and dj < -tol) or (di < -tol and dj > tol):  # edge i crosses the line
+            if prev < 0:
+                skipped_first = skipped
+            else:
+                _set_end(pid, pn, pr, prev, skipped, chord, line_ids, normals, rhs, row - 1)
+            t = d[i] / (d[i] - d[j])
+            for c in range(2):
+                vertices[row, c] = pv[i, c] + t * (pv[j, c] - pv[i, c])
+            prev, skipped = i, False
+            row += 1
+    _set_end(pid, pn, pr, prev, skipped or skipped_first, chord, line_ids, normals, rhs, row - 1)  # closing edge
+    return row - start
+
+
+@njit(cache=True, nogil=True)
+def _set_end(pid, pn, pr, prev, on_chord, chord, line_ids, normals, rhs, row):
+    """Row ``row``'s outgoing edge: the chord, or the parent edge ``prev`` it lies on."""
+    if on_chord:
+        line_ids[row], normals[row, 0], normals[row, 1], rhs[row] = chord
+    else:
+        line_ids[row], normals[row, 0], normals[row, 1], rhs[row] = pid[prev], pn[prev, 0], pn[prev, 1], pr[prev]
+
+
+@njit(cache=True, nogil=True)
+def _pack_leaves(vertices, line_ids, normals, rhs, counts, parent, leaf_bits, n_leaves, words):
     """The leaves as :class:`splitting.Polytopes`, their parents and bits. A vertex's incidence bits are
     its two edges' lines; a polygon's constraints are its edges in ascending line id, the order in which
-    the general splitter lists them (the box faces, then the neurons in the order they split)."""
+    the general splitter lists them (the box faces, then the neurons in the order they split). The sort
+    is numba's ``np.argsort``: an insertion sort below 16 edges (written out here), quicksort above."""
     offsets = np.zeros(n_leaves + 1, dtype=np.int64)
     for q in range(n_leaves):
-        offsets[q + 1] = offsets[q] + leaves.counts[q]
+        offsets[q + 1] = offsets[q] + counts[q]
     total = offsets[n_leaves]
-    rows = leaves.rows
     incidence = np.zeros((total, words), dtype=np.uint64)
     ids = np.empty(total, dtype=np.int64)
-    normals = np.empty((total, 2))
-    rhs = np.empty(total)
+    out_normals = np.empty((total, 2))
+    out_rhs = np.empty(total)
+    order = np.empty(16, dtype=np.int64)
     for q in range(n_leaves):
-        start, k = offsets[q], leaves.counts[q]
+        start, k = offsets[q], counts[q]
         for i in range(k):
-            set_bit(incidence[start + i], rows.line_ids[start + i])
-            set_bit(incidence[start + i], rows.line_ids[start + (i - 1) % k])
-        order = np.argsort(rows.line_ids[start : start + k])
+            row_set_bit(incidence, start + i, line_ids[start + i])
+            row_set_bit(incidence, start + i, line_ids[start + (i - 1) % k])
+        if k <= 15:
+            for i in range(k):  # insertion sort, stable: numba's argsort below SMALL_QUICKSORT
+                key = line_ids[start + i]
+                p = i
+                while p > 0 and line_ids[start + order[p - 1]] > key:
+                    order[p] = order[p - 1]
+                    p -= 1
+                order[p] = i
+            ranked = order
+        else:
+            ranked = np.argsort(line_ids[start : start + k])
         for c in range(k):
-            e = start + order[c]
-            ids[start + c] = rows.line_ids[e]
-            normals[start + c] = rows.normals[e]
-            rhs[start + c] = rows.rhs[e]
-    children = Polytopes(rows.vertices[:total].copy(), incidence, offsets, ids, normals, rhs, offsets.copy())
-    return children, leaves.parent[:n_leaves].copy(), leaves.bits[:n_leaves].copy()
+            e = start + ranked[c]
+            ids[start + c] = line_ids[e]
+            out_normals[start + c, 0] = normals[e, 0]
+            out_normals[start + c, 1] = normals[e, 1]
+            out_rhs[start + c] = rhs[e]
+    children = Polytopes(vertices[:total].copy(), incidence, offsets, ids, out_normals, out_rhs, offsets.copy())
+    return children, parent[:n_leaves].copy(), leaf_bits[:n_leaves].copy()
 
 
 @njit(cache=True, nogil=True)
 def split_polygons(chunk, layer, tols, max_children):
     """:func:`splitting.split_layer` for D = 2 (same arguments, same :class:`splitting.LayerSplit`).
 
-    Length: one numba kernel on purpose. Its pieces (the per-unit rows of each pending node, the
-    growing leaf store) are already helpers; what remains is the loop that owns the node stack and the
-    row buffers, which every piece reads and grows, so a further split would pass those eight arrays
-    back and forth and return grown buffers as tuples, without making a step easier to read."""
+    Length: one numba kernel on purpose. Its pieces (a region's rows, a child's walk, the packing of
+    the leaves) are helpers; what remains is the loop that owns the node stack and the row buffers,
+    which every step reads and grows. Every copy is an explicit loop over scalars: numba's slice
+    assignment of small arrays checks for overlap and broadcasts, which cost more than the copy."""
     n_regions = chunk.vertex_indptr.shape[0] - 1
     W, b = layer.weights, layer.biases
+    unit_ids = layer.hyperplane_ids
     n = W.shape[0]
-    tol = tols.on_hyperplane
+    tol, sliver = tols.on_hyperplane, tols.sliver
     Z_out, z0_out = pre_activation_maps(chunk, W, b)
     absW = np.abs(W)
     W_row_abs = absW.sum(axis=1)
@@ -250,21 +211,28 @@ def split_polygons(chunk, layer, tols, max_children):
     for r in range(n_regions):
         max_k = max(max_k, chunk.vertex_indptr[r + 1] - chunk.vertex_indptr[r])
     # the pending nodes of a region's splitting tree: node s has rows first_row[s] … + n_rows[s] of
-    # ``rows``, its still-cutting neurons columns[first_col[s] … + n_cols[s]] and its bits node_bits[s]
-    # (each pop pushes at most two nodes and removes a neuron: never more than n + 2 pending)
-    rows = _new_rows(4 * (max_k + n))
+    # the row arrays sv, sid, sn, sr, its still-cutting neurons columns[first_col[s] … + n_cols[s]]
+    # and its bits node_bits[s] (each pop pushes at most two nodes and removes a neuron: never more
+    # than n + 2 pending)
+    sv, sid, sn, sr = _row_store(4 * (max_k + n))
     columns = np.empty(4 * n + 4, dtype=np.int64)
     first_row = np.empty(n + 2, dtype=np.int64)
     n_rows_of = np.empty(n + 2, dtype=np.int64)
     first_col = np.empty(n + 2, dtype=np.int64)
     n_cols = np.empty(n + 2, dtype=np.int64)
     node_bits = np.empty((n + 2, n), dtype=np.bool_)
-    node = _new_rows(max_k + n + 2)  # the popped node (a polygon has at most one edge per line)
+    # the popped node (a polygon has at most one edge per line), its columns, bits and distances
+    node_cap = max_k + n + 2
+    pv, pid, pn, pr = _row_store(node_cap)
     cols = np.empty(n, dtype=np.int64)
     bits = np.empty(n, dtype=np.bool_)
-    d = np.empty(max_k + n + 2)
-    leaves = _Leaves(_new_rows(64 * max_k), np.empty(64, dtype=np.int64), np.empty(64, dtype=np.int64),
-                     np.empty((64, n), dtype=np.bool_))
+    d = np.empty(node_cap)  # distances to the first cutting line
+    dq = np.empty(node_cap)  # distances to the line being tested
+    # the leaves written so far
+    lv, lid, ln, lr = _row_store(64 * max_k)
+    counts = np.empty(64, dtype=np.int64)
+    parent = np.empty(64, dtype=np.int64)
+    leaf_bits = np.empty((64, n), dtype=np.bool_)
     n_leaves = n_rows = 0
     dropped = 0
     for r in range(n_regions):
@@ -274,71 +242,104 @@ def split_polygons(chunk, layer, tols, max_children):
         flat, constant_active = rounding_tests(absW, W_row_abs, b, A_in, c_in, z0, norms, tols.flat_gradient,
                                                tols.pattern_rounding)
         inv_norms = 1.0 / np.where(flat, 1.0, norms)
-        k = _polygon_rows(chunk, r, rows)
+        k = _polygon_rows(chunk, r, sv, sid, sn, sr)
         m = 0
         for j in range(n):
-            if not flat[j] and layer.hyperplane_ids[j] >= 0:
+            if not flat[j] and unit_ids[j] >= 0:
                 columns[m] = j
                 m += 1
+            node_bits[0, j] = (constant_active[j] and flat[j]) or unit_ids[j] < 0  # linear units: 1
         first_row[0], n_rows_of[0], first_col[0], n_cols[0] = 0, k, 0, m
-        node_bits[0] = (constant_active & flat) | (layer.hyperplane_ids < 0)  # linear units: 1
         top = 0
         while top >= 0:
             # pop: copy the node out; its storage is where its children go
             k, m = n_rows_of[top], n_cols[top]
             row0, col0 = first_row[top], first_col[top]
             for i in range(k):
-                _copy_row(rows, row0 + i, node, i)
-            cols[:m] = columns[col0 : col0 + m]
-            bits[:] = node_bits[top]
+                pv[i, 0], pv[i, 1] = sv[row0 + i, 0], sv[row0 + i, 1]
+                pid[i] = sid[row0 + i]
+                pn[i, 0], pn[i, 1] = sn[row0 + i, 0], sn[row0 + i, 1]
+                pr[i] = sr[row0 + i]
+            for q in range(m):
+                cols[q] = columns[col0 + q]
+            for j in range(n):
+                bits[j] = node_bits[top, j]
             top -= 1
             # settle every line that does not cut the node; keep the cutting ones in order
             n_cut = 0
             thin = False
             for q in range(m):
                 j = cols[q]
-                _distances(node, 0, k, Z, z0, inv_norms, j, d)
-                state = side_of(d[:k], tol)
-                if state == 0:
+                a0, a1, off, inv = Z[j, 0], Z[j, 1], z0[j], inv_norms[j]
+                hi, lo = -np.inf, np.inf
+                for i in range(k):
+                    di = (off + a0 * pv[i, 0] + a1 * pv[i, 1]) * inv
+                    dq[i] = di
+                    hi = max(hi, di)
+                    lo = min(lo, di)
+                if hi > tol and lo < -tol:  # cuts: the first cutting line's distances are kept
+                    if n_cut == 0:
+                        d, dq = dq, d
                     cols[n_cut] = j
                     n_cut += 1
-                elif state == 3:  # every vertex within tol of the line: the node is a sliver itself
+                elif hi > tol:  # positive side; a sub-tolerance sliver beyond it is counted
+                    bits[j] = True
+                    dropped += 1 if lo < -sliver else 0
+                elif lo < -tol:
+                    bits[j] = False
+                    dropped += 1 if hi > sliver else 0
+                else:  # every vertex within tol of the line: the node is a sliver itself
                     thin = True
                     break
-                else:
-                    bits[j] = state == 1
-                    dropped += sliver_count(d[:k], state, tols.sliver)
             if thin:
                 dropped += 1
                 continue
             if n_cut == 0:
-                leaves = _add_leaf(leaves, n_leaves, n_rows, node, k, r, bits)
+                if n_leaves == counts.shape[0]:
+                    counts, parent = _grown(counts, 2 * n_leaves), _grown(parent, 2 * n_leaves)
+                    leaf_bits = _grown_bits(leaf_bits, 2 * n_leaves)
+                if n_rows + k > lr.shape[0]:
+                    lv, lid, ln, lr = _grown_rows(lv, lid, ln, lr, max(n_rows + k, 2 * lr.shape[0]))
+                for i in range(k):
+                    lv[n_rows + i, 0], lv[n_rows + i, 1] = pv[i, 0], pv[i, 1]
+                    lid[n_rows + i] = pid[i]
+                    ln[n_rows + i, 0], ln[n_rows + i, 1] = pn[i, 0], pn[i, 1]
+                    lr[n_rows + i] = pr[i]
+                counts[n_leaves] = k
+                parent[n_leaves] = r
+                for j in range(n):
+                    leaf_bits[n_leaves, j] = bits[j]
                 n_leaves += 1
                 n_rows += k
                 if n_leaves > max_children:
                     break
                 continue
             j = cols[0]
-            _distances(node, 0, k, Z, z0, inv_norms, j, d)
-            hid = layer.hyperplane_ids[j]
+            hid = unit_ids[j]
             u0, u1, off = Z[j, 0] * inv_norms[j], Z[j, 1] * inv_norms[j], z0[j] * inv_norms[j]
-            rows = _reserve(rows, row0 + 2 * k + 4)
+            if row0 + 2 * k + 4 > sr.shape[0]:
+                sv, sid, sn, sr = _grown_rows(sv, sid, sn, sr, max(row0 + 2 * k + 4, 2 * sr.shape[0]))
             if col0 + 2 * n_cut > columns.shape[0]:
                 columns = _grown(columns, 2 * (col0 + 2 * n_cut))
             # negative child first, so that the positive one is popped (and written out) first
-            k_neg = _write_child(node, k, d, -1.0, tol, (hid, u0, u1, -off), rows, row0)
-            k_pos = _write_child(node, k, d, 1.0, tol, (hid, -u0, -u1, off), rows, row0 + k_neg)
-            for side, first, count in ((0, row0, k_neg), (1, row0 + k_neg, k_pos)):
+            k_neg = _write_child(pv, pid, pn, pr, k, d, -1.0, tol, (hid, u0, u1, -off), sv, sid, sn, sr, row0)
+            k_pos = _write_child(pv, pid, pn, pr, k, d, 1.0, tol, (hid, -u0, -u1, off), sv, sid, sn, sr, row0 + k_neg)
+            for side in range(2):
                 top += 1
-                first_row[top], n_rows_of[top] = first, count
-                first_col[top], n_cols[top] = col0 + side * (n_cut - 1), n_cut - 1
-                columns[col0 + side * (n_cut - 1) : col0 + (side + 1) * (n_cut - 1)] = cols[1:n_cut]
-                node_bits[top] = bits
+                first_row[top] = row0 + side * k_neg
+                n_rows_of[top] = k_pos if side == 1 else k_neg
+                start = col0 + side * (n_cut - 1)
+                first_col[top], n_cols[top] = start, n_cut - 1
+                for q in range(1, n_cut):
+                    columns[start + q - 1] = cols[q]
+                for jj in range(n):
+                    node_bits[top, jj] = bits[jj]
                 node_bits[top, j] = side == 1
         if n_leaves > max_children:
             break
-    children, parent, leaf_bits = _pack_leaves(leaves, n_leaves, chunk.incidence.shape[1])
-    return LayerSplit(children, LayerInputs(Z_out, z0_out, parent, leaf_bits), dropped)
+    children, leaf_parent, bits_out = _pack_leaves(lv, lid, ln, lr, counts, parent, leaf_bits, n_leaves,
+                                                   chunk.incidence.shape[1])
+    return LayerSplit(children, LayerInputs(Z_out, z0_out, leaf_parent, bits_out), dropped)
 
 
 @njit(cache=True, nogil=True)
