@@ -6,7 +6,11 @@ process alike:
 * ``share(obj)`` ships a read-only object (the net) to every worker once (Dask: the result of a task
   that returns it, fetched once by each worker that needs it, rebuilt if its worker dies) and returns
   the handle to pass to tasks;
-* ``submit(fn, *args)`` queues ``fn(*args)``;
+* ``keep(fn, *args)`` runs ``fn(*args)`` where the work runs and keeps the result there, returning a
+  handle that later tasks take as an argument (Dask: a future, whose value moves only to the workers
+  whose tasks read it; in this process: the value itself, computed at once);
+* ``submit(fn, *args, ahead=False)`` queues ``fn(*args)`` (arguments may be handles; ``ahead``: before
+  the tasks queued without it, for small tasks whose result decides what is handed out next);
 * ``results()`` yields each finished task's result once, in completion order; tasks may be submitted
   while iterating. A task that raises re-raises here.
 
@@ -32,13 +36,16 @@ class Executor(Protocol):
 
     def share(self, obj: Any) -> Any: ...
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None: ...
+    def keep(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def submit(self, fn: Callable[..., Any], *args: Any, ahead: bool = False) -> None: ...
 
     def results(self) -> Iterator[Any]: ...
 
 
 class InlineExecutor:
-    """Runs each task in this process when its result is asked for (first in, first out)."""
+    """Runs each task in this process when its result is asked for (first in, first out; ``ahead``
+    tasks first); ``keep`` runs at once."""
 
     workers = 1
 
@@ -48,8 +55,14 @@ class InlineExecutor:
     def share(self, obj: Any) -> Any:
         return obj
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._queue.append((fn, args))
+    def keep(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, ahead: bool = False) -> None:
+        if ahead:
+            self._queue.appendleft((fn, args))
+        else:
+            self._queue.append((fn, args))
 
     def results(self) -> Iterator[Any]:
         while self._queue:
@@ -81,8 +94,12 @@ class DaskExecutor:
         # cancelled); a task's result is recomputed from the graph. Each worker fetches it once.
         return self.client.submit(_same, obj, pure=False)
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        future = self.client.submit(fn, *args, pure=False)
+    def keep(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # ahead of the tasks already queued: what is kept feeds the tasks handed out next
+        return self.client.submit(fn, *args, pure=False, priority=1)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, ahead: bool = False) -> None:
+        future = self.client.submit(fn, *args, pure=False, priority=int(ahead))
         self._in_flight.add(future)
         self._done.add(future)
 

@@ -69,7 +69,8 @@ class Chunk(NamedTuple):
 
 class FinishedChunk(NamedTuple):
     """A final chunk reduced to what the :class:`~quasieq.regions.complex.RegionComplex` keeps
-    (incidence bitsets and parents' maps dropped; facets are the minimal constraints)."""
+    (incidence bitsets and parents' maps dropped; facets are the minimal constraints), with its
+    neighbours linked as far as its own regions allow (regions/neighbours.py)."""
 
     vertices: np.ndarray  # (rows, D)
     vertex_indptr: np.ndarray  # (R + 1,)
@@ -77,7 +78,9 @@ class FinishedChunk(NamedTuple):
     facet_normals: np.ndarray  # (rows, D)
     facet_rhs: np.ndarray  # (rows,)
     facet_indptr: np.ndarray  # (R + 1,)
-    facet_centres: np.ndarray  # (rows, D) centroid of each facet's vertices (neighbour probes)
+    neighbours: np.ndarray  # (rows,) int64 region across each facet within this part; -1 across a box face,
+    # neighbours.UNRESOLVED where it is not linked yet (regions/neighbours.py)
+    boundary_probes: np.ndarray  # (unresolved rows, D) probe of each unresolved facet, in facet order
     A: np.ndarray  # (R, K, D) output map
     b: np.ndarray  # (R, K)
     patterns: np.ndarray  # (R, neurons) bool

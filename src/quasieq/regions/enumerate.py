@@ -33,7 +33,7 @@ from quasieq.net import ReluNet
 from quasieq.regions.checkpoint import Checkpoint
 from quasieq.regions.chunk import FinishedChunk
 from quasieq.regions.complex import RegionComplex
-from quasieq.regions.polytope import points_inside
+from quasieq.regions.neighbours import UNRESOLVED, link_within
 from quasieq.regions.schedule import RegionProgressFn, run_tree, tree_plan
 from quasieq.regions.splitting import one_blas_thread
 from quasieq.regions.tree import EngineNet, Subtree, root_chunk
@@ -128,7 +128,7 @@ def _assemble(net: ReluNet, box: Box, found: FinishedChunk, dropped: int, starte
         facet_rhs=found.facet_rhs,
         facet_sources=found.facet_sources,
         facet_indptr=found.facet_indptr,
-        neighbours=np.full(found.facet_sources.shape[0], -1, dtype=np.int64),
+        neighbours=found.neighbours,
         interior_points=found.interior_points,
         radii=found.radii,
         A=found.A,
@@ -137,36 +137,23 @@ def _assemble(net: ReluNet, box: Box, found: FinishedChunk, dropped: int, starte
         volume_exact=exact,
         dropped_lower_dim=int(dropped),
     )
-    _link_neighbours(cx, found.facet_centres)
+    _link_neighbours(cx, found)
     if not exact:
         _monte_carlo_volumes(cx)
     cx.seconds = time.perf_counter() - started
     return cx
 
 
-def _link_neighbours(cx: RegionComplex, facet_centres: np.ndarray) -> None:
-    """Neighbour across each neuron facet: the region holding the probe point a small step beyond the
-    facet's vertex centroid (tolerances.NEIGHBOUR_STEP).
-
-    Found without a forward pass: crossing the facet of neuron k flips bit k of the pattern and, in
-    general position, no other bit (every later neuron's pre-activation is continuous across the facet
-    and nonzero at the probe), so the candidate is the stored pattern with bit k flipped (a hashed
-    lookup). The candidate is accepted only if the probe satisfies all its facet inequalities (within
-    ON_HYPERPLANE·s); the facets where the lookup misses or the probe lies outside (degenerate nets:
-    duplicated neurons, a later neuron vanishing on the facet) fall back to ``locate`` at the probe.
-    """
-    neuron = np.flatnonzero(cx.facet_sources_flat >= 0)
-    if neuron.size == 0:
-        return
-    step = tolerances.NEIGHBOUR_STEP * cx.box.scale
-    probes = facet_centres[neuron] + step * cx.facet_normals_flat[neuron]
-    owner = np.repeat(np.arange(len(cx)), np.diff(cx.facet_indptr))[neuron]
-    candidate = cx.pattern_index.find_flipped(owner, cx.facet_sources_flat[neuron])
-    ok = points_inside(probes, candidate, cx.facet_normals_flat, cx.facet_rhs_flat, cx.facet_indptr,
-                       tolerances.ON_HYPERPLANE * cx.box.scale)
-    if not ok.all():
-        candidate[~ok] = cx.locate(probes[~ok])
-    cx.neighbours_flat[neuron] = candidate
+def _link_neighbours(cx: RegionComplex, found: FinishedChunk) -> None:
+    """Neighbours across the facets the subtrees left unresolved: the flipped-pattern lookup on the
+    whole complex, then ``locate`` at the probes it does not settle (regions/neighbours.py)."""
+    linked = link_within(found, cx.box.scale, cx.pattern_index)
+    left = np.flatnonzero(linked.neighbours == UNRESOLVED)
+    neighbours = linked.neighbours
+    if left.size:
+        neighbours = neighbours.copy()
+        neighbours[left] = cx.locate(linked.boundary_probes)
+    cx.neighbours_flat = neighbours
 
 
 def _monte_carlo_volumes(cx: RegionComplex) -> None:

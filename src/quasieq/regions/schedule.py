@@ -6,19 +6,28 @@ i.e. the depth-first order of one walk of the tree. Every chunk's computation de
 chunk, and the chunks are the same however the tree is cut into tasks, so the complex is bitwise
 the same for any number of workers, for the single process, and for a run resumed from a checkpoint.
 
-**Cutting the tree into tasks.** A task takes a subtree and either *expands* it (splits its chunk
-once and hands the child subtrees back) or *explores* it (every region below it, depth-first, on the
-worker). The client expands subtrees while fewer than ``subtrees_wanted`` (a few per worker) are out,
-so early layers are split until the work is spread; a worker that explores a subtree and finds after
-its first split that more than ``split_above`` child chunks follow (and they split again) hands them
-back too: a subtree that turns out large is split again. Expansions cost shipping the child chunks;
-explored subtrees cost shipping their final regions, once. On a cluster the regions' patterns (one
-bool per ReLU unit, most of those bytes: 1 KiB of the 2.3 KiB per region of 2-512-512-1) travel
-packed eight to a byte (``numpy.packbits``) and are unpacked on arrival, bit for bit the same.
+**Cutting the tree into tasks.** The client *expands* subtrees (splits a chunk once into its child
+subtrees) while fewer than ``subtrees_wanted`` (a few per worker) are out, so early layers are split
+until the work is spread, and hands each remaining subtree out to be *explored* (every region below
+it, depth-first, on one worker). An expansion's children stay on the cluster: the expansion is a task
+whose result is kept there (:meth:`Executor.keep`), a small task streams back how many children it has,
+and each child becomes a key of its own (a task that picks it out), so a worker exploring a child
+fetches that child only, from the worker that split it, and nothing of it passes through the client.
+A worker that explores a subtree and finds after its first split that more than ``split_above``
+child chunks follow (and they split again) hands them back (through the client): a subtree that turns
+out large is split again.
+
+**What comes back.** An explored subtree ships its final regions once, with the neighbours across its
+facets linked on the worker as far as its own regions go (regions/neighbours.py); the client links
+only the facets on subtree boundaries, after the last subtree. On a cluster the patterns (one bool
+per ReLU unit, the bulk of a region's bytes) travel packed eight to a byte (``numpy.packbits``) and
+are unpacked on arrival, bit for bit the same. The client places each subtree into the growing arrays
+of the complex as soon as all subtrees before it in path order are in (regions/assembly.py), so while
+the workers compute it copies what has arrived, and after the last subtree only that one is left.
 
 **Memory.** The client holds the finished regions (linear in the regions kept) and the small queue
-of subtrees; a worker holds one subtree's walk (layers × chunk in flight) and its finished regions
-until they are collected.
+of subtrees; a worker holds one subtree's walk (layers × chunk in flight), the expansions whose
+children are not explored yet, and its finished regions until they are collected.
 
 **Checkpoints** (regions/checkpoint.py): each explored subtree is written to disk when it arrives; a
 resumed run reads those back instead of submitting them, and re-expands only the subtrees above
@@ -34,10 +43,12 @@ from typing import NamedTuple
 import numpy as np
 
 from quasieq.cluster import Executor, InlineExecutor
+from quasieq.regions.assembly import Assembly
 from quasieq.regions.checkpoint import Checkpoint
 from quasieq.regions.chunk import FinishedChunk
 from quasieq.regions.complex import TreeRun
 from quasieq.regions.limits import RegionLimit
+from quasieq.regions.neighbours import link_within
 from quasieq.regions.tree import (
     EngineNet,
     Explored,
@@ -89,6 +100,24 @@ class Expanded(NamedTuple):
     dropped: int
 
 
+class ExpansionSummary(NamedTuple):
+    """What the client learns of an expansion kept on the cluster: where it is and how many children."""
+
+    path: Path
+    layer: int  # the children's layer
+    children: int
+    dropped: int
+
+
+class Waiting(NamedTuple):
+    """A subtree to hand out: where it sits in the tree, and the subtree itself or a handle to it kept
+    on the cluster (:meth:`Executor.keep`)."""
+
+    path: Path
+    layer: int
+    subtree: object
+
+
 class RegionProgress(NamedTuple):
     """What ``regions(progress=...)`` receives: per final chunk in one process, per subtree on a cluster."""
 
@@ -101,13 +130,37 @@ class RegionProgress(NamedTuple):
 RegionProgressFn = Callable[[RegionProgress], None]
 
 
-def run_subtree(engine: EngineNet, subtree: Subtree, plan: TreePlan, expand: bool,
+def expand_subtree(engine: EngineNet, subtree: Subtree, plan: TreePlan) -> Expanded:
+    """One task, its result kept on the cluster: ``subtree`` split once into its child subtrees."""
+    below, dropped = split_subtree(subtree, engine, chunk_size=plan.chunk_size, limit=plan.limit, found=0)
+    return Expanded(path=subtree.path, children=[b._replace(chunk=b.chunk.own_parents()) for b in below],
+                    dropped=dropped)
+
+
+def describe_expansion(expanded: Expanded) -> ExpansionSummary:
+    """One small task, streamed back: what the client needs to hand the children of ``expanded`` out."""
+    layer = expanded.children[0].layer if expanded.children else 0
+    return ExpansionSummary(path=expanded.path, layer=layer, children=len(expanded.children),
+                            dropped=expanded.dropped)
+
+
+def child_of(expanded: Expanded, index: int) -> Subtree:
+    """One small task, its result kept: child ``index`` of ``expanded``, a key of its own, so that a
+    worker exploring it fetches that child only."""
+    return expanded.children[index]
+
+
+def run_subtree(engine: EngineNet, subtree: Subtree, plan: TreePlan,
                 progress: ProgressFn | None = None) -> Explored | Expanded:
-    """One task (runs on a worker): expand ``subtree``, or explore it, handing its children back
-    when its first split shows it large (see the module docstring)."""
-    result = _run_subtree(engine, subtree, plan, expand, progress)
-    if plan.pack_patterns and isinstance(result, Explored):
-        return result._replace(regions=result.regions._replace(patterns=np.packbits(result.regions.patterns, axis=1)))
+    """One task, streamed back: explore ``subtree`` (its neighbours linked within it,
+    regions/neighbours.py), or hand its children back when its first split shows it large (see the
+    module docstring)."""
+    result = _run_subtree(engine, subtree, plan, progress)
+    if isinstance(result, Explored):  # neighbours inside the subtree linked here, where it ran
+        regions = link_within(result.regions, engine.box.scale)
+        if plan.pack_patterns:
+            regions = regions._replace(patterns=np.packbits(regions.patterns, axis=1))
+        return result._replace(regions=regions)
     return result
 
 
@@ -117,14 +170,13 @@ def unpack_patterns(result: Explored, neurons: int) -> Explored:
     return result._replace(regions=result.regions._replace(patterns=patterns))
 
 
-def _run_subtree(engine: EngineNet, subtree: Subtree, plan: TreePlan, expand: bool,
+def _run_subtree(engine: EngineNet, subtree: Subtree, plan: TreePlan,
                  progress: ProgressFn | None) -> Explored | Expanded:
     final = len(engine.hidden)
-    if subtree.layer == final or not (expand or plan.split_above is not None):
+    if subtree.layer == final or plan.split_above is None:
         return explore(engine, subtree, chunk_size=plan.chunk_size, limit=plan.limit, progress=progress)
     below, dropped = split_subtree(subtree, engine, chunk_size=plan.chunk_size, limit=plan.limit, found=0)
-    large = plan.split_above is not None and len(below) > plan.split_above and subtree.layer + 1 < final
-    if expand or large:
+    if len(below) > plan.split_above and subtree.layer + 1 < final:
         return Expanded(path=subtree.path, children=[b._replace(chunk=b.chunk.own_parents()) for b in below],
                         dropped=dropped)
     parts = [explore(engine, b, chunk_size=plan.chunk_size, limit=plan.limit) for b in below]
@@ -172,19 +224,19 @@ def run_tree(
     per finished subtree on a cluster."""
     inline = isinstance(executor, InlineExecutor)
     shared = executor.share(engine)
-    done: dict[Path, Explored] = {}
+    assembly = Assembly(empty_finished(engine))
     tally = _Tally(bytes_shipped=0 if inline else array_bytes(engine) * executor.workers)
 
     def report(found: int, share: float) -> None:
         if progress is not None:
-            progress(RegionProgress(found=found, fraction=share, subtrees_done=len(done),
+            progress(RegionProgress(found=found, fraction=share, subtrees_done=tally.explored + tally.resumed,
                                     subtrees_left=tally.in_flight))
 
     def inline_progress(found: int, share: float) -> None:  # one process: per final chunk, as it goes
         report(tally.found + found, tally.share + share)
 
     def collect(result: Explored) -> None:
-        done[result.path] = result
+        assembly.arrive(result)
         tally.found += result.regions.radii.shape[0]
         tally.share += result.share
         tally.dropped += result.dropped
@@ -192,29 +244,43 @@ def run_tree(
             raise RegionLimit(plan.limit, "max_regions=").refusal(tally.found)
         report(tally.found, tally.share)
 
-    def hand_out(subtrees: list[Subtree]) -> None:
-        spread = tally.in_flight + len(subtrees) < plan.subtrees_wanted
-        for subtree in subtrees:
-            if checkpoint is not None and subtree.path in checkpoint.finished:
-                collect(checkpoint.load(subtree.path))
+    expansions: dict[Path, object] = {}  # expansions kept on the cluster, until their children are handed out
+
+    def hand_out(waiting: list[Waiting]) -> None:
+        spread = tally.in_flight + len(waiting) < plan.subtrees_wanted
+        for w in waiting:
+            assembly.expect(w.path)
+            if checkpoint is not None and w.path in checkpoint.finished:
+                collect(checkpoint.load(w.path))
                 tally.resumed += 1
                 continue
-            above_finished = checkpoint is not None and checkpoint.has_below(subtree.path)
-            expand = subtree.layer < len(engine.hidden) and (spread or above_finished)
+            above_finished = checkpoint is not None and checkpoint.has_below(w.path)
             tally.tasks += 1
             tally.in_flight += 1
-            if not inline:
-                tally.bytes_shipped += array_bytes(subtree)
-            executor.submit(run_subtree, shared, subtree, plan, expand, inline_progress if inline else None)
+            if not inline and isinstance(w.subtree, Subtree):  # sent from here (not a handle to one)
+                tally.bytes_shipped += array_bytes(w.subtree)
+            if w.layer < len(engine.hidden) and (spread or above_finished):
+                expansions[w.path] = executor.keep(expand_subtree, shared, w.subtree, plan)
+                executor.submit(describe_expansion, expansions[w.path], ahead=True)
+            else:
+                executor.submit(run_subtree, shared, w.subtree, plan, inline_progress if inline else None)
 
-    hand_out([root])
+    hand_out([Waiting(root.path, root.layer, root)])
     for result in executor.results():
         tally.in_flight -= 1
         if not inline:
             tally.bytes_shipped += array_bytes(result)  # as it travelled (patterns packed)
-        if isinstance(result, Expanded):
+        if isinstance(result, ExpansionSummary):  # children stay on the cluster: handles to each
+            kept = expansions.pop(result.path)
             tally.dropped += result.dropped
-            hand_out(result.children)
+            hand_out([Waiting((*result.path, i), result.layer, executor.keep(child_of, kept, i))
+                      for i in range(result.children)])
+            assembly.close(result.path)
+            continue
+        if isinstance(result, Expanded):  # handed back by a task that found its subtree large
+            tally.dropped += result.dropped
+            hand_out([Waiting(child.path, child.layer, child) for child in result.children])
+            assembly.close(result.path)
             continue
         if plan.pack_patterns:
             result = unpack_patterns(result, engine.relu_units)
@@ -223,8 +289,7 @@ def run_tree(
         if checkpoint is not None:
             checkpoint.write(result)
         collect(result)
-    ordered = [done[path].regions for path in sorted(done)]
-    regions = concat_finished(ordered) if ordered else empty_finished(engine)
+    regions = assembly.finished()
     run = TreeRun(workers=executor.workers, tasks=tally.tasks, explored=tally.explored,
                   explored_regions=tally.explored_regions, resumed=tally.resumed, bytes_shipped=tally.bytes_shipped)
     return regions, tally.dropped, run

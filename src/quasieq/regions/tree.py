@@ -29,6 +29,7 @@ from quasieq.interrupts import compiled
 from quasieq.net import ReluNet
 from quasieq.regions.chunk import Chunk, FinishedChunk
 from quasieq.regions.limits import RegionLimit
+from quasieq.regions.neighbours import UNRESOLVED, facet_probes, offset_neighbours
 from quasieq.regions.polygons import polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
 from quasieq.regions.splitting import Layer, LayerInputs, SplitTolerances, pre_activation_maps, split_layer
@@ -143,7 +144,8 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
     and centres are computed, and the incidence bitsets are dropped — so memory stays linear in the
     region count with a small constant. Regions whose interior point is within ON_HYPERPLANE·s of a
     facet are slivers at the tolerance scale (their pattern is not resolvable in float64): they are
-    dropped and counted. Returns the reduced chunk and the number of regions dropped."""
+    dropped and counted. Every neuron facet is left unresolved with its probe (regions/neighbours.py
+    links them). Returns the reduced chunk and the number of regions dropped."""
     dim = engine.box.dim
     exact = dim <= tolerances.EXACT_VOLUME_MAX_DIM
     facts = polygon_facts if dim == 2 else region_facts  # the 2-D splitter's polygons are cyclic
@@ -158,14 +160,18 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
     with compiled():
         A, b = pre_activation_maps(LayerInputs(chunk.parent_Z, chunk.parent_z0, chunk.parent[keep], chunk.bits[keep]),
                                    engine.W_out, engine.b_out)
+    sources = source_codes(chunk.constraint_ids[crows], dim)
+    normals = chunk.constraint_normals[crows]
+    neuron = sources >= 0
     reduced = FinishedChunk(
         vertices=chunk.vertices[vrows],
         vertex_indptr=np.concatenate(([0], np.cumsum(np.diff(chunk.vertex_indptr)[keep]))),
-        facet_sources=source_codes(chunk.constraint_ids[crows], dim),
-        facet_normals=chunk.constraint_normals[crows],
+        facet_sources=sources,
+        facet_normals=normals,
         facet_rhs=chunk.constraint_rhs[crows],
         facet_indptr=np.concatenate(([0], np.cumsum(np.diff(chunk.constraint_indptr)[keep]))),
-        facet_centres=facet_centres[crows],
+        neighbours=np.where(neuron, UNRESOLVED, -1),
+        boundary_probes=facet_probes(facet_centres[crows][neuron], normals[neuron], engine.box.scale),
         A=A, b=b, patterns=chunk.patterns[keep], volumes=volumes[keep], interior_points=centres[keep],
         radii=radii[keep],
     )
@@ -173,11 +179,15 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
 
 
 def concat_finished(parts: list[FinishedChunk]) -> FinishedChunk:
-    """Finished chunks one after the other, as one (CSR offsets rebased)."""
+    """Finished chunks one after the other, as one (CSR offsets and neighbour indices rebased)."""
     if len(parts) == 1:
         return parts[0]
+    firsts = np.cumsum([0] + [p.radii.shape[0] for p in parts[:-1]])
+    neighbours = np.concatenate([offset_neighbours(p.neighbours, int(first))
+                                 for p, first in zip(parts, firsts, strict=True)])
     return FinishedChunk(**{
         field: concat_csr([getattr(p, field) for p in parts]) if field.endswith("_indptr")
+        else neighbours if field == "neighbours"
         else np.concatenate([getattr(p, field) for p in parts])
         for field in FinishedChunk._fields
     })
@@ -190,7 +200,8 @@ def empty_finished(engine: EngineNet) -> FinishedChunk:
     indptr = np.zeros(1, dtype=np.int64)
     return FinishedChunk(
         vertices=np.empty((0, D)), vertex_indptr=indptr, facet_sources=np.empty(0, dtype=np.int64),
-        facet_normals=np.empty((0, D)), facet_rhs=np.empty(0), facet_indptr=indptr, facet_centres=np.empty((0, D)),
+        facet_normals=np.empty((0, D)), facet_rhs=np.empty(0), facet_indptr=indptr,
+        neighbours=np.empty(0, dtype=np.int64), boundary_probes=np.empty((0, D)),
         A=np.empty((0, K, D)), b=np.empty((0, K)), patterns=np.empty((0, neurons), dtype=bool), volumes=np.empty(0),
         interior_points=np.empty((0, D)), radii=np.empty(0),
     )
