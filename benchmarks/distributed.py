@@ -4,12 +4,15 @@ For each net (benchmarks/nets.py recipe, on [-1, 1]^D) and each mode — ``seria
 Dask), ``1 worker`` and ``2 workers`` (a ``LocalCluster`` of worker processes, one thread each) — a fresh
 subprocess loads the kernels on a tiny net of the same input dimension (and, on a cluster, on every
 worker), then times one ``qe.regions`` call. It prints the seconds, the speed-up over serial, the tasks,
-the array bytes shipped between client and workers per region, the client process's peak RSS
-(``ru_maxrss``: the workers are other processes) and a SHA-256 of every array of the complex, which
-must be the same in all three modes, and the CPU seconds (user + system) the run took in the client
-process and in the workers: on a machine shared with other jobs the wall time follows the load, while the
-CPU seconds show what the distribution itself costs. The load average (``os.getloadavg``) is printed beside each run:
-on a shared machine the times mean little without it.
+the array bytes per region shipped between client and workers (what passes through the client) beside
+the bytes the workers sent (Dask's own count: to the client and to one another, where a worker fetches a
+subtree another one split), the client process's peak RSS (``ru_maxrss``: the workers are other
+processes), a SHA-256 of every array of the complex, which must be the same in all three modes, and
+the CPU seconds (user + system) the run took in the client process and in the workers. On a machine
+shared with other jobs the wall time follows the load, while the CPU seconds show what the
+distribution itself costs ("CPU vs serial": client + workers over the serial run's CPU seconds; on idle
+cores 2 workers can be at most 2 / that faster than serial). The load average (``os.getloadavg``) is
+printed beside each run: on a shared machine the times mean little without it.
 
 With ``--repeats N`` the three modes run N times, interleaved (serial, 1, 2, serial, 1, 2, …), and each
 row shows the median of the N times (the other columns from the run of median time).
@@ -55,12 +58,14 @@ def child(arch: str, workers: int | None) -> dict:
             client.run(lambda: len(qe.regions(warm, box)))  # load the kernels on every worker
         load = os.getloadavg()[0]
         workers_before = client.run(cpu_seconds) if client is not None else {}
+        sent_before = client.run(bytes_sent) if client is not None else {}
         client_before = cpu_seconds()
         start = time.perf_counter()
         cx = qe.regions(net, box, client=client)
         seconds = time.perf_counter() - start
         client_cpu = cpu_seconds() - client_before
         workers_after = client.run(cpu_seconds) if client is not None else {}
+        sent_after = client.run(bytes_sent) if client is not None else {}
     digest = hashlib.sha256()
     for name in ARRAYS:
         digest.update(np.ascontiguousarray(getattr(cx, name)).tobytes())
@@ -69,6 +74,7 @@ def child(arch: str, workers: int | None) -> dict:
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "sha256": digest.hexdigest(),
         "load_before": load, "load_after": os.getloadavg()[0], "client_cpu": client_cpu,
         "workers_cpu": sum(workers_after[w] - workers_before[w] for w in workers_before),
+        "workers_sent": sum(sent_after[w] - sent_before[w] for w in sent_before),
     }
 
 
@@ -76,6 +82,11 @@ def cpu_seconds() -> float:
     """User + system CPU seconds of this process so far."""
     times = os.times()
     return times.user + times.system
+
+
+def bytes_sent(dask_worker) -> int:
+    """Bytes this Dask worker has sent so far, to the client and to other workers (Dask's count)."""
+    return int(dask_worker.transfer_outgoing_bytes_total)
 
 
 def run_child(arch: str, workers: int | None) -> dict:
@@ -95,8 +106,8 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(child(args.child, args.workers or None)))
         return
-    header = ("| net | mode | regions | seconds | vs serial | tasks | bytes shipped / region | client peak RSS | "
-              "CPU s client + workers | load (1 min) | same complex |")
+    header = ("| net | mode | regions | seconds | vs serial | tasks | bytes / region: client, workers sent | "
+              "client peak RSS | CPU s client + workers | CPU vs serial | load (1 min) | same complex |")
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     print(f"cpus: {os.cpu_count()}, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
     for arch in args.nets.split(","):
@@ -108,9 +119,12 @@ def main() -> None:
         serial = results["serial"]
         for mode, r in results.items():
             per_region = r["bytes_shipped"] / max(1, r["regions"])
+            sent = r["workers_sent"] / max(1, r["regions"])
+            cpu = r["client_cpu"] + r["workers_cpu"]
             row = (f"| {arch} | {mode} | {r['regions']:,d} | {r['seconds']:.2f} | "
-                   f"{serial['seconds'] / r['seconds']:.2f}× | {r['tasks']} | {per_region:,.0f} | "
+                   f"{serial['seconds'] / r['seconds']:.2f}× | {r['tasks']} | {per_region:,.0f}, {sent:,.0f} | "
                    f"{r['peak_rss_bytes'] / 2**30:.2f} GiB | {r['client_cpu']:.1f} + {r['workers_cpu']:.1f} | "
+                   f"{cpu / serial['client_cpu']:.2f}× | "
                    f"{r['load_before']:.1f} → {r['load_after']:.1f} | "
                    f"{'yes' if all(x['sha256'] == serial['sha256'] for x in runs[mode]) else 'NO'} |")
             lines.append(row)
