@@ -83,3 +83,52 @@ def test_random_nets_3d_to_5d_match_brute_force(D, integer, seed):
     cx = qe.regions(make_net(layers), qe.Box(lo, hi))
     check_against_brute_force(cx, layers, lo, hi)
     check_all(cx, layers, generic=not integer)
+
+
+def _edges_by_definition(inc: np.ndarray) -> set[tuple[int, int]]:
+    """Vertex pairs (u, v) whose smallest common face {w : I[w] ⊇ I[u] ∩ I[v]} is {u, v}: the edges,
+    straight from the definition (numpy, every vertex against every pair)."""
+    edges = set()
+    for u, v in itertools.combinations(range(inc.shape[0]), 2):
+        common = inc[u] & inc[v]
+        if ((inc & common) == common).all(axis=1).sum() == 2:
+            edges.add((u, v))
+    return edges
+
+
+def _region_polytopes(arch_layers, D):
+    """(V, inc) of every region of a net on [-1, 1]^D, incidence on the region's facets."""
+    cx = qe.regions(make_net(arch_layers), qe.Box.cube(D))
+    for r in range(len(cx)):
+        region = cx[r]
+        inc, _ = _v_form(region.vertices, region.facet_normals, region.facet_rhs)
+        yield region.vertices, inc
+
+
+@pytest.mark.parametrize(("D", "integer", "seed"), [(3, False, 0), (3, True, 1), (4, True, 3), (5, True, 5),
+                                                    (5, False, 6)])
+def test_crossing_edges_match_the_definition(D, integer, seed):
+    """The splitter's crossing edges (splitting._crossings: AND of the hyperplanes' vertex sets) are
+    exactly the edges by definition that join a vertex beyond +tol to one beyond −tol, on every region
+    of random nets (small-integer ones: many vertices on more than D facets) cut by a generic
+    hyperplane and by one through a vertex; the plan interpolates each at the hyperplane."""
+    from quasieq.regions.splitting import _crossings
+
+    rng = np.random.default_rng(seed)
+    layers = random_layers(rng, D, [5, 4], integer)
+    checked = 0
+    for V, inc in _region_polytopes(layers, D):
+        edges = _edges_by_definition(inc)
+        normal = rng.normal(size=D)
+        for offset in (float(normal @ V.mean(axis=0)), float(normal @ V[0])):  # generic; through vertex 0
+            d = V @ normal - offset
+            us, vs, ts, side = _crossings(V, inc, d, 1e-12)
+            plan = {(int(u), int(v)) for u, v in zip(us, vs, strict=True) if v >= 0}
+            crossing = [(u, v) for u, v in edges if d[u] * d[v] < 0 and min(abs(d[u]), abs(d[v])) > 1e-12]
+            want = {(u, v) if d[u] > 0 else (v, u) for u, v in crossing}
+            assert plan == want
+            assert (us[vs < 0] == np.arange(V.shape[0])).all() and (side[vs >= 0] == 0).all()
+            for u, v, t in zip(us[vs >= 0], vs[vs >= 0], ts[vs >= 0], strict=True):
+                assert abs((V[u] + t * (V[v] - V[u])) @ normal - offset) <= 1e-12 * (1 + abs(offset))
+            checked += len(want)
+    assert checked > 20

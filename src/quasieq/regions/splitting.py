@@ -43,7 +43,7 @@ from numba import njit
 from numba.typed import List
 from threadpoolctl import ThreadpoolController
 
-from quasieq.regions.polytope import popcount, prune_constraints, row_set_bit, rows_contain
+from quasieq.regions.polytope import popcount, prune_constraints, row_set_bit
 
 
 @functools.cache
@@ -75,21 +75,11 @@ def one_blas_thread() -> Iterator[None]:
 
 
 @njit(cache=True, nogil=True)
-def _edge(inc, u, v, common, dim):
-    """Are vertices u and v joined by an edge? (``common``: a (1, words) scratch row.)"""
-    shared = 0
-    for w in range(common.shape[1]):
-        common[0, w] = inc[u, w] & inc[v, w]
-        shared += popcount(common[0, w])
-    if shared < dim - 1:  # an edge lies on at least D − 1 facets
-        return False
-    count = 0
-    for w in range(inc.shape[0]):
-        if rows_contain(inc, w, common, 0):
-            count += 1
-            if count > 2:
-                return False
-    return count == 2
+def _grown(a, n):
+    """``a`` with room for ``n`` entries (its first entries copied)."""
+    out = np.empty(n, dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -99,36 +89,73 @@ def _crossings(V, inc, d, tol):
     arrays and, per row, the side it goes to.
 
     In 2-D the vertices are kept in cyclic order and the crossing edges are the consecutive pairs
-    whose signs differ, so both children stay cyclic; above 2-D edges are found combinatorially."""
+    whose signs differ, so both children stay cyclic. Above 2-D edges are found combinatorially:
+    u ~ v iff the vertices w with I[w] ⊇ I[u] ∩ I[v] are u and v alone. That set is the intersection
+    of the vertex sets S_h = {w : h ∈ I[w]} over the hyperplanes h ∈ I[u] ∩ I[v], so the sets S_h are
+    built once per split (bitsets over the vertices) and each candidate pair costs |I[u] ∩ I[v]|
+    words of AND instead of a scan of every vertex; pairs sharing fewer than D − 1 hyperplanes are
+    rejected first (an edge lies on at least D − 1 facets). The loops are written out here, not in
+    helpers, because every array handed to a numba function is reference-counted per call."""
     nv, D = V.shape
-    cap = 2 * nv + (nv * nv if D > 2 else 2)
+    words = inc.shape[1]
+    cap = 2 * nv + (D * nv if D > 2 else 2)
     us = np.empty(cap, dtype=np.int64)
     vs = np.empty(cap, dtype=np.int64)
     ts = np.empty(cap)
     side = np.empty(cap, dtype=np.int64)  # +1 positive child only, -1 negative only, 0 both
     n = 0
+    for i in range(nv):
+        k = (i + 1) % nv
+        us[n], vs[n], ts[n] = i, -1, 0.0
+        side[n] = 1 if d[i] > tol else (-1 if d[i] < -tol else 0)
+        n += 1
+        if D == 2 and ((d[i] > tol and d[k] < -tol) or (d[i] < -tol and d[k] > tol)):
+            us[n], vs[n], ts[n], side[n] = i, k, d[i] / (d[i] - d[k]), 0
+            n += 1
     if D == 2:
-        for i in range(nv):
-            k = (i + 1) % nv
-            us[n], vs[n], ts[n] = i, -1, 0.0
-            side[n] = 1 if d[i] > tol else (-1 if d[i] < -tol else 0)
-            n += 1
-            if (d[i] > tol and d[k] < -tol) or (d[i] < -tol and d[k] > tol):
-                us[n], vs[n], ts[n], side[n] = i, k, d[i] / (d[i] - d[k]), 0
-                n += 1
-    else:
-        common = np.empty((1, inc.shape[1]), dtype=np.uint64)
-        for i in range(nv):
-            us[n], vs[n], ts[n] = i, -1, 0.0
-            side[n] = 1 if d[i] > tol else (-1 if d[i] < -tol else 0)
-            n += 1
-        for u in range(nv):
-            if d[u] <= tol:
+        return us[:n], vs[:n], ts[:n], side[:n]
+    one = np.uint64(1)
+    vwords = (nv + 63) >> 6
+    on = np.zeros((64 * words, vwords), dtype=np.uint64)  # on[h]: the vertex set S_h as a bitset
+    for v in range(nv):
+        for w in range(words):
+            x = inc[v, w]
+            while x != np.uint64(0):
+                low = x & (~x + one)
+                on[64 * w + popcount(low - one), v >> 6] |= one << np.uint64(v & 63)
+                x ^= low
+    common = np.empty(words, dtype=np.uint64)
+    face = np.empty(vwords, dtype=np.uint64)
+    for u in range(nv):
+        if d[u] <= tol:
+            continue
+        for v in range(nv):
+            if d[v] >= -tol:
                 continue
-            for v in range(nv):
-                if d[v] < -tol and _edge(inc, u, v, common, D):
-                    us[n], vs[n], ts[n], side[n] = u, v, d[u] / (d[u] - d[v]), 0
-                    n += 1
+            shared = 0
+            for w in range(words):
+                common[w] = inc[u, w] & inc[v, w]
+                shared += popcount(common[w])
+            if shared < D - 1:
+                continue
+            face[:] = ~np.uint64(0)
+            for w in range(words):
+                x = common[w]
+                while x != np.uint64(0):
+                    low = x & (~x + one)
+                    h = 64 * w + popcount(low - one)
+                    for q in range(vwords):
+                        face[q] &= on[h, q]
+                    x ^= low
+            count = 0
+            for q in range(vwords):
+                count += popcount(face[q])
+            if count != 2:
+                continue
+            if n == us.shape[0]:
+                us, vs, ts, side = _grown(us, 2 * n), _grown(vs, 2 * n), _grown(ts, 2 * n), _grown(side, 2 * n)
+            us[n], vs[n], ts[n], side[n] = u, v, d[u] / (d[u] - d[v]), 0
+            n += 1
     return us[:n], vs[:n], ts[:n], side[:n]
 
 
