@@ -41,7 +41,10 @@ class Chunk(NamedTuple):
         return int(self.vertex_indptr.shape[0] - 1)
 
     def rows(self, start: int, stop: int) -> Chunk:
-        """Regions ``start:stop`` as a chunk of their own (sharing the parents' maps)."""
+        """Regions ``start:stop`` as a chunk of their own (sharing the parents' maps; the chunk itself
+        when that is all of it)."""
+        if start == 0 and stop == self.size:
+            return self
         v0, v1 = self.vertex_indptr[start], self.vertex_indptr[stop]
         c0, c1 = self.constraint_indptr[start], self.constraint_indptr[stop]
         return self._replace(

@@ -57,6 +57,7 @@ def regions(
     client: Client | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
+    threads: int | None = None,
 ) -> RegionComplex:
     """Every full-dimensional activation region of ``net`` inside ``box``.
 
@@ -73,6 +74,9 @@ def regions(
     checkpoint, resume : a directory where each finished subtree is written; ``resume=True`` reads
         back the subtrees already there (same net, box and chunk size, else QuasieqError) instead of
         recomputing them.
+    threads : threads each chunk is split on in this process (default: every core this process may
+        use; 1 with a ``client``, whose workers are the parallelism); the complex is bitwise the same
+        for any number (regions/tree.py).
 
     Returns
     -------
@@ -94,7 +98,7 @@ def regions(
     # the checkpoint is keyed by the caller's net and box; the tree runs on the unit box (unit_box.py)
     store = Checkpoint(checkpoint, net, box, chunk_size, resume=resume) if checkpoint is not None else None
     unit_net, unit_box = (net, box) if frame.is_identity else (frame.fold(net), frame.unit_box)
-    engine = EngineNet.of(unit_net, unit_box)
+    engine = EngineNet.of(unit_net, unit_box, threads=_threads(threads, client))
     root = Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0)
     executor = executor_for(client)
     plan = tree_plan(executor, chunk_size=chunk_size, limit=limit, checkpointed=store is not None)
@@ -102,6 +106,18 @@ def regions(
     cx = _assemble(unit_net, unit_box, found, dropped, started)
     cx.run = run
     return cx if frame.is_identity else frame.complex_to_box(cx, net)
+
+
+def _threads(threads: int | None, client: Client | None) -> int:
+    """The threads of one process's enumeration: ``threads``, else every core the process may use
+    (one on a cluster)."""
+    if threads is not None:
+        if int(threads) < 1:
+            raise QuasieqError(f"threads must be ≥ 1, got {threads}")
+        return int(threads)
+    if client is not None:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _region_limit(net: ReluNet, box: Box, max_regions: int | None) -> int:

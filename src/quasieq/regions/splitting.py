@@ -138,7 +138,8 @@ def _crossings(V, inc, d, tol):
                 shared += popcount(common[w])
             if shared < D - 1:
                 continue
-            face[:] = ~np.uint64(0)
+            for q in range(vwords):  # all vertices (the face of an empty set: the 1-D segment)
+                face[q] = ~np.uint64(0) if 64 * (q + 1) <= nv else (one << np.uint64(nv - 64 * q)) - one
             for w in range(words):
                 x = common[w]
                 while x != np.uint64(0):
@@ -354,7 +355,7 @@ def layer_input(inputs, r):
 
 
 #: Regions whose layer inputs go through one matrix product in :func:`pre_activation_maps`.
-_GEMM_BLOCK = 128
+GEMM_BLOCK = 128
 
 
 @njit(cache=True, nogil=True)
@@ -363,7 +364,7 @@ def pre_activation_maps(inputs, W, b):
     z0_r = W c_r + b (R, n), with (A_r, c_r) = :func:`layer_input`. With the output layer's (W, b) it
     gives the net's output maps on the regions of a final chunk.
 
-    The inputs of :data:`_GEMM_BLOCK` regions are laid side by side, [A_1 c_1 A_2 c_2 …], and multiplied
+    The inputs of :data:`GEMM_BLOCK` regions are laid side by side, [A_1 c_1 A_2 c_2 …], and multiplied
     by W at once: W is read from memory once per block instead of once per region (for a 1024-wide
     layer W is 8 MB, far beyond the caches, and a product with a thin (n_in, D) matrix is bound by that
     read)."""
@@ -372,8 +373,8 @@ def pre_activation_maps(inputs, W, b):
     n = W.shape[0]
     Z = np.empty((R, n, D))
     z0 = np.empty((R, n))
-    for start in range(0, R, _GEMM_BLOCK):
-        stop = min(start + _GEMM_BLOCK, R)
+    for start in range(0, R, GEMM_BLOCK):
+        stop = min(start + GEMM_BLOCK, R)
         block = np.empty((n_in, (stop - start) * (D + 1)))
         for q in range(stop - start):
             A, c = layer_input(inputs, start + q)

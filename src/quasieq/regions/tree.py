@@ -12,12 +12,22 @@ depends only on the chunk itself, so any set of disjoint subtrees covering the t
 anywhere in any order and put back in path order, gives bitwise the same regions as one depth-first
 walk: this is what lets a cluster enumerate the regions (regions/schedule.py) and a checkpoint keep
 finished subtrees.
+
+**Threads.** Inside one process, a chunk is split (and finished) in parts run on ``engine.threads``
+threads (the kernels release the GIL): each region's children depend on the region alone, except
+for the pre-activation maps, which :func:`~quasieq.regions.splitting.pre_activation_maps` computes
+:data:`~quasieq.regions.splitting.GEMM_BLOCK` regions per matrix product. The parts start at multiples
+of that block, so each product sees the same regions as in one piece, and the parts' outputs, put
+back in order, are bitwise those of the chunk split in one call: the complex does not depend on the
+number of threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,7 +42,16 @@ from quasieq.regions.limits import RegionLimit
 from quasieq.regions.neighbours import UNRESOLVED, facet_probes, offset_neighbours
 from quasieq.regions.polygons import polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
-from quasieq.regions.splitting import Layer, LayerInputs, SplitTolerances, pre_activation_maps, split_layer
+from quasieq.regions.splitting import (
+    GEMM_BLOCK,
+    Layer,
+    LayerInputs,
+    LayerSplit,
+    Polytopes,
+    SplitTolerances,
+    pre_activation_maps,
+    split_layer,
+)
 
 ProgressFn = Callable[[int, float], None]
 
@@ -52,14 +71,15 @@ class EngineNet(NamedTuple):
     box: Box
     tol: float
     sliver: float
+    threads: int = 1  # threads a chunk is split on (module docstring)
 
     @classmethod
-    def of(cls, net: ReluNet, box: Box) -> EngineNet:
+    def of(cls, net: ReluNet, box: Box, threads: int = 1) -> EngineNet:
         layers = [(W.toarray() if sp.issparse(W) else np.ascontiguousarray(W), b) for W, b in net.layers]
         return cls(
             hidden=layers[:-1], W_out=layers[-1][0], b_out=layers[-1][1],
             hyperplane_ids=_hyperplane_ids(net, box.dim), relu_masks=list(net.relu_masks), relu_units=net.relu_units,
-            box=box, tol=tolerances.ON_HYPERPLANE * box.scale, sliver=tolerances.SLIVER * box.scale,
+            box=box, tol=tolerances.ON_HYPERPLANE * box.scale, sliver=tolerances.SLIVER * box.scale, threads=threads,
         )
 
     @property
@@ -115,18 +135,76 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
     """Split every region of ``chunk`` by the neurons of hidden layer ``layer``: the children (their
     patterns extended by this layer's bits; parents' maps = this layer's pre-activation maps on the
     chunk's regions) and the number of slivers dropped. Stops early once more than ``budget``
-    children exist (the caller raises)."""
+    children exist (the caller raises). Runs in parts on ``engine.threads`` threads (module docstring)."""
     W, b = engine.hidden[layer]
     splitter = split_polygons if engine.box.dim == 2 else split_layer  # the 2-D kernel walks polygons
     tols = SplitTolerances(engine.tol, engine.sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING)
-    with compiled():
-        split = splitter(chunk, Layer(W, b, engine.hyperplane_ids[layer]), tols, budget)
+    kernel_layer = Layer(W, b, engine.hyperplane_ids[layer])
+
+    def split_part(bounds: tuple[int, int]) -> LayerSplit:
+        with compiled():
+            return splitter(chunk.rows(*bounds), kernel_layer, tols, budget)
+
+    parts = part_bounds(chunk.size, engine.threads)
+    split = _joined_splits(in_threads(split_part, parts, engine.threads), parts)
     parent, bits = split.inputs.parent, split.inputs.bits
     children = Chunk(
         **split.children._asdict(), **split.inputs._asdict(),
         patterns=np.concatenate((chunk.patterns[parent], bits[:, engine.relu_masks[layer]]), axis=1),
     )
     return children, split.dropped
+
+
+#: A chunk of fewer regions than this is split in one piece (a part costs a kernel call).
+PART_MIN_REGIONS = 2 * GEMM_BLOCK
+
+#: Parts per thread (regions differ in cost, so a few parts each even out the threads' work).
+PARTS_PER_THREAD = 2
+
+
+def part_bounds(n: int, threads: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges cutting n regions into parts for ``threads`` threads, every start a
+    multiple of GEMM_BLOCK (module docstring); one part when there is one thread or few regions."""
+    if threads <= 1 or n < PART_MIN_REGIONS:
+        return [(0, n)]
+    blocks = -(-n // GEMM_BLOCK)
+    per_part = -(-blocks // min(blocks, PARTS_PER_THREAD * threads)) * GEMM_BLOCK
+    return [(start, min(start + per_part, n)) for start in range(0, n, per_part)]
+
+
+Part = TypeVar("Part")
+
+
+@functools.cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """The process's pool of ``threads`` worker threads (started on first use, kept for later calls)."""
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="quasieq-regions")
+
+
+def in_threads(fn: Callable[[tuple[int, int]], Part], parts: Sequence[tuple[int, int]], threads: int) -> list[Part]:
+    """``[fn(p) for p in parts]``, on ``threads`` threads when there are several parts."""
+    if len(parts) == 1:
+        return [fn(parts[0])]
+    return list(_pool(threads).map(fn, parts))
+
+
+def _joined_splits(splits: list[LayerSplit], parts: Sequence[tuple[int, int]]) -> LayerSplit:
+    """The splits of consecutive parts of a chunk as one split of the whole chunk (CSR offsets
+    rebased, each part's parent indices moved by the part's start)."""
+    if len(splits) == 1:
+        return splits[0]
+    children = Polytopes(**{
+        field: concat_csr([getattr(s.children, field) for s in splits]) if field.endswith("_indptr")
+        else np.concatenate([getattr(s.children, field) for s in splits])
+        for field in Polytopes._fields
+    })
+    inputs = LayerInputs(
+        parent_Z=np.concatenate([s.inputs.parent_Z for s in splits]),
+        parent_z0=np.concatenate([s.inputs.parent_z0 for s in splits]),
+        parent=np.concatenate([s.inputs.parent + start for s, (start, _) in zip(splits, parts, strict=True)]),
+        bits=np.concatenate([s.inputs.bits for s in splits]),
+    )
+    return LayerSplit(children, inputs, sum(s.dropped for s in splits))
 
 
 def concat_csr(parts: list[np.ndarray]) -> np.ndarray:
@@ -149,17 +227,29 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
     dim = engine.box.dim
     exact = dim <= tolerances.EXACT_VOLUME_MAX_DIM
     facts = polygon_facts if dim == 2 else region_facts  # the 2-D splitter's polygons are cyclic
-    with compiled():
-        volumes, centres, radii, facet_centres = facts(
-            chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
-            chunk.constraint_rhs, chunk.constraint_indptr, exact,
-        )
+
+    def facts_part(bounds: tuple[int, int]) -> tuple[np.ndarray, ...]:
+        part = chunk.rows(*bounds)
+        with compiled():
+            return facts(part.vertices, part.incidence, part.vertex_indptr, part.constraint_ids,
+                         part.constraint_normals, part.constraint_rhs, part.constraint_indptr, exact)
+
+    facts_parts = in_threads(facts_part, part_bounds(chunk.size, engine.threads), engine.threads)
+    volumes, centres, radii, facet_centres = (
+        facts_parts[0] if len(facts_parts) == 1
+        else [np.concatenate(column) for column in zip(*facts_parts, strict=True)])
     keep = radii > tolerances.ON_HYPERPLANE * engine.box.scale
     vrows = np.repeat(keep, np.diff(chunk.vertex_indptr))
     crows = np.repeat(keep, np.diff(chunk.constraint_indptr))
-    with compiled():
-        A, b = pre_activation_maps(LayerInputs(chunk.parent_Z, chunk.parent_z0, chunk.parent[keep], chunk.bits[keep]),
-                                   engine.W_out, engine.b_out)
+    parent, bits = chunk.parent[keep], chunk.bits[keep]
+
+    def output_maps(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        inputs = LayerInputs(chunk.parent_Z, chunk.parent_z0, parent[bounds[0]:bounds[1]], bits[bounds[0]:bounds[1]])
+        with compiled():
+            return pre_activation_maps(inputs, engine.W_out, engine.b_out)
+
+    maps = in_threads(output_maps, part_bounds(parent.shape[0], engine.threads), engine.threads)
+    A, b = maps[0] if len(maps) == 1 else (np.concatenate([m[0] for m in maps]), np.concatenate([m[1] for m in maps]))
     sources = source_codes(chunk.constraint_ids[crows], dim)
     normals = chunk.constraint_normals[crows]
     neuron = sources >= 0

@@ -1,0 +1,81 @@
+"""One enumeration on several threads (regions/tree.py): each chunk split and finished in parts that
+start at multiples of the matrix-product block, so the complex is bitwise the one of a single thread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import oracles as O
+import quasieq as qe
+from quasieq.errors import QuasieqError
+from quasieq.regions import tree
+from quasieq.regions.splitting import GEMM_BLOCK
+from test_regions import make_net, random_layers
+
+ARRAYS = ("patterns", "vertices_flat", "vertex_indptr", "facet_normals_flat", "facet_rhs_flat", "facet_sources_flat",
+          "facet_indptr", "neighbours_flat", "interior_points", "radii", "A", "b", "volumes")
+
+
+@pytest.mark.parametrize("n", [0, 1, 255, 256, 257, 1000, 4096])
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_parts_cover_the_chunk_in_blocks(n, threads):
+    """Parts are consecutive, cover 0..n, start at multiples of GEMM_BLOCK, and there is one part for
+    one thread or a small chunk."""
+    parts = tree.part_bounds(n, threads)
+    assert parts[0][0] == 0 and parts[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:], strict=False))
+    assert all(start % GEMM_BLOCK == 0 and start < stop for start, stop in parts) or parts == [(0, 0)]
+    assert len(parts) == 1 if threads == 1 or n < tree.PART_MIN_REGIONS else 1 < len(parts) <= 2 * threads
+
+
+def _complex_in_parts(net, box, threads, monkeypatch):
+    """The complex on ``threads`` threads, and how many chunk operations ran in more than one part."""
+    calls = []
+    real = tree.in_threads
+
+    def counting(fn, parts, n):
+        calls.append(len(parts))
+        return real(fn, parts, n)
+
+    monkeypatch.setattr(tree, "in_threads", counting)
+    cx = qe.regions(net, box, threads=threads)
+    return cx, sum(c > 1 for c in calls)
+
+
+@pytest.mark.parametrize(("arch", "init"), [("2-32-32-1", "torch"), ("2-24-24-1", "fanin"), ("3-16-16-1", "torch"),
+                                            ("4-10-10-1", "fanin"), ("5-8-8-1", "fanin")])
+def test_threads_give_the_single_thread_complex_bitwise(arch, init, monkeypatch):
+    """Seeded 2-D to 5-D nets: the same arrays, bit for bit, on 1, 2 and 3 threads, with chunks really
+    cut into parts (else the test would compare one run with itself)."""
+    net = O.seeded_relu_net(arch, init=init)
+    box = qe.Box.cube(net.in_dim)
+    one, parted = _complex_in_parts(net, box, 1, monkeypatch)
+    assert parted == 0
+    for threads in (2, 3):
+        many, parted = _complex_in_parts(net, box, threads, monkeypatch)
+        assert parted > 0
+        for name in ARRAYS:
+            a, b = getattr(one, name), getattr(many, name)
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), name
+
+
+def test_threads_on_a_degenerate_net_match_brute_force_and_one_thread(monkeypatch):
+    """A small-integer 3-D net (coinciding, parallel and concurrent hyperplanes): the threaded complex
+    is the single-thread one and agrees with the LP brute force."""
+    from test_regions import check_against_brute_force
+
+    rng = np.random.default_rng(11)
+    layers = random_layers(rng, 3, [12, 10], integer=True)
+    lo, hi = -np.ones(3), np.ones(3)
+    one = qe.regions(make_net(layers), qe.Box(lo, hi), threads=1)
+    many, parted = _complex_in_parts(make_net(layers), qe.Box(lo, hi), 2, monkeypatch)
+    assert parted > 0
+    assert all(getattr(one, name).tobytes() == getattr(many, name).tobytes() for name in ARRAYS)
+    check_against_brute_force(many, layers, lo, hi)
+
+
+def test_threads_must_be_positive():
+    net = O.seeded_relu_net("2-4-1")
+    with pytest.raises(QuasieqError, match="threads must be ≥ 1"):
+        qe.regions(net, qe.Box.cube(2), threads=0)
