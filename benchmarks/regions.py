@@ -12,7 +12,8 @@ wall-clock cap (``--cap`` seconds for a peer, ``--quasieq-cap`` for quasieq, "ti
 * affinitree (Rust): ``builder.from_layers`` with the box as precondition (``AffTree.from_poly``); the
   count is ``num_terminals``.
 * Relucent (Gurobi LPs): ``Complex(model).bfs(cube_radius=1, cube_mode="clipped")``; the count is
-  ``len(complex)``. It uses all cores (its default), quasieq and the others one.
+  ``len(complex)``. It uses all cores (its default), as quasieq does (threads in one process;
+  ``--threads 1`` for one), the others one.
 
 Each tool's peak resident memory (its subprocess, imports included) is reported beside its time, and
 for quasieq also per region. A peer that cannot be imported or run is reported as "skipped: <reason>";
@@ -125,11 +126,15 @@ def prepare_quasieq(spec: Spec):
     return net, qe.Box.cube(net.in_dim, -spec.half_width, spec.half_width)
 
 
+#: quasieq's threads (``--threads``; None: its default, every core).
+QUASIEQ_THREADS: int | None = None
+
+
 def count_quasieq(inputs) -> int:
     import quasieq as qe
 
     net, box = inputs
-    return len(qe.regions(net, box))
+    return len(qe.regions(net, box, threads=QUASIEQ_THREADS))
 
 
 def prepare_regioncam(spec: Spec):
@@ -225,7 +230,7 @@ def run_tool(tool: str, spec: Spec, cap: float, repeats: int, budget: float) -> 
     except metadata.PackageNotFoundError:
         return {"status": f"skipped: {tool} is not installed (pip install {tool})"}
     cmd = [sys.executable, __file__, "--worker", tool, str(spec), "--repeats", str(repeats),
-           "--repeat-budget", str(budget)]
+           "--repeat-budget", str(budget), *(["--threads", str(QUASIEQ_THREADS)] if QUASIEQ_THREADS else [])]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cap)
         out, err, timed_out = proc.stdout, proc.stderr, False
@@ -350,7 +355,8 @@ def text_table(table: list[list[str]]) -> str:
 def command_line(args: argparse.Namespace) -> str:
     return (f"python benchmarks/regions.py --nets {','.join(map(str, args.nets))} --peers {','.join(args.peers)} "
             f"--cap {args.cap:g} --quasieq-cap {args.quasieq_cap:g} --repeats {args.repeats} "
-            f"--repeat-budget {args.repeat_budget:g} --markdown {args.markdown}")
+            f"--repeat-budget {args.repeat_budget:g}" + (f" --threads {args.threads}" if args.threads else "")
+            + f" --markdown {args.markdown}")
 
 
 def write_markdown(path: Path, info: dict, table: list[list[str]], args: argparse.Namespace) -> None:
@@ -411,11 +417,14 @@ def main() -> None:
                     help="seconds allowed to quasieq on each net (first call and repeats together)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per tool and net (best is reported)")
     ap.add_argument("--repeat-budget", type=float, default=20.0, help="no further run once the runs took this long")
+    ap.add_argument("--threads", type=int, help="quasieq's threads (default: every core)")
     ap.add_argument("--markdown", type=Path, help="write the report as the first section of this Markdown file")
     ap.add_argument("--from-log", type=Path, metavar="LOG",
                     help="build the report from the per-net lines a run wrote to stderr (a run cut short)")
     ap.add_argument("--worker", nargs=2, metavar=("TOOL", "NET"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global QUASIEQ_THREADS
+    QUASIEQ_THREADS = args.threads
     if args.worker:
         worker(args.worker[0], Spec.parse(args.worker[1]), args.repeats, args.repeat_budget)
         return
