@@ -28,6 +28,17 @@ from quasieq.errors import QuasieqError
 #: Seconds to wait for a scheduler to answer and for a worker to join it.
 CONNECT_TIMEOUT_S = 30
 
+#: Dask's periodic housekeeping on a local cluster, less often than its defaults. Measured on an idle
+#: 2-worker cluster over 10 s: the client process (which also runs the scheduler) used 0.63 CPU s and
+#: each worker 0.43 s with the defaults, 0.12 s and 0.05 s with these, CPU the enumeration gets instead.
+QUIET_CLUSTER = {
+    "distributed.worker.profile.enabled": False,  # the workers' stack sampling every 10 ms (dashboard's profile page)
+    "distributed.admin.tick.interval": "1s",  # the check that the event loop is not blocked (20 ms)
+    "distributed.admin.system-monitor.interval": "2s",  # CPU and memory samples for the dashboard (500 ms)
+    "distributed.scheduler.work-stealing-interval": "500ms",  # rebalancing queued tasks (100 ms; tasks take seconds)
+    "distributed.worker.memory.monitor-interval": "1s",  # a worker's memory check against its limit (100 ms)
+}
+
 
 def dashboard_note(client: Client) -> str:
     """The dashboard's address, or why there is none."""
@@ -57,10 +68,10 @@ def cluster_client(
             raise QuasieqError(f"--workers must be ≥ 1, got {workers}")
         # every server on the loopback interface, on ports the system picks (the scheduler's HTTP
         # server serves the dashboard; the workers serve none, so they start without importing bokeh);
-        # the workers' malloc as in the module docstring
+        # the workers' malloc as in the module docstring, the housekeeping as in QUIET_CLUSTER
         environ = {name: value for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items()
                    if name != "MALLOC_TRIM_THRESHOLD_"}
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), LocalCluster(
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ, **QUIET_CLUSTER}), LocalCluster(
             n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
             dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
         ) as cluster, Client(cluster) as client:
