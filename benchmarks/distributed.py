@@ -1,8 +1,9 @@
 """Benchmark: region enumeration in one process beside a local Dask cluster of 1 and 2 workers.
 
 For each net (benchmarks/nets.py recipe, on [-1, 1]^D) and each mode — ``serial`` (one process, no
-Dask), ``1 worker`` and ``2 workers`` (a ``LocalCluster`` of worker processes, one thread each) — a fresh
-subprocess loads the kernels on a tiny net of the same input dimension (and, on a cluster, on every
+Dask, one thread: ``threads=1``, as each worker runs its tasks), ``1 worker`` and ``2 workers`` (a
+``LocalCluster`` of worker processes, one thread each) — a fresh subprocess loads the kernels on a tiny
+net of the same input dimension (and, on a cluster, on every
 worker), then times one ``qe.regions`` call. It prints the seconds, the speed-up over serial, the tasks,
 the array bytes per region shipped between client and workers (what passes through the client) beside
 the bytes the workers sent (Dask's own count: to the client and to one another, where a worker fetches a
@@ -61,7 +62,7 @@ def child(arch: str, workers: int | None) -> dict:
         sent_before = client.run(bytes_sent) if client is not None else {}
         client_before = cpu_seconds()
         start = time.perf_counter()
-        cx = qe.regions(net, box, client=client)
+        cx = qe.regions(net, box, client=client, threads=1 if client is None else None)
         seconds = time.perf_counter() - start
         client_cpu = cpu_seconds() - client_before
         workers_after = client.run(cpu_seconds) if client is not None else {}
