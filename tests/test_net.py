@@ -89,3 +89,25 @@ def test_bad_forward_input_refused(rng):
     net = random_net((3, 4, 1), rng)
     with pytest.raises(qe.QuasieqError, match=r"input must have shape \(N, 3\), got \(5, 2\)"):
         net.forward(np.zeros((5, 2)))
+
+
+def test_with_first_layer_is_the_net_built_with_that_layer():
+    """The unit-box fold's shortcut (later layers shared, not checked again) gives the net the
+    constructor builds from the same layers, and checks the new layer as the constructor does."""
+    rng = np.random.default_rng(3)
+    W = [rng.normal(size=(5, 3)), rng.normal(size=(4, 5)), rng.normal(size=(2, 4))]
+    b = [rng.normal(size=5), rng.normal(size=4), rng.normal(size=2)]
+    masks = [np.array([True, False, True, True, True]), np.ones(4, dtype=bool)]
+    net = qe.ReluNet(W, b, relu_masks=masks)
+    W0, b0 = rng.normal(size=(5, 3)), rng.normal(size=5)
+    fast, slow = net.with_first_layer(W0, b0), qe.ReluNet([W0, *W[1:]], [b0, *b[1:]], relu_masks=masks)
+    X = rng.normal(size=(50, 3))
+    np.testing.assert_array_equal(fast.forward(X), slow.forward(X))
+    for mine, theirs in zip([*fast.weights, *fast.biases, *fast.relu_masks],
+                            [*slow.weights, *slow.biases, *slow.relu_masks], strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert fast.relu_units == slow.relu_units == 8
+    with pytest.raises(qe.QuasieqError, match="6 rows|5 rows"):
+        net.with_first_layer(np.ones((6, 3)), np.ones(6))
+    with pytest.raises(qe.QuasieqError, match="non-finite"):
+        net.with_first_layer(np.full((5, 3), np.inf), b0)

@@ -9,10 +9,11 @@ import pytest
 import oracles as O
 import quasieq as qe
 from quasieq import tolerances
-from quasieq.regions.polygons import polygon_facts, split_polygons
+from quasieq.regions.neighbours import UNRESOLVED, facet_probes
+from quasieq.regions.polygons import finish_polygons, polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
-from quasieq.regions.splitting import Layer, SplitTolerances, split_layer
-from quasieq.regions.tree import EngineNet, root_chunk, split_chunk
+from quasieq.regions.splitting import Layer, LayerInputs, SplitTolerances, pre_activation_maps, split_layer
+from quasieq.regions.tree import EngineNet, root_chunk, source_codes, split_chunk
 from test_regions import DEGENERATE_2D, check_against_brute_force, check_all, make_net, one_layer
 
 
@@ -71,6 +72,46 @@ def test_polygon_splitter_matches_the_general_splitter(name):
         for fast, slow in zip(polygon_facts(*csr), region_facts(*csr), strict=True):
             np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-14)
         chunk, _ = split_chunk(chunk, engine, layer, 10**9)
+
+
+@pytest.mark.parametrize("name", ["seeded 2-16-16-1", "integer 2-6-6-1"])
+def test_finish_polygons_keeps_the_regions_above_the_radius_with_their_facts_and_maps(name):
+    """finish_polygons against the pieces it combines, recomputed here with numpy: the polygon facts,
+    the regions whose radius exceeds the bound (a bound at the median radius drops half of them), the
+    output maps of the kept regions, their vertex and facet rows (box faces as negative sources), and
+    every neuron facet unresolved with its probe."""
+    engine = EngineNet.of(make_net(NETS_2D[name]), qe.Box.cube(2))
+    chunk = root_chunk(engine)
+    for layer in range(len(engine.hidden)):
+        chunk, _ = split_chunk(chunk, engine, layer, 10**9)
+    volumes, centres, radii, facet_centres = polygon_facts(
+        chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
+        chunk.constraint_rhs, chunk.constraint_indptr, True)
+    for bound in (engine.tol, float(np.median(radii))):
+        reduced, dropped = finish_polygons(chunk, engine.W_out, engine.b_out, bound,
+                                           tolerances.NEIGHBOUR_STEP * engine.box.scale)
+        keep = radii > bound
+        assert dropped == np.count_nonzero(~keep) and (bound == engine.tol or dropped > 0)
+        A, b = pre_activation_maps(LayerInputs(chunk.parent_Z, chunk.parent_z0, chunk.parent[keep], chunk.bits[keep]),
+                                   engine.W_out, engine.b_out)
+        vrows = np.repeat(keep, np.diff(chunk.vertex_indptr))
+        crows = np.repeat(keep, np.diff(chunk.constraint_indptr))
+        expected = {
+            "vertices": chunk.vertices[vrows], "vertex_indptr": np.r_[0, np.cumsum(np.diff(chunk.vertex_indptr)[keep])],
+            "facet_sources": source_codes(chunk.constraint_ids[crows], 2),
+            "facet_normals": chunk.constraint_normals[crows], "facet_rhs": chunk.constraint_rhs[crows],
+            "facet_indptr": np.r_[0, np.cumsum(np.diff(chunk.constraint_indptr)[keep])],
+            "neighbours": np.where(source_codes(chunk.constraint_ids[crows], 2) >= 0, UNRESOLVED, -1),
+            "boundary_probes": facet_probes(facet_centres[crows][chunk.constraint_ids[crows] >= 4],
+                                            chunk.constraint_normals[crows][chunk.constraint_ids[crows] >= 4],
+                                            engine.box.scale),
+            "A": A, "b": b, "patterns": chunk.patterns[keep],
+            "volumes": volumes[keep], "interior_points": centres[keep], "radii": radii[keep],
+        }
+        for field, value in expected.items():
+            got = getattr(reduced, field)
+            assert got.dtype == value.dtype, field
+            np.testing.assert_array_equal(got, value, err_msg=field)
 
 
 @pytest.mark.parametrize("name", ["fan-in 2-12-12-12-1", "integer 2-6-6-1"])

@@ -355,3 +355,19 @@ class ReluNet:
 
     def with_provenance(self, provenance: Provenance) -> ReluNet:
         return ReluNet(self._weights, self._biases, provenance, relu_masks=self._relu_masks)
+
+    def with_first_layer(self, weight: Any, bias: Any) -> ReluNet:
+        """This net with layer 0 replaced by ``(weight, bias)``, checked as the constructor checks a
+        layer, with as many rows as before (the later layers and the ReLU masks stay). The later layers,
+        checked and read-only already, are shared instead of being checked and copied again (the
+        unit-box fold of every enumeration replaces only the first layer)."""
+        W, b = as_weight(weight, 0), as_bias(bias, 0)
+        rows = self._weights[0].shape[0]
+        if W.shape[0] != rows or b.shape[0] != rows:
+            raise QuasieqError(f"layer 0: the new weight and bias must have {rows} rows, "
+                               f"got {W.shape[0]} and {b.shape[0]}")
+        net = object.__new__(ReluNet)
+        net._weights = (W, *self._weights[1:])
+        net._biases = (b, *self._biases[1:])
+        net._relu_masks, net._all_relu, net._provenance = self._relu_masks, self._all_relu, self._provenance
+        return net

@@ -124,14 +124,14 @@ class UnitFrame:
         """g(u) = f(lo + side ⊙ u): the first layer becomes W·diag(side), b + W·lo (compensated sum per row)."""
         W, b = net.layers[0]
         W_u = sp.csr_matrix(W.multiply(self.side[None, :])) if sp.issparse(W) else W * self.side
-        return _with_first_layer(net, W_u, _compensated_bias(W, b, self.box.lo))
+        return net.with_first_layer(W_u, _compensated_bias(W, b, self.box.lo))
 
     def unfold(self, built: ReluNet) -> ReluNet:
         """A net h built on the unit box as a net on the box: h((x − lo) ⊘ side), by the inverse fold
         W ← W ⊘ side (per column), b ← b − (W ⊘ side)·lo. Provenance is kept (the caller rescales it)."""
         W, b = built.layers[0]
         W_x = sp.csr_matrix(W.multiply(1.0 / self.side[None, :])) if sp.issparse(W) else W / self.side
-        return _with_first_layer(built, W_x, _compensated_bias(W_x, b, -self.box.lo))
+        return built.with_first_layer(W_x, _compensated_bias(W_x, b, -self.box.lo))
 
     def facets_to_box(self, normals: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Facets n·u ≤ c (unit n) → the same half-spaces in x with unit normals."""
@@ -210,6 +210,3 @@ def _compensated_bias(W, b: np.ndarray, shift: np.ndarray) -> np.ndarray:
         total = s
     return total + carry
 
-
-def _with_first_layer(net: ReluNet, W, b: np.ndarray) -> ReluNet:
-    return ReluNet([W, *net.weights[1:]], [b, *net.biases[1:]], net.provenance, relu_masks=net.relu_masks)

@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 from onnx import TensorProto, helper
-from onnx.reference import ReferenceEvaluator
 
 from quasieq.errors import QuasieqError
 from quasieq.frontend.graph import Node
@@ -72,6 +71,8 @@ def output_values(node: Node, inputs: list[np.ndarray | None]) -> int | None:
 
 def _evaluate(node: Node, opset: int, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     """Run ``node`` alone through ONNX's reference evaluator at ``opset``."""
+    from onnx.reference import ReferenceEvaluator  # 0.1 s to import: only for a graph with an op to fold
+
     assert node.proto is not None
     names = [f"in{k}" if t else "" for k, t in enumerate(node.inputs)]
     proto = helper.make_node(node.op, names, [f"out{k}" for k in range(len(node.outputs))], name=node.name)

@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from quasieq.regions.chunk import FinishedChunk
+from quasieq.regions.neighbours import UNRESOLVED
 from quasieq.regions.polytope import has_bit, row_has_bit, row_set_bit
 from quasieq.regions.splitting import (
     LayerInputs,
@@ -235,13 +237,17 @@ def split_polygons(chunk, layer, tols, max_children):
     leaf_bits = np.empty((64, n), dtype=np.bool_)
     n_leaves = n_rows = 0
     dropped = 0
+    norms = np.empty(n)  # per region: ‖Z_j‖ and 1/‖Z_j‖ (1 for a flat unit)
+    inv_norms = np.empty(n)
     for r in range(n_regions):
         A_in, c_in = layer_input(chunk, r)
         Z, z0 = Z_out[r], z0_out[r]
-        norms = np.sqrt((Z * Z).sum(axis=1))
+        for j in range(n):  # ‖Z_j‖, summed as (Z * Z).sum(axis=1) sums it
+            norms[j] = np.sqrt(Z[j, 0] * Z[j, 0] + Z[j, 1] * Z[j, 1])
         flat, constant_active = rounding_tests(absW, W_row_abs, b, A_in, c_in, z0, norms, tols.flat_gradient,
                                                tols.pattern_rounding)
-        inv_norms = 1.0 / np.where(flat, 1.0, norms)
+        for j in range(n):
+            inv_norms[j] = 1.0 if flat[j] else 1.0 / norms[j]
         k = _polygon_rows(chunk, r, sv, sid, sn, sr)
         m = 0
         for j in range(n):
@@ -376,3 +382,65 @@ def polygon_facts(verts, inc, voff, ids, normals, rhs, coff, exact_volume):
                     facet_centres[c, 1] += 0.5 * verts[i, 1]
         radii[r] = radius
     return volumes, centres, radii, facet_centres
+
+
+@njit(cache=True, nogil=True)
+def finish_polygons(chunk, W_out, b_out, min_radius, probe_step):
+    """:func:`tree.finish_chunk` for the polygons of :func:`split_polygons`, in one kernel call: the
+    facts (:func:`polygon_facts`), the regions whose radius exceeds ``min_radius`` (ON_HYPERPLANE·s;
+    the others are slivers, dropped and counted), their output maps A = W_L·A_in, b = W_L·c_in + b_L
+    (:func:`splitting.pre_activation_maps` on the kept regions, as the general path computes them),
+    their rows, and every neuron facet unresolved with its probe, the edge's midpoint moved
+    ``probe_step`` (NEIGHBOUR_STEP·s) along the outward normal (:func:`neighbours.facet_probes`).
+    Returns the :class:`chunk.FinishedChunk` and the number of regions dropped."""
+    volumes, centres, radii, facet_centres = polygon_facts(
+        chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
+        chunk.constraint_rhs, chunk.constraint_indptr, True,
+    )
+    voff, coff = chunk.vertex_indptr, chunk.constraint_indptr
+    R = radii.shape[0]
+    kept = np.empty(R, dtype=np.int64)
+    n_kept = n_vertices = n_facets = n_probes = 0
+    for r in range(R):
+        if radii[r] > min_radius:
+            kept[n_kept] = r
+            n_kept += 1
+            n_vertices += voff[r + 1] - voff[r]
+            n_facets += coff[r + 1] - coff[r]
+            for c in range(coff[r], coff[r + 1]):
+                if chunk.constraint_ids[c] >= 4:  # a neuron's line (ids 0 … 3 are the box's edges)
+                    n_probes += 1
+    kept = kept[:n_kept]
+    A, b = pre_activation_maps(LayerInputs(chunk.parent_Z, chunk.parent_z0, chunk.parent[kept], chunk.bits[kept]),
+                               W_out, b_out)
+    vertices = np.empty((n_vertices, 2))
+    vertex_indptr = np.zeros(n_kept + 1, dtype=np.int64)
+    sources = np.empty(n_facets, dtype=np.int64)
+    normals = np.empty((n_facets, 2))
+    rhs = np.empty(n_facets)
+    neighbours = np.full(n_facets, -1, dtype=np.int64)
+    probes = np.empty((n_probes, 2))
+    facet_indptr = np.zeros(n_kept + 1, dtype=np.int64)
+    v = f = p = 0
+    for q in range(n_kept):
+        r = kept[q]
+        for i in range(voff[r], voff[r + 1]):
+            vertices[v, 0], vertices[v, 1] = chunk.vertices[i, 0], chunk.vertices[i, 1]
+            v += 1
+        for c in range(coff[r], coff[r + 1]):
+            h = chunk.constraint_ids[c]
+            sources[f] = -(h + 1) if h < 4 else h - 4  # tree.source_codes with D = 2
+            normals[f, 0], normals[f, 1] = chunk.constraint_normals[c, 0], chunk.constraint_normals[c, 1]
+            rhs[f] = chunk.constraint_rhs[c]
+            if h >= 4:
+                neighbours[f] = UNRESOLVED
+                for i in range(2):
+                    probes[p, i] = facet_centres[c, i] + probe_step * normals[f, i]
+                p += 1
+            f += 1
+        vertex_indptr[q + 1], facet_indptr[q + 1] = v, f
+    reduced = FinishedChunk(
+        vertices, vertex_indptr, sources, normals, rhs, facet_indptr, neighbours, probes, A, b, chunk.patterns[kept],
+        volumes[kept], centres[kept], radii[kept],
+    )
+    return reduced, R - n_kept

@@ -40,7 +40,7 @@ from quasieq.net import ReluNet
 from quasieq.regions.chunk import Chunk, FinishedChunk
 from quasieq.regions.limits import RegionLimit
 from quasieq.regions.neighbours import UNRESOLVED, facet_probes, offset_neighbours
-from quasieq.regions.polygons import polygon_facts, split_polygons
+from quasieq.regions.polygons import finish_polygons, polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
 from quasieq.regions.splitting import (
     GEMM_BLOCK,
@@ -109,10 +109,8 @@ def root_chunk(engine: EngineNet) -> Chunk:
     if D == 2:  # the 2-D splitter keeps polygons in cyclic order
         V = V[[0, 1, 3, 2]]
     inc = np.zeros((V.shape[0], engine.words), dtype=np.uint64)
-    for i in range(D):
-        for v in range(V.shape[0]):
-            face = 2 * i if V[v, i] == box.lo[i] else 2 * i + 1
-            inc[v, face >> 6] |= np.uint64(1) << np.uint64(face & 63)
+    faces = np.greater(V, box.lo).astype(np.int64) + 2 * np.arange(D)  # the faces x_i = lo_i (2i) or hi_i (2i + 1)
+    inc[:, 0] = (np.uint64(1) << faces.astype(np.uint64)).sum(axis=1)  # 2D ≤ 38 < 64 (MAX_REGION_DIM): word 0
     normals = np.zeros((2 * D, D))
     rhs = np.empty(2 * D)
     for i in range(D):
@@ -225,6 +223,10 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
     dropped and counted. Every neuron facet is left unresolved with its probe (regions/neighbours.py
     links them). Returns the reduced chunk and the number of regions dropped."""
     dim = engine.box.dim
+    if dim == 2 and len(part_bounds(chunk.size, engine.threads)) == 1:  # cyclic polygons, one part: one
+        with compiled():  # kernel does what follows (the same values; several parts take the threads below)
+            return finish_polygons(chunk, engine.W_out, engine.b_out, engine.tol,
+                                   tolerances.NEIGHBOUR_STEP * engine.box.scale)
     exact = dim <= tolerances.EXACT_VOLUME_MAX_DIM
     facts = polygon_facts if dim == 2 else region_facts  # the 2-D splitter's polygons are cyclic
 
