@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint clean warmup
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/quasieq demo
+
+# Compile the region engine's numba kernels now (2-D and 3-D-and-up paths): they are cached next to the
+# sources, so no later enumeration waits for the compiler (docs/guide.md says how long that takes).
+warmup: $(STAMP)
+	$(PY) -c "import numpy as np, quasieq as qe; [qe.regions(qe.ReluNet([np.eye(d), np.ones((1, d))], \
+	[np.zeros(d), np.zeros(1)]), qe.Box.cube(d)) for d in (2, 3)]"
 
 # Peer tools are best-effort: a peer that fails to install is skipped by the benchmark with a note.
 $(VENV)/.bench-installed: $(STAMP)
