@@ -273,7 +273,7 @@ def test_regions_on_a_cluster_of_separate_scheduler_and_worker_processes(tmp_pat
                                          "--json", str(out)),
                          env=subprocess_env(), capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr
-    assert f"Dask cluster at {external_cluster}: 1 workers" in run.stdout
+    assert f"Dask cluster at {external_cluster}: 1 worker," in run.stdout
     assert without_seconds(json.loads(out.read_text())) == serial_json(net, qe.Box.cube(3, -1, 1))
 
 

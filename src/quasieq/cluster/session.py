@@ -76,7 +76,7 @@ def cluster_client(
             dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
         ) as cluster, Client(cluster) as client:
             if echo is not None:
-                processes = "1 worker process" if int(workers) == 1 else f"{workers} worker processes"
+                processes = counted(int(workers), "worker process", "worker processes")
                 echo(f"local Dask cluster: {processes}, scheduler {cluster.scheduler_address}, "
                      f"{dashboard_note(client)}")
             yield client
@@ -92,5 +92,10 @@ def cluster_client(
             raise QuasieqError(f"--scheduler {scheduler}: no worker joined within {CONNECT_TIMEOUT_S} s") from None
         if echo is not None:
             n = len(client.scheduler_info()["workers"])
-            echo(f"Dask cluster at {scheduler}: {n} workers, {dashboard_note(client)}")
+            echo(f"Dask cluster at {scheduler}: {counted(n, 'worker', 'workers')}, {dashboard_note(client)}")
         yield client
+
+
+def counted(n: int, one: str, many: str) -> str:
+    """``n`` and the noun in the right number: "1 worker", "2 workers"."""
+    return f"{n} {one if n == 1 else many}"
