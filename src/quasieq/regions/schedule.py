@@ -137,6 +137,11 @@ RegionProgressFn = Callable[[RegionProgress], None]
 def expand_subtree(engine: EngineNet, subtree: Subtree, plan: TreePlan) -> Expanded:
     """One task, its result kept on the cluster: ``subtree`` split once into its child subtrees."""
     below, dropped = split_subtree(subtree, engine, chunk_size=plan.chunk_size, limit=plan.limit, found=0)
+    return _expanded(subtree, below, dropped)
+
+
+def _expanded(subtree: Subtree, below: list[Subtree], dropped: int) -> Expanded:
+    """``subtree`` split into ``below``: each child owning its parents' maps, so it can travel alone."""
     return Expanded(path=subtree.path, children=[b._replace(chunk=b.chunk.own_parents()) for b in below],
                     dropped=dropped)
 
@@ -181,8 +186,7 @@ def _run_subtree(engine: EngineNet, subtree: Subtree, plan: TreePlan,
         return explore(engine, subtree, chunk_size=plan.chunk_size, limit=plan.limit, progress=progress)
     below, dropped = split_subtree(subtree, engine, chunk_size=plan.chunk_size, limit=plan.limit, found=0)
     if len(below) > plan.split_above and subtree.layer + 1 < final:
-        return Expanded(path=subtree.path, children=[b._replace(chunk=b.chunk.own_parents()) for b in below],
-                        dropped=dropped)
+        return _expanded(subtree, below, dropped)
     parts = [explore(engine, b, chunk_size=plan.chunk_size, limit=plan.limit) for b in below]
     regions = concat_finished([p.regions for p in parts]) if parts else empty_finished(engine)
     return Explored(path=subtree.path, regions=regions, dropped=dropped + sum(p.dropped for p in parts),

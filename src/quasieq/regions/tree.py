@@ -191,11 +191,7 @@ def _joined_splits(splits: list[LayerSplit], parts: Sequence[tuple[int, int]]) -
     rebased, each part's parent indices moved by the part's start)."""
     if len(splits) == 1:
         return splits[0]
-    children = Polytopes(**{
-        field: concat_csr([getattr(s.children, field) for s in splits]) if field.endswith("_indptr")
-        else np.concatenate([getattr(s.children, field) for s in splits])
-        for field in Polytopes._fields
-    })
+    children = concat_rows([s.children for s in splits])
     inputs = LayerInputs(
         parent_Z=np.concatenate([s.inputs.parent_Z for s in splits]),
         parent_z0=np.concatenate([s.inputs.parent_z0 for s in splits]),
@@ -203,6 +199,27 @@ def _joined_splits(splits: list[LayerSplit], parts: Sequence[tuple[int, int]]) -
         bits=np.concatenate([s.inputs.bits for s in splits]),
     )
     return LayerSplit(children, inputs, sum(s.dropped for s in splits))
+
+
+Rows = TypeVar("Rows", Polytopes, FinishedChunk)
+
+
+def concat_rows(parts: Sequence[Rows], **given: np.ndarray) -> Rows:
+    """Records of row arrays (Polytopes, FinishedChunk) one after the other, as one record: every field
+    concatenated, CSR row pointers (the ``*_indptr`` fields) rebased; a field in ``given`` is taken as
+    passed (the caller rebased it)."""
+    record = type(parts[0])
+    return record(**{
+        field: given[field] if field in given
+        else concat_csr([getattr(p, field) for p in parts]) if field.endswith("_indptr")
+        else np.concatenate([getattr(p, field) for p in parts])
+        for field in record._fields
+    })
+
+
+def concat_columns(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """Per-part results ``(a_i, b_i, …)`` of consecutive parts as one ``(a, b, …)``, each concatenated."""
+    return parts[0] if len(parts) == 1 else tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
 
 def concat_csr(parts: list[np.ndarray]) -> np.ndarray:
@@ -236,10 +253,8 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
             return facts(part.vertices, part.incidence, part.vertex_indptr, part.constraint_ids,
                          part.constraint_normals, part.constraint_rhs, part.constraint_indptr, exact)
 
-    facts_parts = in_threads(facts_part, part_bounds(chunk.size, engine.threads), engine.threads)
-    volumes, centres, radii, facet_centres = (
-        facts_parts[0] if len(facts_parts) == 1
-        else [np.concatenate(column) for column in zip(*facts_parts, strict=True)])
+    volumes, centres, radii, facet_centres = concat_columns(
+        in_threads(facts_part, part_bounds(chunk.size, engine.threads), engine.threads))
     keep = radii > tolerances.ON_HYPERPLANE * engine.box.scale
     vrows = np.repeat(keep, np.diff(chunk.vertex_indptr))
     crows = np.repeat(keep, np.diff(chunk.constraint_indptr))
@@ -250,8 +265,7 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
         with compiled():
             return pre_activation_maps(inputs, engine.W_out, engine.b_out)
 
-    maps = in_threads(output_maps, part_bounds(parent.shape[0], engine.threads), engine.threads)
-    A, b = maps[0] if len(maps) == 1 else (np.concatenate([m[0] for m in maps]), np.concatenate([m[1] for m in maps]))
+    A, b = concat_columns(in_threads(output_maps, part_bounds(parent.shape[0], engine.threads), engine.threads))
     sources = source_codes(chunk.constraint_ids[crows], dim)
     normals = chunk.constraint_normals[crows]
     neuron = sources >= 0
@@ -277,12 +291,7 @@ def concat_finished(parts: list[FinishedChunk]) -> FinishedChunk:
     firsts = np.cumsum([0] + [p.radii.shape[0] for p in parts[:-1]])
     neighbours = np.concatenate([offset_neighbours(p.neighbours, int(first))
                                  for p, first in zip(parts, firsts, strict=True)])
-    return FinishedChunk(**{
-        field: concat_csr([getattr(p, field) for p in parts]) if field.endswith("_indptr")
-        else neighbours if field == "neighbours"
-        else np.concatenate([getattr(p, field) for p in parts])
-        for field in FinishedChunk._fields
-    })
+    return concat_rows(parts, neighbours=neighbours)
 
 
 def empty_finished(engine: EngineNet) -> FinishedChunk:
