@@ -31,7 +31,7 @@ from quasieq.cli import app
 from quasieq.cluster import DaskExecutor
 from quasieq.cluster.session import cluster_client
 from quasieq.regions.schedule import TreePlan, run_tree
-from quasieq.regions.tree import EngineNet, Subtree, root_chunk
+from quasieq.regions.tree import ROOT_CHUNK_MIN_REGIONS, ROOT_CHUNKS, EngineNet, Subtree, root_chunk, split_subtree
 from quasieq.unit_box import UnitFrame
 from quasieq.verify.compare import chunk_size, sample_chunk, sample_chunks
 
@@ -229,6 +229,28 @@ def test_checkpoint_refuses_another_net(tmp_path):
         qe.regions(other, box, checkpoint=tmp_path / "ck", resume=True)
     with pytest.raises(qe.QuasieqError, match="different box"):
         qe.regions(net, qe.Box.cube(2, -1, 2), checkpoint=tmp_path / "ck", resume=True)
+    manifest = tmp_path / "ck" / "manifest.json"  # written before the root's cut was part of the key
+    manifest.write_text(json.dumps({k: v for k, v in json.loads(manifest.read_text()).items() if k != "root_chunks"}))
+    with pytest.raises(qe.QuasieqError, match="different cut of the root's children"):
+        qe.regions(net, box, checkpoint=tmp_path / "ck", resume=True)
+
+
+def test_the_root_is_cut_into_root_chunks():
+    """The root's children are cut into ROOT_CHUNKS chunks (of ROOT_CHUNK_MIN_REGIONS regions at least,
+    the chunk size at most), every later layer's children into chunks of the chunk size."""
+    frame = UnitFrame.of(qe.Box.cube(2, -1, 1))
+    for arch, size in (((2, 20, 20, 1), 4096), ((2, 120, 8, 1), 4096), ((2, 120, 8, 1), 64)):
+        engine = EngineNet.of(frame.fold(make_net(arch, 3)), frame.unit_box)
+        root = Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0)
+        below, _ = split_subtree(root, engine, chunk_size=size, limit=10**9, found=0)
+        n = sum(b.chunk.size for b in below)
+        rows = min(size, max(ROOT_CHUNK_MIN_REGIONS, -(-n // ROOT_CHUNKS)))
+        assert [b.chunk.size for b in below] == [min(rows, n - s) for s in range(0, n, rows)]
+        assert len(below) > 1 and (len(below) <= ROOT_CHUNKS or rows == size)
+        deeper, _ = split_subtree(below[0], engine, chunk_size=64, limit=10**9, found=0)
+        m = sum(d.chunk.size for d in deeper)
+        assert m > 64 and [d.chunk.size for d in deeper] == [min(64, m - s) for s in range(0, m, 64)]
+    assert rows == 64 and n > ROOT_CHUNKS * ROOT_CHUNK_MIN_REGIONS  # the last net's root: n / 32 > 128 regions
 
 
 def test_resume_reads_finished_subtrees_back(tmp_path, serial):

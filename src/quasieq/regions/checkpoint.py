@@ -3,10 +3,11 @@
 Layout of ``DIR``:
 
 * ``manifest.json``: ``{"schema_version": 1, "kind": "quasieq-regions-checkpoint", "net_sha256",
-  "box_sha256", "chunk_size"}``. The hashes are SHA-256 of the float64 bytes (and shapes) of every
-  layer's W and b, and of the box's lo and hi; ``chunk_size`` is part of the key because the chunks
-  (and so the last bits of the output maps, regions/tree.py) depend on it. A resume against a
-  different net, box or chunk size is refused.
+  "box_sha256", "chunk_size", "root_chunks"}``. The hashes are SHA-256 of the float64 bytes (and
+  shapes) of every layer's W and b, and of the box's lo and hi; ``chunk_size`` and ``root_chunks``
+  (how the root's children are cut, regions/tree.py) are part of the key because the chunks (and so
+  the paths and the last bits of the output maps) depend on them. A resume against a different net,
+  box, chunk size or cut of the root (a checkpoint written before ``root_chunks`` existed) is refused.
 * ``subtree-<path>.npz`` per explored subtree (``<path>`` its chunk indices joined by ``.``, ``root``
   for the whole tree): the FinishedChunk's arrays, ``dropped``, ``chunks`` and ``share``. Written to a
   temporary name, flushed to disk and renamed (atomic on POSIX), so a crash leaves either the whole
@@ -28,7 +29,7 @@ from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
 from quasieq.regions.chunk import FinishedChunk
-from quasieq.regions.tree import Explored, Path
+from quasieq.regions.tree import ROOT_CHUNKS, Explored, Path
 
 SCHEMA_VERSION = 1
 KIND = "quasieq-regions-checkpoint"
@@ -88,7 +89,7 @@ class Checkpoint:
         self.directory = FsPath(directory)
         self.manifest = {
             "schema_version": SCHEMA_VERSION, "kind": KIND, "net_sha256": net_sha256(net),
-            "box_sha256": box_sha256(box), "chunk_size": int(chunk_size),
+            "box_sha256": box_sha256(box), "chunk_size": int(chunk_size), "root_chunks": ROOT_CHUNKS,
         }
         manifest = self.directory / MANIFEST
         if self.directory.exists() and not self.directory.is_dir():
@@ -115,7 +116,8 @@ class Checkpoint:
             raise QuasieqError(f"--resume: {manifest} is not a quasieq checkpoint manifest ({exc})") from None
         if not isinstance(found, dict) or found.get("kind") != KIND:
             raise QuasieqError(f"--resume: {manifest} is not a quasieq checkpoint manifest")
-        for key, what in (("net_sha256", "net"), ("box_sha256", "box"), ("chunk_size", "chunk size")):
+        for key, what in (("net_sha256", "net"), ("box_sha256", "box"), ("chunk_size", "chunk size"),
+                          ("root_chunks", "cut of the root's children")):
             if found.get(key) != self.manifest[key]:
                 raise QuasieqError(
                     f"--resume: {self.directory} was written for a different {what} ({key} {found.get(key)!r}, "

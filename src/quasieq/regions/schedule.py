@@ -9,8 +9,11 @@ the same for any number of workers, for the single process, and for a run resume
 **Cutting the tree into tasks.** The client *expands* subtrees (splits a chunk once into its child
 subtrees) while fewer than ``subtrees_wanted`` (a few per worker) are out, so early layers are split
 until the work is spread, and hands each remaining subtree out to be *explored* (every region below
-it, depth-first, on one worker). An expansion's children stay on the cluster: the expansion is a task
-whose result is kept there (:meth:`Executor.keep`), a small task streams back how many children it has,
+it, depth-first, on one worker). The root (one region, the first split of every run) is expanded in
+the client process: the workers would wait for it anyway, and its children (cut into ROOT_CHUNKS
+chunks when there are enough of them, regions/tree.py) go out with their tasks at once, to every
+worker. Below the root an expansion's children stay on the cluster: the expansion is a task whose
+result is kept there (:meth:`Executor.keep`), a small task streams back how many children it has,
 and each child becomes a key of its own (a task that picks it out), so a worker exploring a child
 fetches that child only, from the worker that split it, and nothing of it passes through the client.
 A worker that explores a subtree and finds after its first split that more than ``split_above``
@@ -136,6 +139,7 @@ RegionProgressFn = Callable[[RegionProgress], None]
 
 def expand_subtree(engine: EngineNet, subtree: Subtree, plan: TreePlan) -> Expanded:
     """One task, its result kept on the cluster: ``subtree`` split once into its child subtrees."""
+    subtree = unpack_subtree(subtree, engine)
     below, dropped = split_subtree(subtree, engine, chunk_size=plan.chunk_size, limit=plan.limit, found=0)
     return _expanded(subtree, below, dropped)
 
@@ -164,13 +168,35 @@ def run_subtree(engine: EngineNet, subtree: Subtree, plan: TreePlan,
     """One task, streamed back: explore ``subtree`` (its neighbours linked within it,
     regions/neighbours.py), or hand its children back when its first split shows it large (see the
     module docstring)."""
-    result = _run_subtree(engine, subtree, plan, progress)
+    result = _run_subtree(engine, unpack_subtree(subtree, engine), plan, progress)
     if isinstance(result, Explored):  # neighbours inside the subtree linked here, where it ran
         regions = link_within(result.regions, engine.box.scale)
         if plan.pack_patterns:
             regions = regions._replace(patterns=np.packbits(regions.patterns, axis=1))
         return result._replace(regions=regions)
     return result
+
+
+def pack_subtree(subtree: Subtree) -> Subtree:
+    """``subtree`` as it travels from the client: its chunk's bool columns (``bits``, ``patterns``)
+    packed eight to a byte, as uint8 (for the root's children of 2-512-512-1, 1,024 of their 1,800
+    bytes per region)."""
+    chunk = subtree.chunk
+    return subtree._replace(chunk=chunk._replace(bits=np.packbits(chunk.bits, axis=1),
+                                                 patterns=np.packbits(chunk.patterns, axis=1)))
+
+
+def unpack_subtree(subtree: Subtree, engine: EngineNet) -> Subtree:
+    """``subtree`` as it was before :func:`pack_subtree` (the same when its columns are bool already):
+    ``bits`` has one column per unit of the layer above (``parent_Z``'s rows), ``patterns`` one per
+    ReLU unit of the layers split so far."""
+    chunk = subtree.chunk
+    if chunk.bits.dtype == bool:
+        return subtree
+    neurons = sum(int(np.count_nonzero(mask)) for mask in engine.relu_masks[: subtree.layer])
+    return subtree._replace(chunk=chunk._replace(
+        bits=np.unpackbits(chunk.bits, axis=1, count=chunk.parent_Z.shape[1]).view(bool),
+        patterns=np.unpackbits(chunk.patterns, axis=1, count=neurons).view(bool)))
 
 
 def unpack_patterns(result: Explored, neurons: int) -> Explored:
@@ -263,16 +289,27 @@ def run_tree(
                 tally.resumed += 1
                 continue
             above_finished = checkpoint is not None and checkpoint.has_below(w.path)
+            children_split = plan.expand_last or w.layer + 1 < len(engine.hidden)
+            expand = w.layer < len(engine.hidden) and (above_finished or (spread and children_split))
+            if expand and w.layer == 0 and not inline and isinstance(w.subtree, Subtree):  # the root: here
+                split_here(expand_subtree(engine, w.subtree, plan))
+                continue
             tally.tasks += 1
             tally.in_flight += 1
-            if not inline and isinstance(w.subtree, Subtree):  # sent from here (not a handle to one)
-                tally.bytes_shipped += array_bytes(w.subtree)
-            children_split = plan.expand_last or w.layer + 1 < len(engine.hidden)
-            if w.layer < len(engine.hidden) and (above_finished or (spread and children_split)):
-                expansions[w.path] = executor.keep(expand_subtree, shared, w.subtree, plan)
+            subtree = w.subtree
+            if not inline and isinstance(subtree, Subtree):  # sent from here (not a handle to one)
+                subtree = pack_subtree(subtree)
+                tally.bytes_shipped += array_bytes(subtree)
+            if expand:
+                expansions[w.path] = executor.keep(expand_subtree, shared, subtree, plan)
                 executor.submit(describe_expansion, expansions[w.path], ahead=True)
             else:
-                executor.submit(run_subtree, shared, w.subtree, plan, inline_progress if inline else None)
+                executor.submit(run_subtree, shared, subtree, plan, inline_progress if inline else None)
+
+    def split_here(expanded: Expanded) -> None:  # children handed back, or the root split here
+        tally.dropped += expanded.dropped
+        hand_out([Waiting(child.path, child.layer, child) for child in expanded.children])
+        assembly.close(expanded.path)
 
     hand_out([Waiting(root.path, root.layer, root)])
     for result in executor.results():
@@ -287,9 +324,7 @@ def run_tree(
             assembly.close(result.path)
             continue
         if isinstance(result, Expanded):  # handed back by a task that found its subtree large
-            tally.dropped += result.dropped
-            hand_out([Waiting(child.path, child.layer, child) for child in result.children])
-            assembly.close(result.path)
+            split_here(result)
             continue
         if plan.pack_patterns:
             result = unpack_patterns(result, engine.relu_units)

@@ -2,8 +2,9 @@
 
 The enumeration is a tree: the box → the regions after hidden layer 1 → … → the final regions. A
 node of the tree is a *chunk* (regions/chunk.py): up to ``chunk_size`` consecutive children of one
-chunk of the layer above. Splitting a chunk by the next layer's neurons (:func:`split_chunk`) gives
-its children, cut into chunks in order; a chunk after the last hidden layer is *finished*
+chunk of the layer above (the root's children are cut into ROOT_CHUNKS chunks, :func:`chunk_rows`).
+Splitting a chunk by the next layer's neurons (:func:`split_chunk`) gives its children, cut into
+chunks in order; a chunk after the last hidden layer is *finished*
 (:func:`finish_chunk`: output maps, volumes, interior points).
 
 A chunk's **path** is the index of the chunk at each level from the root, so the final chunks in
@@ -367,7 +368,7 @@ def explore(
 def split_subtree(
     node: Subtree, engine: EngineNet, *, chunk_size: int, limit: int, found: int
 ) -> tuple[list[Subtree], int]:
-    """Split ``node``'s chunk by its next layer: the children cut into chunks of ``chunk_size``, in
+    """Split ``node``'s chunk by its next layer: the children cut into chunks (:func:`chunk_rows`), in
     order, as subtrees, and the number of slivers dropped. ``found`` regions are already certain
     elsewhere; more than ``limit`` in all raises TooManyRegions (the split stops as soon as that is sure)."""
     budget = limit - found
@@ -375,9 +376,28 @@ def split_subtree(
     if children.size > budget:
         raise RegionLimit(limit, "max_regions=").refusal(found + children.size)
     n = children.size
+    rows = chunk_rows(node.layer, n, chunk_size)
     below = [
-        Subtree(path=(*node.path, i), layer=node.layer + 1, chunk=children.rows(s, min(s + chunk_size, n)),
-                share=node.share * (min(s + chunk_size, n) - s) / max(n, 1))
-        for i, s in enumerate(range(0, n, chunk_size))
+        Subtree(path=(*node.path, i), layer=node.layer + 1, chunk=children.rows(s, min(s + rows, n)),
+                share=node.share * (min(s + rows, n) - s) / max(n, 1))
+        for i, s in enumerate(range(0, n, rows))
     ]
     return below, dropped
+
+
+#: The root's children (the regions after hidden layer 1) are cut into this many chunks at least.
+ROOT_CHUNKS = 32
+
+#: ... each of at least this many regions (a chunk costs a kernel call per layer below it).
+ROOT_CHUNK_MIN_REGIONS = GEMM_BLOCK
+
+
+def chunk_rows(layer: int, children: int, chunk_size: int) -> int:
+    """Regions per chunk when the ``children`` of a chunk split by hidden layer ``layer`` are cut:
+    ``chunk_size``, except below the root (layer 0), whose children are cut into ROOT_CHUNKS chunks
+    (of ROOT_CHUNK_MIN_REGIONS at least, ``chunk_size`` at most), so that the tree has enough
+    independent subtrees near the top to spread over workers (regions/schedule.py). The rule depends
+    on the tree alone, so one process cuts the same chunks as a cluster."""
+    if layer > 0:
+        return chunk_size
+    return min(chunk_size, max(ROOT_CHUNK_MIN_REGIONS, -(-children // ROOT_CHUNKS)))
