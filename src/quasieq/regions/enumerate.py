@@ -75,8 +75,9 @@ def regions(
         back the subtrees already there (same net, box and chunk size, else QuasieqError) instead of
         recomputing them.
     threads : threads each chunk is split on in this process (default: every core this process may
-        use; 1 with a ``client``, whose workers are the parallelism); the complex is bitwise the same
-        for any number (regions/tree.py).
+        use; 1 with a ``client``, whose workers are the parallelism), and the map from the unit box to
+        ``box`` at the end runs on (every core by default, also with a ``client``); the complex is
+        bitwise the same for any number (regions/tree.py, unit_box.py).
 
     Returns
     -------
@@ -105,7 +106,8 @@ def regions(
     found, dropped, run = run_tree(engine, root, plan, executor, checkpoint=store, progress=progress)
     cx = _assemble(unit_net, unit_box, found, dropped, started)
     cx.run = run
-    return cx if frame.is_identity else frame.complex_to_box(cx, net)
+    # the map to the box comes after the last subtree: on a cluster every core of this process is free
+    return cx if frame.is_identity else frame.complex_to_box(cx, net, threads=_threads(threads, None))
 
 
 def _threads(threads: int | None, client: Client | None) -> int:
