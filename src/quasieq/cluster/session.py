@@ -30,7 +30,8 @@ CONNECT_TIMEOUT_S = 30
 
 #: Dask's periodic housekeeping on a local cluster, less often than its defaults. Measured on an idle
 #: 2-worker cluster over 10 s: the client process (which also runs the scheduler) used 0.63 CPU s and
-#: each worker 0.43 s with the defaults, 0.12 s and 0.05 s with these, CPU the enumeration gets instead.
+#: each worker 0.43 s with the defaults, 0.11-0.15 s and 0.04-0.06 s with these (three runs, ``os.times``
+#: in steps of 0.01 s), CPU the enumeration gets instead.
 QUIET_CLUSTER = {
     "distributed.worker.profile.enabled": False,  # the workers' stack sampling every 10 ms (dashboard's profile page)
     "distributed.admin.tick.interval": "1s",  # the check that the event loop is not blocked (20 ms)
