@@ -30,8 +30,9 @@ from distributed import Client
 from quasieq.cli import app
 from quasieq.cluster import DaskExecutor
 from quasieq.cluster.session import cluster_client
+from quasieq.regions.chunk import ROOT_CHUNK_MIN_REGIONS, ROOT_CHUNKS
 from quasieq.regions.schedule import TreePlan, run_tree
-from quasieq.regions.tree import ROOT_CHUNK_MIN_REGIONS, ROOT_CHUNKS, EngineNet, Subtree, root_chunk, split_subtree
+from quasieq.regions.tree import EngineNet, Subtree, root_chunk, split_subtree
 from quasieq.unit_box import UnitFrame
 from quasieq.verify.compare import chunk_size, sample_chunk, sample_chunks
 

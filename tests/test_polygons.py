@@ -9,16 +9,13 @@ import pytest
 import oracles as O
 import quasieq as qe
 from quasieq import tolerances
+from quasieq.regions.chunk import chunk_rows
 from quasieq.regions.neighbours import UNRESOLVED, facet_probes
-from quasieq.regions.polygons import finish_polygons, polygon_facts, split_polygons
+from quasieq.regions.polygons import descend_polygons, finish_polygons, polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
-from quasieq.regions.splitting import Layer, LayerInputs, SplitTolerances, pre_activation_maps, split_layer
-from quasieq.regions.tree import EngineNet, root_chunk, source_codes, split_chunk
+from quasieq.regions.splitting import LayerInputs, pre_activation_maps, split_layer
+from quasieq.regions.tree import EngineNet, finish_chunk, root_chunk, source_codes, split_chunk
 from test_regions import DEGENERATE_2D, check_against_brute_force, check_all, make_net, one_layer
-
-
-def _tolerances(engine: EngineNet) -> SplitTolerances:
-    return SplitTolerances(engine.tol, engine.sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING)
 
 
 def _regions_by_key(split):
@@ -56,8 +53,7 @@ def test_polygon_splitter_matches_the_general_splitter(name):
     engine = EngineNet.of(make_net(layers), qe.Box.cube(2))
     chunk = root_chunk(engine)
     for layer in range(len(engine.hidden)):
-        W, b = engine.hidden[layer]
-        args = (Layer(W, b, engine.hyperplane_ids[layer]), _tolerances(engine), 10**9)
+        args = (engine.hidden[layer], engine.split_tolerances, 10**9)
         polygons, general = split_polygons(chunk, *args), split_layer(chunk, *args)
         assert polygons.dropped == general.dropped
         mine, theirs = _regions_by_key(polygons), _regions_by_key(general)
@@ -147,3 +143,53 @@ def test_degenerate_nets_2d_to_5d_match_brute_force(D):
     cx = qe.regions(make_net(layers), qe.Box(lo, hi))
     check_against_brute_force(cx, layers, lo, hi)
     check_all(cx, layers, generic=False)
+
+
+def _walk(engine: EngineNet, chunk, layer: int, chunk_size: int) -> tuple[list, int]:
+    """The final chunks below ``chunk`` (split next by ``layer``) one explore step at a time
+    (split_chunk, children in chunks of chunk_rows, finish_chunk), depth-first, and the regions dropped."""
+    if layer == len(engine.hidden):
+        reduced, dropped = finish_chunk(chunk, engine)
+        return [reduced], dropped
+    children, dropped = split_chunk(chunk, engine, layer, 10**9)
+    return _walk_below(engine, children, layer + 1, chunk_size, dropped)
+
+
+def _walk_below(engine: EngineNet, children, layer: int, chunk_size: int, dropped: int) -> tuple[list, int]:
+    """:func:`_walk` of each chunk the ``children`` of a split by ``layer - 1`` are cut into."""
+    finished, rows = [], chunk_rows(layer - 1, children.size, chunk_size)
+    for s in range(0, children.size, rows):
+        below, thin = _walk(engine, children.rows(s, min(s + rows, children.size)), layer, chunk_size)
+        finished += below
+        dropped += thin
+    return finished, dropped
+
+
+@pytest.mark.parametrize("name", sorted(NETS_2D))
+@pytest.mark.parametrize("chunk_size", [3, 40, 4096])
+def test_descend_polygons_takes_the_walk_s_steps_in_one_call(name, chunk_size):
+    """descend_polygons from the box, then the walk from where it stops, gives bitwise the final chunks
+    and drop counts of the walk made one split_chunk/finish_chunk at a time; it stops at the first
+    split whose children do not fit in one chunk, and finishes only a chunk that fits."""
+    engine = EngineNet.of(make_net(NETS_2D[name]), qe.Box.cube(2))
+    want, want_dropped = _walk(engine, root_chunk(engine), 0, chunk_size)
+    big = np.iinfo(np.int64).max
+    descent = descend_polygons(root_chunk(engine), 0, engine.stack, engine.split_tolerances, big, chunk_size, big,
+                               engine.W_out, engine.b_out, tolerances.NEIGHBOUR_STEP * engine.box.scale)
+    chunk, layer, dropped = root_chunk(engine), 0, 0
+    for _ in range(descent.levels):  # the same path, a step at a time
+        chunk, thin = split_chunk(chunk, engine, layer, 10**9)
+        layer, dropped = layer + 1, dropped + thin
+    assert descent.layer == layer and all(np.array_equal(a, b) for a, b in zip(descent.chunk, chunk, strict=True))
+    fits = chunk.size <= chunk_rows(layer - 1, chunk.size, chunk_size)
+    if descent.done:
+        got = [descent.finished]
+        assert fits and descent.dropped == want_dropped
+    else:
+        assert not fits and descent.dropped == dropped and descent.finished.radii.shape[0] == 0
+        got = _walk_below(engine, chunk, layer, chunk_size, 0)[0]
+    assert len(got) == len(want)
+    for mine, theirs in zip(got, want, strict=True):
+        for field in mine._fields:
+            a, b = getattr(mine, field), getattr(theirs, field)
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), field

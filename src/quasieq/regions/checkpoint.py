@@ -28,8 +28,8 @@ import numpy as np
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
-from quasieq.regions.chunk import FinishedChunk
-from quasieq.regions.tree import ROOT_CHUNKS, Explored, Path
+from quasieq.regions.chunk import ROOT_CHUNKS, FinishedChunk
+from quasieq.regions.tree import Explored, Path
 
 SCHEMA_VERSION = 1
 KIND = "quasieq-regions-checkpoint"

@@ -17,6 +17,27 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
+
+#: The root's children (the regions after hidden layer 1) are cut into this many chunks at least.
+ROOT_CHUNKS = 32
+
+#: ... each of at least this many regions (a chunk costs a kernel call per layer below it; the
+#: 128-region block of the pre-activation products, splitting.GEMM_BLOCK).
+ROOT_CHUNK_MIN_REGIONS = 128
+
+
+@njit(cache=True, nogil=True)
+def chunk_rows(layer: int, children: int, chunk_size: int) -> int:
+    """Regions per chunk when the ``children`` of a chunk split by hidden layer ``layer`` are cut:
+    ``chunk_size``, except below the root (layer 0), whose children are cut into ROOT_CHUNKS chunks
+    (of ROOT_CHUNK_MIN_REGIONS at least, ``chunk_size`` at most), so that the tree has enough
+    independent subtrees near the top to spread over workers (regions/schedule.py). The rule depends
+    on the tree alone, so one process cuts the same chunks as a cluster (and the kernel that walks
+    small 2-D trees, polygons.descend_polygons, reads the same rule)."""
+    if layer > 0:
+        return chunk_size
+    return min(chunk_size, max(ROOT_CHUNK_MIN_REGIONS, -(-children // ROOT_CHUNKS)))
 
 
 class Chunk(NamedTuple):

@@ -104,7 +104,7 @@ def regions(
     executor = executor_for(client)
     plan = tree_plan(executor, chunk_size=chunk_size, limit=limit, checkpointed=store is not None)
     found, dropped, run = run_tree(engine, root, plan, executor, checkpoint=store, progress=progress)
-    cx = _assemble(unit_net, unit_box, found, dropped, started)
+    cx = _assemble(unit_net, unit_box, found, dropped, started, subtrees=run.explored + run.resumed)
     cx.run = run
     # the map to the box comes after the last subtree: on a cluster every core of this process is free
     return cx if frame.is_identity else frame.complex_to_box(cx, net, threads=_threads(threads, None))
@@ -133,9 +133,10 @@ def _region_limit(net: ReluNet, box: Box, max_regions: int | None) -> int:
     return min(int(max_regions), int64_max) if max_regions is not None else int64_max
 
 
-def _assemble(net: ReluNet, box: Box, found: FinishedChunk, dropped: int, started: float) -> RegionComplex:
-    """The complex of the final regions (in the tree's depth-first order): neighbours linked, volumes
-    estimated above EXACT_VOLUME_MAX_DIM."""
+def _assemble(net: ReluNet, box: Box, found: FinishedChunk, dropped: int, started: float,
+              subtrees: int) -> RegionComplex:
+    """The complex of the final regions (in the tree's depth-first order) of ``subtrees`` explored
+    subtrees: neighbours linked, volumes estimated above EXACT_VOLUME_MAX_DIM."""
     exact = box.dim <= tolerances.EXACT_VOLUME_MAX_DIM
     cx = RegionComplex(
         net, box,
@@ -155,17 +156,18 @@ def _assemble(net: ReluNet, box: Box, found: FinishedChunk, dropped: int, starte
         volume_exact=exact,
         dropped_lower_dim=int(dropped),
     )
-    _link_neighbours(cx, found)
+    _link_neighbours(cx, found, across_subtrees=subtrees > 1)
     if not exact:
         _monte_carlo_volumes(cx)
     cx.seconds = time.perf_counter() - started
     return cx
 
 
-def _link_neighbours(cx: RegionComplex, found: FinishedChunk) -> None:
+def _link_neighbours(cx: RegionComplex, found: FinishedChunk, across_subtrees: bool) -> None:
     """Neighbours across the facets the subtrees left unresolved: the flipped-pattern lookup on the
-    whole complex, then ``locate`` at the probes it does not settle (regions/neighbours.py)."""
-    linked = link_within(found, cx.box.scale, cx.pattern_index)
+    whole complex (``across_subtrees``: of one subtree, it has been tried where the subtree ran and
+    would fail again), then ``locate`` at the probes it does not settle (regions/neighbours.py)."""
+    linked = link_within(found, cx.box.scale, cx.pattern_index) if across_subtrees else found
     left = np.flatnonzero(linked.neighbours == UNRESOLVED)
     neighbours = linked.neighbours
     if left.size:

@@ -8,10 +8,12 @@ cost time, never correctness.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-_MULTIPLIERS = np.random.default_rng(20020206).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
+MULTIPLIERS = np.random.default_rng(20020206).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
 
 
 def pack_patterns(patterns: np.ndarray) -> np.ndarray:
@@ -23,8 +25,16 @@ def pack_patterns(patterns: np.ndarray) -> np.ndarray:
     return packed.view(np.uint64).reshape(n, words)
 
 
+class PatternTable(NamedTuple):
+    """A :class:`PatternIndex`'s arrays, as its kernels read them."""
+
+    hashes: np.ndarray  # (N,) uint64, sorted
+    order: np.ndarray  # (N,) int64: the stored row of each sorted hash
+    words: np.ndarray  # (N, words) uint64: the packed patterns, in stored order
+
+
 @njit(cache=True, nogil=True)
-def _hash(words: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
+def hash_rows(words: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
     out = np.zeros(words.shape[0], dtype=np.uint64)
     for i in range(words.shape[0]):
         h = np.uint64(0)
@@ -35,15 +45,16 @@ def _hash(words: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _find(table_hash, order, table_words, query_hash, query_words):
+def find_rows(table, query_hash, query_words):
+    """The stored row equal to each query (packed words, their hashes), or -1."""
     out = np.full(query_hash.shape[0], -1, dtype=np.int64)
     for q in range(query_hash.shape[0]):
-        pos = np.searchsorted(table_hash, query_hash[q])
-        while pos < table_hash.shape[0] and table_hash[pos] == query_hash[q]:
-            row = order[pos]
+        pos = np.searchsorted(table.hashes, query_hash[q])
+        while pos < table.hashes.shape[0] and table.hashes[pos] == query_hash[q]:
+            row = table.order[pos]
             same = True
             for w in range(query_words.shape[1]):
-                if table_words[row, w] != query_words[q, w]:
+                if table.words[row, w] != query_words[q, w]:
                     same = False
                     break
             if same:
@@ -54,7 +65,7 @@ def _find(table_hash, order, table_words, query_hash, query_words):
 
 
 @njit(cache=True, nogil=True)
-def _flipped_words(words, rows, bits):
+def flipped_words(words, rows, bits):
     """Row ``rows[q]`` of the packed table with bit ``bits[q]`` flipped, for every query q."""
     out = words[rows].copy()
     for q in range(rows.shape[0]):
@@ -67,15 +78,15 @@ class PatternIndex:
     bits)`` the row of stored pattern ``rows[q]`` with bit ``bits[q]`` flipped (or -1)."""
 
     def __init__(self, patterns: np.ndarray) -> None:
-        self._words = pack_patterns(patterns)
-        hashes = _hash(self._words, _MULTIPLIERS)
-        self._order = np.argsort(hashes, kind="stable")
-        self._hashes = hashes[self._order]
+        words = pack_patterns(patterns)
+        hashes = hash_rows(words, MULTIPLIERS)
+        order = np.argsort(hashes, kind="stable")
+        self.table = PatternTable(hashes[order], order, words)
 
     def find(self, queries: np.ndarray) -> np.ndarray:
         words = pack_patterns(queries)
-        return _find(self._hashes, self._order, self._words, _hash(words, _MULTIPLIERS), words)
+        return find_rows(self.table, hash_rows(words, MULTIPLIERS), words)
 
     def find_flipped(self, rows: np.ndarray, bits: np.ndarray) -> np.ndarray:
-        words = _flipped_words(self._words, np.asarray(rows, dtype=np.int64), np.asarray(bits, dtype=np.int64))
-        return _find(self._hashes, self._order, self._words, _hash(words, _MULTIPLIERS), words)
+        words = flipped_words(self.table.words, np.asarray(rows, dtype=np.int64), np.asarray(bits, dtype=np.int64))
+        return find_rows(self.table, hash_rows(words, MULTIPLIERS), words)

@@ -23,10 +23,12 @@ complex gives.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from quasieq import tolerances
+from quasieq.interrupts import compiled
 from quasieq.regions.chunk import FinishedChunk
-from quasieq.regions.lookup import PatternIndex
+from quasieq.regions.lookup import MULTIPLIERS, PatternIndex, find_rows, flipped_words, hash_rows
 from quasieq.regions.polytope import points_inside
 
 #: ``FinishedChunk.neighbours`` of a neuron facet not linked yet (its probe is in ``boundary_probes``).
@@ -41,17 +43,37 @@ def facet_probes(facet_centres: np.ndarray, facet_normals: np.ndarray, scale: fl
 def link_within(part: FinishedChunk, scale: float, index: PatternIndex | None = None) -> FinishedChunk:
     """``part`` with the unresolved facets whose neighbour is a region of ``part`` linked (see the
     module docstring); ``index`` is ``PatternIndex(part.patterns)`` when the caller has it."""
-    unresolved = np.flatnonzero(part.neighbours == UNRESOLVED)
-    if unresolved.size == 0:
+    if not part.boundary_probes.shape[0]:  # one probe per unresolved facet: none left
         return part
     index = PatternIndex(part.patterns) if index is None else index
-    owner = np.repeat(np.arange(part.radii.shape[0]), np.diff(part.facet_indptr))[unresolved]
-    candidate = index.find_flipped(owner, part.facet_sources[unresolved])
-    ok = points_inside(part.boundary_probes, candidate, part.facet_normals, part.facet_rhs, part.facet_indptr,
-                       tolerances.ON_HYPERPLANE * scale)
-    neighbours = part.neighbours.copy()
-    neighbours[unresolved[ok]] = candidate[ok]
-    return part._replace(neighbours=neighbours, boundary_probes=part.boundary_probes[~ok])
+    with compiled():
+        neighbours, unlinked = _link(index.table, part.facet_indptr, part.facet_sources, part.neighbours,
+                                     part.boundary_probes, part.facet_normals, part.facet_rhs,
+                                     tolerances.ON_HYPERPLANE * scale)
+    return part._replace(neighbours=neighbours, boundary_probes=part.boundary_probes[unlinked])
+
+
+@njit(cache=True, nogil=True)
+def _link(table, facet_indptr, facet_sources, neighbours, probes, normals, rhs, tol):
+    """:func:`link_within`'s kernel: for the unresolved facets f (in order), the candidate region is the
+    owner's pattern with bit ``facet_sources[f]`` flipped (``table``: the PatternIndex's arrays), taken
+    when the facet's probe lies inside it (:func:`polytope.points_inside`). Returns the neighbours with
+    those facets linked and, per probe, whether its facet stays unresolved."""
+    unresolved = np.flatnonzero(neighbours == UNRESOLVED)
+    owner = np.empty(unresolved.shape[0], dtype=np.int64)
+    r = 0
+    for q in range(unresolved.shape[0]):
+        while facet_indptr[r + 1] <= unresolved[q]:
+            r += 1
+        owner[q] = r
+    words = flipped_words(table.words, owner, facet_sources[unresolved])
+    candidate = find_rows(table, hash_rows(words, MULTIPLIERS), words)
+    ok = points_inside(probes, candidate, normals, rhs, facet_indptr, tol)
+    linked = neighbours.copy()
+    for q in range(unresolved.shape[0]):
+        if ok[q]:
+            linked[unresolved[q]] = candidate[q]
+    return linked, ~ok
 
 
 def offset_neighbours(neighbours: np.ndarray, first_region: int) -> np.ndarray:

@@ -25,19 +25,23 @@ allocated per split. Only the leaves are written out, in the CSR form of :class:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-from quasieq.regions.chunk import FinishedChunk
+from quasieq.regions.chunk import Chunk, FinishedChunk, chunk_rows
 from quasieq.regions.neighbours import UNRESOLVED
 from quasieq.regions.polytope import has_bit, row_has_bit, row_set_bit
 from quasieq.regions.splitting import (
     LayerInputs,
     LayerSplit,
     Polytopes,
+    children_chunk,
     layer_input,
     pre_activation_maps,
     rounding_tests,
+    stack_layer,
 )
 
 
@@ -444,3 +448,53 @@ def finish_polygons(chunk, W_out, b_out, min_radius, probe_step):
         volumes[kept], centres[kept], radii[kept],
     )
     return reduced, R - n_kept
+
+
+class Descent(NamedTuple):
+    """Where :func:`descend_polygons` stopped: the chunk it reached, split ``levels`` times from the
+    one it was given, the layer that splits it next, and ``finished`` when it was final (``done``)."""
+
+    chunk: Chunk
+    layer: int
+    levels: int
+    dropped: int  # slivers dropped by the splits, and regions by the finish
+    done: bool
+    finished: FinishedChunk  # the chunk finished (``done``), else a finished chunk of no regions
+
+
+@njit(cache=True, nogil=True)
+def descend_polygons(chunk, layer, stack, tols, budget, chunk_size, part_min, W_out, b_out, probe_step):
+    """The region tree below a 2-D chunk while it is a single path: split the chunk by layer
+    ``layer`` of ``stack`` (:func:`split_polygons`, at most ``budget`` children), its children by the
+    next layer, and so on, as long as the children fit in one chunk (:func:`chunk.chunk_rows` of
+    ``chunk_size``, and at most ``budget``) and a chunk is split in one part (fewer than ``part_min``
+    regions); a final chunk that is one part is finished (:func:`finish_polygons`, slivers below
+    ``tols.on_hyperplane``).
+    Each step is the one tree.explore takes on such a chunk, so the result is bitwise the same: this
+    kernel only saves the calls between them on small nets. Returns a :class:`Descent`."""
+    layers = stack.units.shape[0] - 1
+    levels = dropped = 0
+    fits = True
+    while fits and layer < layers and chunk.vertex_indptr.shape[0] - 1 < part_min:
+        cut = stack_layer(stack, layer)
+        split = split_polygons(chunk, cut, tols, budget)
+        chunk = children_chunk(chunk, split, cut.hyperplane_ids)
+        n = chunk.vertex_indptr.shape[0] - 1
+        fits = n <= min(budget, chunk_rows(layer, n, chunk_size))
+        layer += 1
+        levels += 1
+        dropped += split.dropped
+    if fits and layer == layers and chunk.vertex_indptr.shape[0] - 1 < part_min:
+        finished, thin = finish_polygons(chunk, W_out, b_out, tols.on_hyperplane, probe_step)
+        return Descent(chunk, layer, levels, dropped + thin, True, finished)
+    finished, _ = finish_polygons(_no_regions(chunk), W_out, b_out, tols.on_hyperplane, probe_step)
+    return Descent(chunk, layer, levels, dropped, False, finished)
+
+
+@njit(cache=True, nogil=True)
+def _no_regions(chunk):
+    """A chunk of no regions with ``chunk``'s column types."""
+    indptr = np.zeros(1, dtype=np.int64)
+    return Chunk(chunk.vertices[:0], chunk.incidence[:0], indptr, chunk.constraint_ids[:0],
+                 chunk.constraint_normals[:0], chunk.constraint_rhs[:0], indptr, chunk.parent_Z,
+                 chunk.parent_z0, chunk.parent[:0], chunk.bits[:0], chunk.patterns[:0])

@@ -395,7 +395,10 @@ def points_inside(points, regions, normals, rhs, coff, tol):
             continue
         inside = True
         for f in range(coff[r], coff[r + 1]):
-            if np.dot(normals[f], points[q]) > rhs[f] + tol:
+            dot = 0.0  # n·x summed in a loop: np.dot of two short rows is a BLAS call each
+            for i in range(points.shape[1]):
+                dot += normals[f, i] * points[q, i]
+            if dot > rhs[f] + tol:
                 inside = False
                 break
         out[q] = inside

@@ -43,6 +43,7 @@ from numba import njit
 from numba.typed import List
 from threadpoolctl import ThreadpoolController
 
+from quasieq.regions.chunk import Chunk
 from quasieq.regions.polytope import popcount, prune_constraints, row_set_bit
 
 
@@ -318,6 +319,61 @@ class Layer(NamedTuple):
     weights: np.ndarray  # (n, n_in)
     biases: np.ndarray  # (n,)
     hyperplane_ids: np.ndarray  # (n,) int64
+
+
+class LayerStack(NamedTuple):
+    """Every hidden layer of a net in three flat arrays, so that a kernel can walk the layers (numba
+    takes a list of arrays of different shapes only as a typed list): layer l's units are
+    ``units[l]:units[l + 1]`` of ``biases`` and ``hyperplane_ids``, its weights ``weights[w0:w1]``
+    reshaped to (units, inputs) with ``w0, w1 = weight_starts[l], weight_starts[l + 1]``."""
+
+    weights: np.ndarray  # (Σ_l n_l·n_{l-1},) float64, each layer's W row by row
+    biases: np.ndarray  # (Σ_l n_l,)
+    hyperplane_ids: np.ndarray  # (Σ_l n_l,) int64 (Layer.hyperplane_ids)
+    units: np.ndarray  # (L + 1,) int64 offsets of each layer's units
+    weight_starts: np.ndarray  # (L + 1,) int64 offsets of each layer's weights
+
+    @classmethod
+    def of(cls, layers: list[Layer]) -> LayerStack:
+        units = np.cumsum([0] + [layer.biases.shape[0] for layer in layers])
+        weight_starts = np.cumsum([0] + [layer.weights.size for layer in layers])
+        flat = (np.concatenate([layer.weights.ravel() for layer in layers]) if layers else np.empty(0),
+                np.concatenate([layer.biases for layer in layers]) if layers else np.empty(0),
+                np.concatenate([layer.hyperplane_ids for layer in layers]) if layers else np.empty(0, dtype=np.int64))
+        return cls(*flat, units.astype(np.int64), weight_starts.astype(np.int64))
+
+    def layer(self, layer: int) -> Layer:
+        """Hidden layer ``layer`` (views of the stack's arrays), as :func:`stack_layer` reads it."""
+        u0, u1 = self.units[layer], self.units[layer + 1]
+        W = self.weights[self.weight_starts[layer]:self.weight_starts[layer + 1]].reshape(u1 - u0, -1)
+        return Layer(W, self.biases[u0:u1], self.hyperplane_ids[u0:u1])
+
+
+@njit(cache=True, nogil=True)
+def stack_layer(stack, layer):
+    """Hidden layer ``layer`` of a :class:`LayerStack` (views of its arrays)."""
+    u0, u1 = stack.units[layer], stack.units[layer + 1]
+    W = stack.weights[stack.weight_starts[layer]:stack.weight_starts[layer + 1]].reshape((u1 - u0, -1))
+    return Layer(W, stack.biases[u0:u1], stack.hyperplane_ids[u0:u1])
+
+
+@njit(cache=True, nogil=True)
+def children_chunk(chunk, split, hyperplane_ids):
+    """The chunk of the children of ``split``, the split of ``chunk`` by a layer with these hyperplane
+    ids: their polytopes and layer inputs, and their patterns, the parent region's followed by the
+    layer's ReLU bits (the units of id ≥ 0; a linear unit's bit is not part of a pattern)."""
+    parent, bits = split.inputs.parent, split.inputs.bits
+    before = chunk.patterns.shape[1]
+    relu = np.flatnonzero(hyperplane_ids >= 0)
+    patterns = np.empty((parent.shape[0], before + relu.shape[0]), dtype=np.bool_)
+    for r in range(parent.shape[0]):
+        for i in range(before):
+            patterns[r, i] = chunk.patterns[parent[r], i]
+        for i in range(relu.shape[0]):
+            patterns[r, before + i] = bits[r, relu[i]]
+    c = split.children
+    return Chunk(c.vertices, c.incidence, c.vertex_indptr, c.constraint_ids, c.constraint_normals, c.constraint_rhs,
+                 c.constraint_indptr, split.inputs.parent_Z, split.inputs.parent_z0, parent, bits, patterns)
 
 
 class SplitTolerances(NamedTuple):

@@ -2,7 +2,7 @@
 
 The enumeration is a tree: the box → the regions after hidden layer 1 → … → the final regions. A
 node of the tree is a *chunk* (regions/chunk.py): up to ``chunk_size`` consecutive children of one
-chunk of the layer above (the root's children are cut into ROOT_CHUNKS chunks, :func:`chunk_rows`).
+chunk of the layer above (the root's children are cut into chunk.ROOT_CHUNKS chunks, :func:`chunk.chunk_rows`).
 Splitting a chunk by the next layer's neurons (:func:`split_chunk`) gives its children, cut into
 chunks in order; a chunk after the last hidden layer is *finished*
 (:func:`finish_chunk`: output maps, volumes, interior points).
@@ -38,18 +38,20 @@ from quasieq.box import Box
 from quasieq.budget import check_time
 from quasieq.interrupts import compiled
 from quasieq.net import ReluNet
-from quasieq.regions.chunk import Chunk, FinishedChunk
+from quasieq.regions.chunk import Chunk, FinishedChunk, chunk_rows
 from quasieq.regions.limits import RegionLimit
 from quasieq.regions.neighbours import UNRESOLVED, facet_probes, offset_neighbours
-from quasieq.regions.polygons import finish_polygons, polygon_facts, split_polygons
+from quasieq.regions.polygons import descend_polygons, finish_polygons, polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
 from quasieq.regions.splitting import (
     GEMM_BLOCK,
     Layer,
     LayerInputs,
     LayerSplit,
+    LayerStack,
     Polytopes,
     SplitTolerances,
+    children_chunk,
     pre_activation_maps,
     split_layer,
 )
@@ -63,10 +65,9 @@ class EngineNet(NamedTuple):
     """The net and box as the splitter reads them: dense float64 layers and the tolerances at the
     box's scale s (tolerances.ON_HYPERPLANE·s, tolerances.SLIVER·s)."""
 
-    hidden: list[tuple[np.ndarray, np.ndarray]]  # (W_l, b_l) of every hidden layer
+    stack: LayerStack  # every hidden layer (W_l, b_l, hyperplane ids; -1: linear unit), flat
     W_out: np.ndarray
     b_out: np.ndarray
-    hyperplane_ids: list[np.ndarray]  # per hidden layer, each unit's global hyperplane id (-1: linear unit)
     relu_masks: list[np.ndarray]  # per hidden layer, which units are ReLUs (their bits make the pattern)
     relu_units: int
     box: Box
@@ -77,11 +78,21 @@ class EngineNet(NamedTuple):
     @classmethod
     def of(cls, net: ReluNet, box: Box, threads: int = 1) -> EngineNet:
         layers = [(W.toarray() if sp.issparse(W) else np.ascontiguousarray(W), b) for W, b in net.layers]
+        hidden = [Layer(W, b, ids) for (W, b), ids in zip(layers[:-1], _hyperplane_ids(net, box.dim), strict=True)]
         return cls(
-            hidden=layers[:-1], W_out=layers[-1][0], b_out=layers[-1][1],
-            hyperplane_ids=_hyperplane_ids(net, box.dim), relu_masks=list(net.relu_masks), relu_units=net.relu_units,
-            box=box, tol=tolerances.ON_HYPERPLANE * box.scale, sliver=tolerances.SLIVER * box.scale, threads=threads,
+            stack=LayerStack.of(hidden), W_out=layers[-1][0], b_out=layers[-1][1], relu_masks=list(net.relu_masks),
+            relu_units=net.relu_units, box=box, tol=tolerances.ON_HYPERPLANE * box.scale,
+            sliver=tolerances.SLIVER * box.scale, threads=threads,
         )
+
+    @property
+    def hidden(self) -> list[Layer]:
+        """Every hidden layer (views of ``stack``)."""
+        return [self.stack.layer(layer) for layer in range(self.stack.units.shape[0] - 1)]
+
+    @property
+    def split_tolerances(self) -> SplitTolerances:
+        return SplitTolerances(self.tol, self.sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING)
 
     @property
     def words(self) -> int:
@@ -135,10 +146,8 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
     patterns extended by this layer's bits; parents' maps = this layer's pre-activation maps on the
     chunk's regions) and the number of slivers dropped. Stops early once more than ``budget``
     children exist (the caller raises). Runs in parts on ``engine.threads`` threads (module docstring)."""
-    W, b = engine.hidden[layer]
     splitter = split_polygons if engine.box.dim == 2 else split_layer  # the 2-D kernel walks polygons
-    tols = SplitTolerances(engine.tol, engine.sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING)
-    kernel_layer = Layer(W, b, engine.hyperplane_ids[layer])
+    kernel_layer, tols = engine.stack.layer(layer), engine.split_tolerances
 
     def split_part(bounds: tuple[int, int]) -> LayerSplit:
         with compiled():
@@ -146,12 +155,8 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
 
     parts = part_bounds(chunk.size, engine.threads)
     split = _joined_splits(in_threads(split_part, parts, engine.threads), parts)
-    parent, bits = split.inputs.parent, split.inputs.bits
-    children = Chunk(
-        **split.children._asdict(), **split.inputs._asdict(),
-        patterns=np.concatenate((chunk.patterns[parent], bits[:, engine.relu_masks[layer]]), axis=1),
-    )
-    return children, split.dropped
+    with compiled():
+        return children_chunk(chunk, split, kernel_layer.hyperplane_ids), split.dropped
 
 
 #: A chunk of fewer regions than this is split in one piece (a part costs a kernel call).
@@ -348,56 +353,71 @@ def explore(
         check_time("enumerating regions")
         node = stack.pop()
         pending -= node.chunk.size
-        if node.layer == len(engine.hidden):
-            reduced, n_thin = finish_chunk(node.chunk, engine)
-            finished.append(reduced)
-            dropped += n_thin
-            found += node.chunk.size - n_thin
+        step = advance(node, engine, chunk_size=chunk_size, limit=limit, found=found + pending)
+        dropped += step.dropped
+        if step.finished is not None:
+            finished.append(step.finished)
+            found += step.finished.radii.shape[0]
             done_share += node.share
             if progress is not None:
                 progress(found, done_share)
             continue
-        below, n_dropped = split_subtree(node, engine, chunk_size=chunk_size, limit=limit, found=found + pending)
-        dropped += n_dropped
-        stack.extend(reversed(below))
-        pending += sum(b.chunk.size for b in below)
+        stack.extend(reversed(step.below))
+        pending += sum(b.chunk.size for b in step.below)
     regions = concat_finished(finished) if finished else empty_finished(engine)
     return Explored(path=subtree.path, regions=regions, dropped=dropped, chunks=len(finished), share=subtree.share)
+
+
+class Step(NamedTuple):
+    """What one step of the walk makes of a subtree: the subtrees below it, or its final regions."""
+
+    below: list[Subtree]
+    finished: FinishedChunk | None
+    dropped: int  # slivers dropped
+
+
+def advance(node: Subtree, engine: EngineNet, *, chunk_size: int, limit: int, found: int) -> Step:
+    """One step of the depth-first walk from ``node`` (``found`` regions certain elsewhere): a final
+    chunk is finished, any other split by its next layer (:func:`split_subtree`). A 2-D chunk of one
+    part goes down in one kernel call (polygons.descend_polygons) as long as the tree below it is a
+    single path of one-part chunks: the same steps, without the calls between them."""
+    if engine.box.dim == 2 and len(part_bounds(node.chunk.size, engine.threads)) == 1:
+        part_min = PART_MIN_REGIONS if engine.threads > 1 else np.iinfo(np.int64).max
+        with compiled():
+            descent = descend_polygons(node.chunk, node.layer, engine.stack, engine.split_tolerances, limit - found,
+                                       chunk_size, part_min, engine.W_out, engine.b_out,
+                                       tolerances.NEIGHBOUR_STEP * engine.box.scale)
+        if descent.done:
+            return Step([], descent.finished, descent.dropped)
+        parent = node._replace(path=(*node.path, *(0,) * (descent.levels - 1)), layer=descent.layer - 1)
+        return Step(subtrees_below(parent, descent.chunk, chunk_size=chunk_size, limit=limit, found=found), None,
+                    descent.dropped)
+    if node.layer == len(engine.hidden):
+        reduced, thin = finish_chunk(node.chunk, engine)
+        return Step([], reduced, thin)
+    below, dropped = split_subtree(node, engine, chunk_size=chunk_size, limit=limit, found=found)
+    return Step(below, None, dropped)
 
 
 def split_subtree(
     node: Subtree, engine: EngineNet, *, chunk_size: int, limit: int, found: int
 ) -> tuple[list[Subtree], int]:
-    """Split ``node``'s chunk by its next layer: the children cut into chunks (:func:`chunk_rows`), in
+    """Split ``node``'s chunk by its next layer: the children cut into chunks (:func:`chunk.chunk_rows`), in
     order, as subtrees, and the number of slivers dropped. ``found`` regions are already certain
     elsewhere; more than ``limit`` in all raises TooManyRegions (the split stops as soon as that is sure)."""
-    budget = limit - found
-    children, dropped = split_chunk(node.chunk, engine, node.layer, budget)
-    if children.size > budget:
-        raise RegionLimit(limit, "max_regions=").refusal(found + children.size)
+    children, dropped = split_chunk(node.chunk, engine, node.layer, limit - found)
+    return subtrees_below(node, children, chunk_size=chunk_size, limit=limit, found=found), dropped
+
+
+def subtrees_below(node: Subtree, children: Chunk, *, chunk_size: int, limit: int, found: int) -> list[Subtree]:
+    """The children of ``node``'s chunk split by its layer, cut into chunks (:func:`chunk.chunk_rows`) in
+    order, as subtrees; raises TooManyRegions when they and the ``found`` regions are more than ``limit``."""
     n = children.size
+    if n > limit - found:
+        raise RegionLimit(limit, "max_regions=").refusal(found + n)
     rows = chunk_rows(node.layer, n, chunk_size)
-    below = [
+    return [
         Subtree(path=(*node.path, i), layer=node.layer + 1, chunk=children.rows(s, min(s + rows, n)),
                 share=node.share * (min(s + rows, n) - s) / max(n, 1))
         for i, s in enumerate(range(0, n, rows))
     ]
-    return below, dropped
-
-
-#: The root's children (the regions after hidden layer 1) are cut into this many chunks at least.
-ROOT_CHUNKS = 32
-
-#: ... each of at least this many regions (a chunk costs a kernel call per layer below it).
-ROOT_CHUNK_MIN_REGIONS = GEMM_BLOCK
-
-
-def chunk_rows(layer: int, children: int, chunk_size: int) -> int:
-    """Regions per chunk when the ``children`` of a chunk split by hidden layer ``layer`` are cut:
-    ``chunk_size``, except below the root (layer 0), whose children are cut into ROOT_CHUNKS chunks
-    (of ROOT_CHUNK_MIN_REGIONS at least, ``chunk_size`` at most), so that the tree has enough
-    independent subtrees near the top to spread over workers (regions/schedule.py). The rule depends
-    on the tree alone, so one process cuts the same chunks as a cluster."""
-    if layer > 0:
-        return chunk_size
-    return min(chunk_size, max(ROOT_CHUNK_MIN_REGIONS, -(-children // ROOT_CHUNKS)))
