@@ -9,7 +9,9 @@ the array bytes per region shipped between client and workers (what passes throu
 the bytes the workers sent (Dask's own count: to the client and to one another, where a worker fetches a
 subtree another one split), the client process's peak RSS (``ru_maxrss``: the workers are other
 processes), a SHA-256 of every array of the complex, which must be the same in all three modes, and
-the CPU seconds (user + system) the run took in the client process and in the workers. On a machine
+the CPU seconds (user + system) the run took in the client process and in the workers, and the tasks'
+compute seconds from Dask's task stream: their sum and the longest task (the tree's cut into tasks
+allows at most sum / max(longest, sum / N) with N workers, whatever the load). On a machine
 shared with other jobs the wall time follows the load, while the CPU seconds show what the
 distribution itself costs ("CPU vs serial": client + workers over the serial run's CPU seconds; on idle
 cores 2 workers can be at most 2 / that faster than serial). The load average (``os.getloadavg``) is
@@ -24,6 +26,7 @@ row shows the median of the N times (the other columns from the run of median ti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -48,6 +51,7 @@ def child(arch: str, workers: int | None) -> dict:
     from benchmarks.nets import seeded_relu_net
 
     import quasieq as qe
+    from distributed import get_task_stream
     from quasieq.cluster.session import cluster_client
 
     net = seeded_relu_net(arch)
@@ -62,11 +66,14 @@ def child(arch: str, workers: int | None) -> dict:
         sent_before = client.run(bytes_sent) if client is not None else {}
         client_before = cpu_seconds()
         start = time.perf_counter()
-        cx = qe.regions(net, box, client=client, threads=1 if client is None else None)
+        with get_task_stream(client) if client is not None else contextlib.nullcontext() as stream:
+            cx = qe.regions(net, box, client=client, threads=1 if client is None else None)
         seconds = time.perf_counter() - start
         client_cpu = cpu_seconds() - client_before
         workers_after = client.run(cpu_seconds) if client is not None else {}
         sent_after = client.run(bytes_sent) if client is not None else {}
+    durations = [sum(s["stop"] - s["start"] for s in task["startstops"] if s["action"] == "compute")
+                 for task in (stream.data if client is not None else [])]
     digest = hashlib.sha256()
     for name in ARRAYS:
         digest.update(np.ascontiguousarray(getattr(cx, name)).tobytes())
@@ -76,6 +83,7 @@ def child(arch: str, workers: int | None) -> dict:
         "load_before": load, "load_after": os.getloadavg()[0], "client_cpu": client_cpu,
         "workers_cpu": sum(workers_after[w] - workers_before[w] for w in workers_before),
         "workers_sent": sum(sent_after[w] - sent_before[w] for w in sent_before),
+        "task_seconds": sum(durations), "longest_task": max(durations, default=0.0),
     }
 
 
@@ -108,7 +116,8 @@ def main() -> None:
         print(json.dumps(child(args.child, args.workers or None)))
         return
     header = ("| net | mode | regions | seconds | vs serial | tasks | bytes / region: client, workers sent | "
-              "client peak RSS | CPU s client + workers | CPU vs serial | load (1 min) | same complex |")
+              "client peak RSS | CPU s client + workers | CPU vs serial | task s: sum, longest | load (1 min) | "
+              "same complex |")
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     print(f"cpus: {os.cpu_count()}, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
     for arch in args.nets.split(","):
@@ -125,7 +134,7 @@ def main() -> None:
             row = (f"| {arch} | {mode} | {r['regions']:,d} | {r['seconds']:.2f} | "
                    f"{serial['seconds'] / r['seconds']:.2f}× | {r['tasks']} | {per_region:,.0f}, {sent:,.0f} | "
                    f"{r['peak_rss_bytes'] / 2**30:.2f} GiB | {r['client_cpu']:.1f} + {r['workers_cpu']:.1f} | "
-                   f"{cpu / serial['client_cpu']:.2f}× | "
+                   f"{cpu / serial['client_cpu']:.2f}× | {r['task_seconds']:.1f}, {r['longest_task']:.2f} | "
                    f"{r['load_before']:.1f} → {r['load_after']:.1f} | "
                    f"{'yes' if all(x['sha256'] == serial['sha256'] for x in runs[mode]) else 'NO'} |")
             lines.append(row)
