@@ -29,7 +29,8 @@ of the complex as soon as all subtrees before it in path order are in (regions/a
 the workers compute it copies what has arrived, and after the last subtree only that one is left.
 
 **Memory.** The client holds the finished regions (linear in the regions kept) and the small queue
-of subtrees; a worker holds one subtree's walk (layers × chunk in flight), the expansions whose
+of subtrees, at the start the root's children too (and the scheduler, in their tasks, until they
+run: the regions after the first layer, with their incidence bitsets); a worker holds one subtree's walk (layers × chunk in flight), the expansions whose
 children are not explored yet, and its finished regions until they are collected.
 
 **Checkpoints** (regions/checkpoint.py): each explored subtree is written to disk when it arrives; a
