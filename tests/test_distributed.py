@@ -31,7 +31,7 @@ from quasieq.cli import app
 from quasieq.cluster import DaskExecutor
 from quasieq.cluster.session import cluster_client
 from quasieq.regions.chunk import ROOT_CHUNK_MIN_REGIONS, ROOT_CHUNKS
-from quasieq.regions.schedule import TreePlan, run_tree
+from quasieq.regions.schedule import TreePlan, array_bytes, pack_subtree, run_tree, unpack_subtree
 from quasieq.regions.tree import EngineNet, Subtree, root_chunk, split_subtree
 from quasieq.unit_box import UnitFrame
 from quasieq.verify.compare import chunk_size, sample_chunk, sample_chunks
@@ -234,6 +234,23 @@ def test_checkpoint_refuses_another_net(tmp_path):
     manifest.write_text(json.dumps({k: v for k, v in json.loads(manifest.read_text()).items() if k != "root_chunks"}))
     with pytest.raises(qe.QuasieqError, match="different cut of the root's children"):
         qe.regions(net, box, checkpoint=tmp_path / "ck", resume=True)
+
+
+def test_subtrees_sent_from_the_client_unpack_to_themselves():
+    """The root's children as they travel (bool columns packed, incidence cut to the words in use) come
+    back field for field, dtype and bits, and travel in fewer bytes."""
+    frame = UnitFrame.of(qe.Box.cube(3, -1, 1))
+    engine = EngineNet.of(frame.fold(make_net((3, 50, 20, 1), 2)), frame.unit_box)
+    assert engine.words == 2  # 6 + 70 bits; after layer 1 only 6 + 50 can be set: the second word is cut
+    children, _ = split_subtree(Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0), engine,
+                                chunk_size=64, limit=10**9, found=0)
+    for child in children:
+        packed = pack_subtree(child)
+        assert array_bytes(packed) < array_bytes(child) and packed.chunk.incidence.shape[1] == 1
+        back = unpack_subtree(packed, engine).chunk
+        for field in child.chunk._fields:
+            a, b = getattr(child.chunk, field), getattr(back, field)
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), field
 
 
 def test_the_root_is_cut_into_root_chunks():
