@@ -11,7 +11,7 @@ subtrees) while fewer than ``subtrees_wanted`` (a few per worker) are out, so ea
 until the work is spread, and hands each remaining subtree out to be *explored* (every region below
 it, depth-first, on one worker). The root (one region, the first split of every run) is expanded in
 the client process: the workers would wait for it anyway, and its children (cut into ROOT_CHUNKS
-chunks when there are enough of them, regions/tree.py) go out with their tasks at once, to every
+chunks when there are enough of them, regions/chunk.py) go out with their tasks at once, to every
 worker. Below the root an expansion's children stay on the cluster: the expansion is a task whose
 result is kept there (:meth:`Executor.keep`), a small task streams back how many children it has,
 and each child becomes a key of its own (a task that picks it out), so a worker exploring a child
