@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,11 +51,11 @@ class Box:
     def dim(self) -> int:
         return int(self.lo.size)
 
-    @property
+    @functools.cached_property  # the bounds are read-only: computed once (every enumeration step reads it)
     def volume(self) -> float:
         return float(np.prod(self.hi - self.lo))
 
-    @property
+    @functools.cached_property
     def scale(self) -> float:
         """Largest side length: the unit of every geometric tolerance (tolerances.py)."""
         return float(np.max(self.hi - self.lo))

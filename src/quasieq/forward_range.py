@@ -38,11 +38,11 @@ def interval_bound(net, box) -> tuple[int, float] | None:
         for i, (W, b) in enumerate(net.layers):
             centre = W @ mid + b
             spread = abs(W) @ rad
-            lo, hi = centre - spread, centre + spread
-            bound = float(np.max(np.maximum(np.abs(lo), np.abs(hi))))
+            bound = float((np.abs(centre) + spread).max())  # max|z| = |centre| + spread (spread ≥ 0)
             if not bound <= tolerances.FORWARD_RANGE_MAX:
                 return i, bound
             if i < last:
+                lo, hi = centre - spread, centre + spread
                 relu = net.relu_masks[i]
                 lo, hi = np.where(relu, np.maximum(lo, 0.0), lo), np.where(relu, np.maximum(hi, 0.0), hi)
                 mid, rad = (lo + hi) / 2.0, (hi - lo) / 2.0

@@ -28,18 +28,24 @@ times smaller than on the box.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from quasieq import tolerances
 from quasieq.box import Box
 from quasieq.errors import QuasieqError
 from quasieq.net import ReluNet
 from quasieq.regions.complex import RegionComplex
+
+#: Facet rows from which :meth:`UnitFrame.complex_to_box` maps on two threads (about 13,000 regions in
+#: 2-D): below it, starting the threads costs more than they save.
+MAP_THREADS_MIN_FACETS = 1 << 16
 
 #: Largest input dimension region enumeration accepts: the box alone is a polytope with 2^D vertices
 #: (and D·2^(D-1) edges), so D = 20 holds a million vertices before any neuron cuts it.
@@ -55,24 +61,21 @@ def check_representable(box: Box) -> None:
     * a side narrower than tolerances.BOX_MIN_WIDTH_SPACINGS float spacings at its centre: points
       mapped back from the unit box would collapse onto a handful of floats.
     """
-    with np.errstate(over="ignore"):
-        side = box.hi - box.lo
-    over = np.flatnonzero(~np.isfinite(side))
-    if over.size:
-        i = int(over[0])
-        raise QuasieqError(
-            f"box: coordinate {i} from {box.lo[i]:.3g} to {box.hi[i]:.3g} is wider than the largest float64 "
-            f"({np.finfo(np.float64).max:.3g}); shrink the box or rescale that input"
-        )
-    centre = np.maximum(np.abs(box.lo), np.abs(box.hi))
-    narrow = np.flatnonzero(side < tolerances.BOX_MIN_WIDTH_SPACINGS * np.spacing(centre))
-    if narrow.size:
-        i = int(narrow[0])
-        raise QuasieqError(
-            f"box: coordinate {i} has width {side[i]:.3g} at {box.lo[i]:.17g}, fewer than "
-            f"{tolerances.BOX_MIN_WIDTH_SPACINGS} float64 steps; widen the box or shift that input towards 0"
-        )
-    log10_volume = float(np.sum(np.log10(side)))
+    lo, hi = box.lo.tolist(), box.hi.tolist()  # a few floats: plain Python costs less than numpy calls
+    side = [top - bottom for bottom, top in zip(lo, hi, strict=True)]  # inf where it overflows
+    for i, width in enumerate(side):
+        if not math.isfinite(width):
+            raise QuasieqError(
+                f"box: coordinate {i} from {lo[i]:.3g} to {hi[i]:.3g} is wider than the largest float64 "
+                f"({np.finfo(np.float64).max:.3g}); shrink the box or rescale that input"
+            )
+    for i, width in enumerate(side):
+        if width < tolerances.BOX_MIN_WIDTH_SPACINGS * math.ulp(max(abs(lo[i]), abs(hi[i]))):  # ulp = np.spacing
+            raise QuasieqError(
+                f"box: coordinate {i} has width {width:.3g} at {lo[i]:.17g}, fewer than "
+                f"{tolerances.BOX_MIN_WIDTH_SPACINGS} float64 steps; widen the box or shift that input towards 0"
+            )
+    log10_volume = sum(math.log10(width) for width in side)
     if not (math.log10(np.finfo(np.float64).tiny) < log10_volume < math.log10(np.finfo(np.float64).max)):
         raise QuasieqError(
             f"box: volume Π(hi - lo) ≈ 1e{log10_volume:.0f} is outside float64's normal range "
@@ -105,7 +108,7 @@ class UnitFrame:
 
     @property
     def unit_box(self) -> Box:
-        return Box.cube(self.box.dim, 0.0, 1.0)
+        return unit_cube(self.box.dim)
 
     @property
     def is_identity(self) -> bool:
@@ -176,12 +179,18 @@ class UnitFrame:
         """The regions of ``net`` on the box from those of ``self.fold(net)`` on the unit box (module
         docstring); the unit-box complex stays available as ``.unit`` for the constructions. The facets,
         the vertices and the rest are mapped on up to ``threads`` threads at once (numpy releases the
-        GIL; each array is computed by the same operations as on one thread, so the bits are the same)."""
-        with ThreadPoolExecutor(max_workers=max(1, min(int(threads), 2))) as pool:  # the facets, the vertices
-            facets = pool.submit(self.facets_to_box, unit.facet_normals_flat, unit.facet_rhs_flat)
-            vertices = pool.submit(self.to_box, unit.vertices_flat)
+        GIL; each array is computed by the same operations as on one thread, so the bits are the same),
+        when there are MAP_THREADS_MIN_FACETS facets or more (starting the threads costs more on fewer)."""
+        if threads > 1 and unit.facet_rhs_flat.shape[0] >= MAP_THREADS_MIN_FACETS:
+            with ThreadPoolExecutor(max_workers=2) as pool:  # the facets, the vertices
+                facets = pool.submit(self.facets_to_box, unit.facet_normals_flat, unit.facet_rhs_flat)
+                vertices = pool.submit(self.to_box, unit.vertices_flat)
+                (A, b), interior = self.maps_to_box(unit.A, unit.b), self.to_box(unit.interior_points)
+                (normals, rhs), vertices_x = facets.result(), vertices.result()
+        else:
+            normals, rhs = self.facets_to_box(unit.facet_normals_flat, unit.facet_rhs_flat)
+            vertices_x = self.to_box(unit.vertices_flat)
             (A, b), interior = self.maps_to_box(unit.A, unit.b), self.to_box(unit.interior_points)
-            (normals, rhs), vertices_x = facets.result(), vertices.result()
         cx = RegionComplex(
             net, self.box,
             patterns=unit.patterns,
@@ -207,19 +216,32 @@ class UnitFrame:
         return cx
 
 
+@functools.cache
+def unit_cube(dim: int) -> Box:
+    """[0, 1]^dim (a Box is immutable: one per dimension serves every enumeration)."""
+    return Box.cube(dim, 0.0, 1.0)
+
+
 def _compensated_bias(W, b: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """b + W·shift summed over the D + 1 terms of each row with Neumaier's compensated summation
     (error ≈ one rounding of the result plus O(D·u²·Σ|terms|)), so that a shift far from 0 (a box at
     1e200, or [1, 1 + 1e-9]) does not cost the bias its accuracy. The product W_ij·shift_j is rounded
     once each; only the first layer is summed here, so a (rows, D) dense view is cheap."""
     dense = W.toarray() if sp.issparse(W) else np.asarray(W)
-    total = b.astype(np.float64).copy()
+    return _neumaier_rows(np.ascontiguousarray(dense, dtype=np.float64), b.astype(np.float64),
+                          np.asarray(shift, dtype=np.float64))
+
+
+@njit(cache=True, nogil=True)
+def _neumaier_rows(dense, b, shift):
+    """Per row r: b_r + Σ_j dense_rj·shift_j, the terms added in order j = 0, 1, … with Neumaier's
+    correction (the rounding error of each addition, carried and added at the end)."""
+    total = b.copy()
     carry = np.zeros_like(total)
     for j in range(dense.shape[1]):
-        term = dense[:, j] * shift[j]
-        s = total + term
-        big = np.abs(total) >= np.abs(term)
-        carry += np.where(big, (total - s) + term, (term - s) + total)
-        total = s
+        for r in range(dense.shape[0]):
+            term = dense[r, j] * shift[j]
+            s = total[r] + term
+            carry[r] += (total[r] - s) + term if abs(total[r]) >= abs(term) else (term - s) + total[r]
+            total[r] = s
     return total + carry
-

@@ -468,10 +468,10 @@ def descend_polygons(chunk, layer, stack, tols, budget, chunk_size, part_min, W_
     ``layer`` of ``stack`` (:func:`split_polygons`, at most ``budget`` children), its children by the
     next layer, and so on, as long as the children fit in one chunk (:func:`chunk.chunk_rows` of
     ``chunk_size``, and at most ``budget``) and a chunk is split in one part (fewer than ``part_min``
-    regions); a final chunk that is one part is finished (:func:`finish_polygons`, slivers below
-    ``tols.on_hyperplane``).
-    Each step is the one tree.explore takes on such a chunk, so the result is bitwise the same: this
-    kernel only saves the calls between them on small nets. Returns a :class:`Descent`."""
+    regions); a final chunk is finished (:func:`finish_polygons`, slivers below ``tols.on_hyperplane``;
+    tree.finish_chunk finishes a 2-D chunk in one piece whatever its size). Each step is the one
+    tree.explore takes on such a chunk, so the result is bitwise the same: this kernel only saves the
+    calls between them on small nets. Returns a :class:`Descent`."""
     layers = stack.units.shape[0] - 1
     levels = dropped = 0
     fits = True
@@ -484,7 +484,7 @@ def descend_polygons(chunk, layer, stack, tols, budget, chunk_size, part_min, W_
         layer += 1
         levels += 1
         dropped += split.dropped
-    if fits and layer == layers and chunk.vertex_indptr.shape[0] - 1 < part_min:
+    if fits and layer == layers:
         finished, thin = finish_polygons(chunk, W_out, b_out, tols.on_hyperplane, probe_step)
         return Descent(chunk, layer, levels, dropped + thin, True, finished)
     finished, _ = finish_polygons(_no_regions(chunk), W_out, b_out, tols.on_hyperplane, probe_step)

@@ -217,7 +217,7 @@ def unpack_patterns(result: Explored, neurons: int) -> Explored:
 
 def _run_subtree(engine: EngineNet, subtree: Subtree, plan: TreePlan,
                  progress: ProgressFn | None) -> Explored | Expanded:
-    final = len(engine.hidden)
+    final = engine.depth
     if subtree.layer == final or plan.split_above is None:
         return explore(engine, subtree, chunk_size=plan.chunk_size, limit=plan.limit, progress=progress)
     below, dropped = split_subtree(subtree, engine, chunk_size=plan.chunk_size, limit=plan.limit, found=0)
@@ -299,8 +299,8 @@ def run_tree(
                 tally.resumed += 1
                 continue
             above_finished = checkpoint is not None and checkpoint.has_below(w.path)
-            children_split = plan.expand_last or w.layer + 1 < len(engine.hidden)
-            expand = w.layer < len(engine.hidden) and (above_finished or (spread and children_split))
+            children_split = plan.expand_last or w.layer + 1 < engine.depth
+            expand = w.layer < engine.depth and (above_finished or (spread and children_split))
             if expand and w.layer == 0 and not inline and isinstance(w.subtree, Subtree):  # the root: here
                 split_here(expand_subtree(engine, w.subtree, plan))
                 continue

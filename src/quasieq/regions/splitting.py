@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -335,12 +336,13 @@ class LayerStack(NamedTuple):
 
     @classmethod
     def of(cls, layers: list[Layer]) -> LayerStack:
-        units = np.cumsum([0] + [layer.biases.shape[0] for layer in layers])
-        weight_starts = np.cumsum([0] + [layer.weights.size for layer in layers])
-        flat = (np.concatenate([layer.weights.ravel() for layer in layers]) if layers else np.empty(0),
-                np.concatenate([layer.biases for layer in layers]) if layers else np.empty(0),
-                np.concatenate([layer.hyperplane_ids for layer in layers]) if layers else np.empty(0, dtype=np.int64))
-        return cls(*flat, units.astype(np.int64), weight_starts.astype(np.int64))
+        units = np.array([0, *itertools.accumulate(layer.biases.shape[0] for layer in layers)], dtype=np.int64)
+        weight_starts = np.array([0, *itertools.accumulate(layer.weights.size for layer in layers)], dtype=np.int64)
+        if not layers:
+            return cls(np.empty(0), np.empty(0), np.empty(0, dtype=np.int64), units, weight_starts)
+        return cls(np.concatenate([layer.weights.ravel() for layer in layers]),
+                   np.concatenate([layer.biases for layer in layers]),
+                   np.concatenate([layer.hyperplane_ids for layer in layers]), units, weight_starts)
 
     def layer(self, layer: int) -> Layer:
         """Hidden layer ``layer`` (views of the stack's arrays), as :func:`stack_layer` reads it."""

@@ -14,7 +14,7 @@ anywhere in any order and put back in path order, gives bitwise the same regions
 walk: this is what lets a cluster enumerate the regions (regions/schedule.py) and a checkpoint keep
 finished subtrees.
 
-**Threads.** Inside one process, a chunk is split (and finished) in parts run on ``engine.threads``
+**Threads.** Inside one process, a chunk is split (and, above 2-D, finished) in parts run on ``engine.threads``
 threads (the kernels release the GIL): each region's children depend on the region alone, except
 for the pre-activation maps, which :func:`~quasieq.regions.splitting.pre_activation_maps` computes
 :data:`~quasieq.regions.splitting.GEMM_BLOCK` regions per matrix product. The parts start at multiples
@@ -32,6 +32,7 @@ from typing import NamedTuple, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from quasieq import tolerances
 from quasieq.box import Box
@@ -86,9 +87,14 @@ class EngineNet(NamedTuple):
         )
 
     @property
+    def depth(self) -> int:
+        """The number of hidden layers."""
+        return self.stack.units.shape[0] - 1
+
+    @property
     def hidden(self) -> list[Layer]:
         """Every hidden layer (views of ``stack``)."""
-        return [self.stack.layer(layer) for layer in range(self.stack.units.shape[0] - 1)]
+        return [self.stack.layer(layer) for layer in range(self.depth)]
 
     @property
     def split_tolerances(self) -> SplitTolerances:
@@ -105,35 +111,49 @@ def _hyperplane_ids(net: ReluNet, dim: int) -> list[np.ndarray]:
     (layers concatenated; the box faces are 0 … 2D − 1), or -1 for a linear unit, which bounds no region."""
     out, first = [], 2 * dim
     for mask in net.relu_masks:
-        ids = np.full(mask.shape[0], -1, dtype=np.int64)
-        ids[mask] = first + np.arange(np.count_nonzero(mask))
+        relu = int(np.count_nonzero(mask))
+        if relu == mask.shape[0]:  # every unit a ReLU (the usual layer)
+            ids = np.arange(first, first + relu, dtype=np.int64)
+        else:
+            ids = np.full(mask.shape[0], -1, dtype=np.int64)
+            ids[mask] = first + np.arange(relu)
         out.append(ids)
-        first += int(np.count_nonzero(mask))
+        first += relu
     return out
 
 
 def root_chunk(engine: EngineNet) -> Chunk:
     """The box as the initial region: its vertices with incidence and its 2D facets (n·x ≤ c), as the
     one child of a virtual identity layer (input a(x) = x: parent maps Z = I, z0 = 0, all bits on)."""
-    box = engine.box
-    D = box.dim
-    V = box.vertices()
-    if D == 2:  # the 2-D splitter keeps polygons in cyclic order
-        V = V[[0, 1, 3, 2]]
-    inc = np.zeros((V.shape[0], engine.words), dtype=np.uint64)
-    faces = np.greater(V, box.lo).astype(np.int64) + 2 * np.arange(D)  # the faces x_i = lo_i (2i) or hi_i (2i + 1)
-    inc[:, 0] = (np.uint64(1) << faces.astype(np.uint64)).sum(axis=1)  # 2D ≤ 38 < 64 (MAX_REGION_DIM): word 0
+    with compiled():
+        return _box_chunk(engine.box.lo, engine.box.hi, engine.words)
+
+
+@njit(cache=True, nogil=True)
+def _box_chunk(lo, hi, words):
+    """:func:`root_chunk`'s kernel. Corner c has coordinate i at hi_i when bit i of c is set (the order
+    of Box.vertices), in 2-D taken in the cyclic order 0, 1, 3, 2 (c = v XOR v >> 1) that the polygon
+    splitter keeps; its incidence bits are the faces x_i = lo_i (hyperplane 2i) or x_i = hi_i (2i + 1),
+    all in word 0 (2D ≤ 38 < 64, MAX_REGION_DIM). Facet 2i is −x_i ≤ −lo_i, facet 2i + 1 is x_i ≤ hi_i."""
+    D = lo.shape[0]
+    n = 1 << D
+    V = np.empty((n, D))
+    inc = np.zeros((n, words), dtype=np.uint64)
+    for v in range(n):
+        corner = v ^ (v >> 1) if D == 2 else v
+        for i in range(D):
+            up = (corner >> i) & 1
+            V[v, i] = hi[i] if up else lo[i]
+            inc[v, 0] |= np.uint64(1) << np.uint64(2 * i + up)
     normals = np.zeros((2 * D, D))
     rhs = np.empty(2 * D)
     for i in range(D):
-        normals[2 * i, i], rhs[2 * i] = -1.0, -box.lo[i]
-        normals[2 * i + 1, i], rhs[2 * i + 1] = 1.0, box.hi[i]
-    return Chunk(
-        vertices=V, incidence=inc, vertex_indptr=np.array([0, V.shape[0]]),
-        constraint_ids=np.arange(2 * D, dtype=np.int64), constraint_normals=normals, constraint_rhs=rhs,
-        constraint_indptr=np.array([0, 2 * D]), parent_Z=np.eye(D)[None], parent_z0=np.zeros((1, D)),
-        parent=np.zeros(1, dtype=np.int64), bits=np.ones((1, D), dtype=bool), patterns=np.zeros((1, 0), dtype=bool),
-    )
+        normals[2 * i, i], rhs[2 * i] = -1.0, -lo[i]
+        normals[2 * i + 1, i], rhs[2 * i + 1] = 1.0, hi[i]
+    identity = np.eye(D).reshape((1, D, D))
+    return Chunk(V, inc, np.array([0, n]), np.arange(2 * D), normals, rhs, np.array([0, 2 * D]), identity,
+                 np.zeros((1, D)), np.zeros(1, dtype=np.int64), np.ones((1, D), dtype=np.bool_),
+                 np.zeros((1, 0), dtype=np.bool_))
 
 
 def source_codes(ids: np.ndarray, dim: int) -> np.ndarray:
@@ -158,6 +178,8 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
     with compiled():
         return children_chunk(chunk, split, kernel_layer.hyperplane_ids), split.dropped
 
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 #: A chunk of fewer regions than this is split in one piece (a part costs a kernel call).
 PART_MIN_REGIONS = 2 * GEMM_BLOCK
@@ -246,8 +268,8 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
     dropped and counted. Every neuron facet is left unresolved with its probe (regions/neighbours.py
     links them). Returns the reduced chunk and the number of regions dropped."""
     dim = engine.box.dim
-    if dim == 2 and len(part_bounds(chunk.size, engine.threads)) == 1:  # cyclic polygons, one part: one
-        with compiled():  # kernel does what follows (the same values; several parts take the threads below)
+    if dim == 2:  # cyclic polygons: one kernel does what follows (the same values), on one thread: a
+        with compiled():  # chunk's finish costs little beside its splits, and parts cost more than they save
             return finish_polygons(chunk, engine.W_out, engine.b_out, engine.tol,
                                    tolerances.NEIGHBOUR_STEP * engine.box.scale)
     exact = dim <= tolerances.EXACT_VOLUME_MAX_DIM
@@ -382,7 +404,7 @@ def advance(node: Subtree, engine: EngineNet, *, chunk_size: int, limit: int, fo
     part goes down in one kernel call (polygons.descend_polygons) as long as the tree below it is a
     single path of one-part chunks: the same steps, without the calls between them."""
     if engine.box.dim == 2 and len(part_bounds(node.chunk.size, engine.threads)) == 1:
-        part_min = PART_MIN_REGIONS if engine.threads > 1 else np.iinfo(np.int64).max
+        part_min = PART_MIN_REGIONS if engine.threads > 1 else _INT64_MAX
         with compiled():
             descent = descend_polygons(node.chunk, node.layer, engine.stack, engine.split_tolerances, limit - found,
                                        chunk_size, part_min, engine.W_out, engine.b_out,
@@ -392,7 +414,7 @@ def advance(node: Subtree, engine: EngineNet, *, chunk_size: int, limit: int, fo
         parent = node._replace(path=(*node.path, *(0,) * (descent.levels - 1)), layer=descent.layer - 1)
         return Step(subtrees_below(parent, descent.chunk, chunk_size=chunk_size, limit=limit, found=found), None,
                     descent.dropped)
-    if node.layer == len(engine.hidden):
+    if node.layer == engine.depth:
         reduced, thin = finish_chunk(node.chunk, engine)
         return Step([], reduced, thin)
     below, dropped = split_subtree(node, engine, chunk_size=chunk_size, limit=limit, found=found)
