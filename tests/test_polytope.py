@@ -52,6 +52,25 @@ def test_cube_cut_through_vertices(D):
     assert _volume(V, normals, rhs) == pytest.approx(1.0 / math.factorial(D), rel=1e-12)
 
 
+@pytest.mark.parametrize("D", [2, 3, 4, 5])
+def test_polygon_prism_volume(D):
+    """A random convex heptagon (one vertex given twice, as coinciding vertices come out of a split)
+    times [0, 1]^(D−2): its 2-faces are the heptagon's copies, whose areas the volume takes from the
+    shoelace formula in their plane; the volume equals qhull's area of the heptagon."""
+    rng = np.random.default_rng(D)
+    angles = np.sort(rng.uniform(0.0, 2 * np.pi, 7))
+    polygon = np.c_[np.cos(angles), 0.5 * np.sin(angles)] * rng.uniform(0.5, 2.0)
+    polygon = np.vstack([polygon, polygon[3]])
+    edges = np.roll(polygon[:7], -1, axis=0) - polygon[:7]
+    outward = np.c_[edges[:, 1], -edges[:, 0]] / np.linalg.norm(edges, axis=1)[:, None]
+    cube = np.array(list(itertools.product([0.0, 1.0], repeat=D - 2))).reshape(2 ** (D - 2), D - 2)
+    V = np.array([np.r_[p, c] for p in polygon for c in cube])
+    normals = np.vstack([np.c_[outward, np.zeros((7, D - 2))],
+                         np.hstack([np.zeros((2 * (D - 2), 2)), np.kron(np.eye(D - 2), [[-1.0], [1.0]])])])
+    rhs = np.r_[np.einsum("ij,ij->i", outward, polygon[:7]), np.tile([0.0, 1.0], D - 2)]
+    assert _volume(V, normals, rhs) == pytest.approx(ConvexHull(polygon).volume, rel=1e-12)
+
+
 @pytest.mark.parametrize("arch", ["3-12-12-1", "4-8-8-8-1", "5-8-8-1", "6-6-6-1"])
 def test_region_volumes_match_qhull(arch):
     """Every region of a seeded fan-in net: the engine's volume equals qhull's hull of its vertices
