@@ -120,6 +120,7 @@ def main() -> None:
               "same complex |")
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     print(f"cpus: {os.cpu_count()}, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
+    print("\n".join(lines), flush=True)
     for arch in args.nets.split(","):
         runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
         for _ in range(args.repeats):
