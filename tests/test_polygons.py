@@ -52,8 +52,8 @@ def test_polygon_splitter_matches_the_general_splitter(name):
     layers = NETS_2D[name]
     engine = EngineNet.of(make_net(layers), qe.Box.cube(2))
     chunk = root_chunk(engine)
-    for layer in range(len(engine.hidden)):
-        args = (engine.hidden[layer], engine.split_tolerances, 10**9)
+    for layer in range(engine.depth):
+        args = (engine.stack.layer(layer), engine.split_tolerances, 10**9)
         polygons, general = split_polygons(chunk, *args), split_layer(chunk, *args)
         assert polygons.dropped == general.dropped
         mine, theirs = _regions_by_key(polygons), _regions_by_key(general)
@@ -78,7 +78,7 @@ def test_finish_polygons_keeps_the_regions_above_the_radius_with_their_facts_and
     every neuron facet unresolved with its probe."""
     engine = EngineNet.of(make_net(NETS_2D[name]), qe.Box.cube(2))
     chunk = root_chunk(engine)
-    for layer in range(len(engine.hidden)):
+    for layer in range(engine.depth):
         chunk, _ = split_chunk(chunk, engine, layer, 10**9)
     volumes, centres, radii, facet_centres = polygon_facts(
         chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
@@ -148,7 +148,7 @@ def test_degenerate_nets_2d_to_5d_match_brute_force(D):
 def _walk(engine: EngineNet, chunk, layer: int, chunk_size: int) -> tuple[list, int]:
     """The final chunks below ``chunk`` (split next by ``layer``) one explore step at a time
     (split_chunk, children in chunks of chunk_rows, finish_chunk), depth-first, and the regions dropped."""
-    if layer == len(engine.hidden):
+    if layer == engine.depth:
         reduced, dropped = finish_chunk(chunk, engine)
         return [reduced], dropped
     children, dropped = split_chunk(chunk, engine, layer, 10**9)

@@ -92,11 +92,6 @@ class EngineNet(NamedTuple):
         return self.stack.units.shape[0] - 1
 
     @property
-    def hidden(self) -> list[Layer]:
-        """Every hidden layer (views of ``stack``)."""
-        return [self.stack.layer(layer) for layer in range(self.depth)]
-
-    @property
     def split_tolerances(self) -> SplitTolerances:
         return SplitTolerances(self.tol, self.sliver, tolerances.FLAT_GRADIENT, tolerances.PATTERN_ROUNDING)
 
