@@ -12,7 +12,7 @@ from scipy.spatial import ConvexHull, QhullError
 
 import oracles as O
 import quasieq as qe
-from quasieq.regions.polytope import polytope_volume, set_bit
+from quasieq.regions.polytope import face_volume, new_face_table, polytope_volume, region_facts, set_bit
 from test_regions import check_against_brute_force, check_all, make_net, random_layers
 
 
@@ -69,6 +69,46 @@ def test_polygon_prism_volume(D):
                          np.hstack([np.zeros((2 * (D - 2), 2)), np.kron(np.eye(D - 2), [[-1.0], [1.0]])])])
     rhs = np.r_[np.einsum("ij,ij->i", outward, polygon[:7]), np.tile([0.0, 1.0], D - 2)]
     assert _volume(V, normals, rhs) == pytest.approx(ConvexHull(polygon).volume, rel=1e-12)
+
+
+def _hull_polytope(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(vertices, unit normals, offsets) of qhull's hull of ``points`` (n·x ≤ c per facet)."""
+    hull = ConvexHull(points)
+    scale = np.linalg.norm(hull.equations[:, :-1], axis=1)
+    return points[hull.vertices], hull.equations[:, :-1] / scale[:, None], -hull.equations[:, -1] / scale
+
+
+@pytest.mark.parametrize("D", [3, 4, 5, 6])
+def test_hull_volumes_thin_and_many_vertices(D):
+    """Hulls of random points, some squashed to a thousandth along one axis (facet normals nearly in a
+    face's normal space: the lengths taken by Gram–Schmidt, tolerances.PROJECTION_CANCELLATION) and
+    one of 70–100 points on a sphere (two-word bitsets): the volume equals qhull's; one face table
+    shared by all of them in :func:`region_facts`, or a one-face table grown on the way
+    (:func:`face_volume`), gives bitwise the volume of a table of its own."""
+    rng = np.random.default_rng(D)
+    shapes = [rng.normal(size=(3 * D, D)) for _ in range(4)]
+    shapes += [rng.normal(size=(3 * D, D)) * np.r_[np.ones(D - 1), 1e-3] for _ in range(4)]
+    sphere = rng.normal(size=(100 if D == 3 else 70, D))
+    shapes.append(sphere / np.linalg.norm(sphere, axis=1)[:, None])
+    polytopes = [_hull_polytope(points) for points in shapes]
+    alone = []
+    for V, normals, rhs in polytopes:
+        inc, ids = _v_form(V, normals, rhs)
+        volume = polytope_volume(V, inc, ids, normals, rhs)
+        assert volume == pytest.approx(ConvexHull(V).volume, rel=1e-10, abs=0.0)
+        assert face_volume(V, inc, ids, normals, rhs, new_face_table(D, 1, 1))[0] == volume
+        alone.append(volume)
+    assert max(V.shape[0] for V, _, _ in polytopes) > 64
+    incs = [_v_form(V, normals, rhs)[0] for V, normals, rhs in polytopes]
+    words = max(inc.shape[1] for inc in incs)
+    inc = np.vstack([np.pad(i, ((0, 0), (0, words - i.shape[1]))) for i in incs])
+    voff = np.cumsum([0] + [V.shape[0] for V, _, _ in polytopes])
+    coff = np.cumsum([0] + [n.shape[0] for _, n, _ in polytopes])
+    ids = np.concatenate([np.arange(n.shape[0]) for _, n, _ in polytopes])
+    shared = region_facts(np.vstack([V for V, _, _ in polytopes]), inc, voff, ids,
+                          np.vstack([n for _, n, _ in polytopes]), np.concatenate([c for _, _, c in polytopes]),
+                          coff, True)[0]
+    assert shared.tolist() == alone
 
 
 @pytest.mark.parametrize("arch", ["3-12-12-1", "4-8-8-8-1", "5-8-8-1", "6-6-6-1"])

@@ -56,6 +56,13 @@ NEIGHBOUR_STEP = 1e-7
 #: (facets)^(D/2); beyond D = 6 vertex enumeration dominates and exact volumes stop paying off.
 EXACT_VOLUME_MAX_DIM = 6
 
+#: The exact volumes (regions/polytope.py, face_volume) take the length of a facet normal's part outside
+#: a face's normal space Q as ‖n‖² − ‖Qᵀn‖² when that is at least PROJECTION_CANCELLATION·‖n‖², and by
+#: Gram–Schmidt otherwise. Why 1/16: the difference carries an absolute error of a few u·‖n‖², so
+#: at ≥ ‖n‖²/16 the length is relative-exact to ~2^5 u ≈ 1e-14 (the subtraction loses at most 4 bits),
+#: while normals that nearly lie in Q, where it would lose more, take the slower, stable way.
+PROJECTION_CANCELLATION = 1.0 / 16.0
+
 #: A set of vertices spans an affine subspace of dimension k when exactly k singular values of the
 #: centred point matrix exceed FACE_RANK · s (used to recognise the facets of a polytope face while
 #: triangulating). Why 1e-9: the same scale as ON_HYPERPLANE — vertices that satisfy a facet equation

@@ -22,8 +22,12 @@ Facts used (P a full-dimensional polytope, every facet of P among the constraint
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
+
+from quasieq.tolerances import PROJECTION_CANCELLATION
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -283,18 +287,83 @@ def _hash_words(sets, f):
     return h
 
 
+class FaceTable(NamedTuple):
+    """The face table of :func:`face_volume`, kept from one region to the next of a call
+    (:func:`region_facts` allocates it once per chunk and grows it when a region needs more room).
+
+    Row f is a face (the region is row 0, each level's faces after the level above): its vertex bitset
+    (``bits[f·words : (f + 1)·words]``, words = ⌈vertices / 64⌉ of the region at hand), an orthonormal
+    basis ``basis[f, :D − k]`` of the normal space of its affine hull, the faces whose pyramids make
+    it (``child[start[f]:stop[f]]`` with ``factor[…]``) and its volume. A level's faces are found again
+    through an open-addressing hash table over their bitsets: slot s holds face ``slot_face[s]`` when
+    ``slot_stamp[s]`` equals the current level's stamp ``stamp[0]``, which every level (of every region)
+    increments, so that the table is never cleared."""
+
+    bits: np.ndarray  # (cap · words,) uint64
+    basis: np.ndarray  # (cap, D, D) float64
+    start: np.ndarray  # (cap,) int64
+    stop: np.ndarray  # (cap,) int64
+    volume: np.ndarray  # (cap,) float64
+    child: np.ndarray  # (4 · cap,) int64
+    factor: np.ndarray  # (4 · cap,) float64
+    slot_face: np.ndarray  # (slots,) int64, slots a power of two ≥ 2 · cap
+    slot_stamp: np.ndarray  # (slots,) int64
+    stamp: np.ndarray  # (1,) int64
+
+
 @njit(cache=True, nogil=True)
-def _grown(a, rows):
-    """``a`` with room for ``rows`` rows (its first rows copied)."""
-    out = np.empty((rows,) + a.shape[1:], dtype=a.dtype)
-    out[: a.shape[0]] = a
+def new_face_table(D, cap, words):
+    """An empty :class:`FaceTable` for D-dimensional regions: room for ``cap`` faces of ``words``-word
+    bitsets."""
+    slots = 1
+    while slots < 2 * cap:
+        slots *= 2
+    return FaceTable(np.empty(cap * words, dtype=np.uint64), np.empty((cap, D, D)), np.empty(cap, dtype=np.int64),
+                     np.empty(cap, dtype=np.int64), np.empty(cap), np.empty(4 * cap, dtype=np.int64),
+                     np.empty(4 * cap), np.empty(slots, dtype=np.int64), np.zeros(slots, dtype=np.int64),
+                     np.ones(1, dtype=np.int64))
+
+
+@njit(cache=True, nogil=True)
+def _grown_table(table, words, n_faces, level_stop):
+    """``table`` with twice the room (its first ``n_faces`` faces and their children copied); the faces
+    of the level being built (rows ``level_stop`` on) are put in the new hash table again."""
+    D = table.basis.shape[1]
+    cap = table.start.shape[0]
+    out = new_face_table(D, 2 * cap, words)
+    out.bits[: cap * words] = table.bits[: cap * words]
+    out.basis[:cap] = table.basis
+    out.start[:cap] = table.start
+    out.stop[:cap] = table.stop
+    out.volume[:cap] = table.volume
+    out.child[: 4 * cap] = table.child
+    out.factor[: 4 * cap] = table.factor
+    stamp = table.stamp[0]
+    out.stamp[0] = stamp
+    sets = out.bits.reshape((2 * cap, words))
+    mask = np.uint64(out.slot_face.shape[0] - 1)
+    for g in range(level_stop, n_faces):
+        slot = _hash_words(sets, g) & mask
+        while out.slot_stamp[slot] == stamp:
+            slot = (slot + np.uint64(1)) & mask
+        out.slot_face[slot], out.slot_stamp[slot] = g, stamp
     return out
 
 
 @njit(cache=True, nogil=True)
 def polytope_volume(V, inc, ids, normals, offsets):
+    """Exact D-volume of a polytope from its vertices, incidence and facets (:func:`face_volume` with a
+    table of its own)."""
+    D = V.shape[1]
+    return face_volume(V, inc, ids, normals, offsets, new_face_table(D, 2 * ids.shape[0] * D + 2,
+                                                                     (V.shape[0] + 63) >> 6))[0]
+
+
+@njit(cache=True, nogil=True)
+def face_volume(V, inc, ids, normals, offsets, table):
     """Exact D-volume of a polytope from its vertices, incidence and facets (pulling recursion over the
-    face lattice, each face computed once).
+    face lattice, each face computed once), and the face table (:class:`FaceTable`, grown if it had
+    to be).
 
     Length: the face table (vertex sets, the hash that finds a face again, normal-space bases, children
     and factors) is one state that every level reads and writes, so the walk is kept in one function.
@@ -307,38 +376,31 @@ def polytope_volume(V, inc, ids, normals, offsets):
     The facets of F are the maximal proper sets F ∩ S_h over the facets h of P (module docstring). With
     Q an orthonormal basis of the normal space of aff F (the normals of a chain P ⊃ … ⊃ F of facets),
     G = F ∩ {n_h·x = c_h} and dist_F(a, aff G) = |n_h·a − c_h| / ‖n_h − Q Qᵀ n_h‖; aff F, and so this
-    distance, depends on F alone. A face is reached from several faces above it (a j-face of a simple
-    D-polytope lies in D − j faces of dimension j + 1), so the faces are found level by level, from P
-    down to the 2-faces, each kept once in a table keyed by its vertex set (a hash over its bitset),
-    with the children and factors that make its volume; the 2-faces' areas come from the shoelace
-    formula in their plane (:func:`_polygon_area`; 15% less time on 6-D regions than their pyramids
-    over the edges), and the volumes are then added up from the 2-faces to P. On seeded 6-D nets this visits
-    about a sixth of the faces that the chains of the unrolled recursion pass through.
+    distance, depends on F alone. The length is ‖n_h − Q Qᵀ n_h‖² = ‖n_h‖² − ‖Qᵀ n_h‖² (Q orthonormal)
+    from the dots Qᵀ n_h alone; where that difference is below tolerances.PROJECTION_CANCELLATION·‖n_h‖²
+    (n_h nearly in F's normal space, where the subtraction would lose digits) the component is computed
+    by modified Gram–Schmidt, twice, instead (:func:`_normal_component`). A face is reached from several
+    faces above it (a j-face of a simple D-polytope lies in D − j faces of dimension j + 1), so the
+    faces are found level by level, from P down to the 2-faces, each kept once in the table keyed by
+    its vertex set (a hash over its bitset), with the children and factors that make its volume; the
+    2-faces' areas come from the shoelace formula in their plane (:func:`_polygon_area`; 15% less time
+    on 6-D regions than their pyramids over the edges), and the volumes are then added up from the
+    2-faces to P. On seeded 6-D nets this visits about a sixth of the faces that the chains of the
+    unrolled recursion pass through.
     """
     nv, D = V.shape
     if D == 1:
-        return V[:, 0].max() - V[:, 0].min()
+        return V[:, 0].max() - V[:, 0].min(), table
     facet_sets = _vertex_masks(inc, ids)
     n_facets, words = facet_sets.shape
-    # the face table: row f is a face (P is row 0, each level's faces after the level above), with
-    # its vertex bitset sets[f], an orthonormal basis basis[f, :D − dim] of the normal space of its
-    # affine hull, the faces whose pyramids make it (child[start[f]:stop[f]], factor[…]) and its volume
-    cap = 2 * n_facets * (D - 2) + 2  # grown when full
-    sets = np.empty((cap, words), dtype=np.uint64)
-    basis = np.empty((cap, D, D))
-    start = np.empty(cap, dtype=np.int64)
-    stop = np.empty(cap, dtype=np.int64)
-    volume = np.empty(cap)
-    child = np.empty(4 * cap, dtype=np.int64)
-    factor = np.empty(4 * cap)
-    slots = 1
-    while slots < 2 * cap:
-        slots *= 2
-    table = np.full(slots, -1, dtype=np.int64)
+    if table.bits.shape[0] < table.start.shape[0] * words:  # wider bitsets than the table was made for
+        table = new_face_table(D, table.start.shape[0], words)
+    sets = table.bits[: table.start.shape[0] * words].reshape((table.start.shape[0], words))
     cand = np.empty((n_facets, words), dtype=np.uint64)
     cand_facet = np.empty(n_facets, dtype=np.int64)
     sizes = np.empty(n_facets, dtype=np.int64)
     component = np.empty(D)
+    dots = np.empty(D)
     members = np.empty(nv, dtype=np.int64)
     plane = np.empty((nv, 3))
     directions = np.empty((2, D))
@@ -350,66 +412,77 @@ def polytope_volume(V, inc, ids, normals, offsets):
     two_faces = 0  # the first 2-face of the table (faces above it have children)
     for depth in range(D - 1):  # faces of dimension k = D − depth, found from the level above
         k = D - depth
+        table.stamp[0] += 1
+        stamp = table.stamp[0]
         for f in range(level_start, level_stop):
             if k == 2:  # a polygon: its area at once
-                start[f] = stop[f] = n_children
-                volume[f] = _polygon_area(V, sets, f, members, plane, directions)
+                table.start[f] = table.stop[f] = n_children
+                table.volume[f] = _polygon_area(V, sets, f, members, plane, directions)
                 continue
             apex = _first_member(sets, f)
             m = _facets_of_face(sets, f, k, facet_sets, cand, cand_facet, sizes)
-            start[f] = n_children
+            table.start[f] = n_children
             for a in range(m):
                 if row_has_bit(cand, a, apex) or not _is_maximal(cand, sizes, a, m):
                     continue
                 h = cand_facet[a]
-                length = _normal_component(normals, h, basis, f, depth, component)
+                squared = 0.0
+                for i in range(D):
+                    squared += normals[h, i] * normals[h, i]
+                outside = squared  # ‖n_h‖² − ‖Qᵀ n_h‖², the squared length outside F's normal space
+                for e in range(depth):
+                    dot = 0.0
+                    for i in range(D):
+                        dot += normals[h, i] * table.basis[f, e, i]
+                    dots[e] = dot
+                    outside -= dot * dot
+                exact = outside < PROJECTION_CANCELLATION * squared
+                length = _normal_component(normals, h, table.basis, f, depth, component) if exact else np.sqrt(outside)
                 if length <= 1e-14:
                     continue
                 height = 0.0
                 for i in range(D):
                     height += normals[h, i] * V[apex, i]
                 scale = abs(height - offsets[h]) / length / k
-                if n_faces == sets.shape[0] or n_children == child.shape[0]:  # room for one more
-                    cap = 2 * sets.shape[0]
-                    sets, basis = _grown(sets, cap), _grown(basis, cap)
-                    start, stop, volume = _grown(start, cap), _grown(stop, cap), _grown(volume, cap)
-                    child, factor = _grown(child, 4 * cap), _grown(factor, 4 * cap)
-                    slots = 2 * table.shape[0]
-                    table = np.full(slots, -1, dtype=np.int64)
-                    for g in range(1, n_faces):
-                        if g >= level_stop:  # the faces of the level being built are looked up again
-                            slot = _hash_words(sets, g) & np.uint64(slots - 1)
-                            while table[slot] >= 0:
-                                slot = (slot + np.uint64(1)) & np.uint64(slots - 1)
-                            table[slot] = g
+                if n_faces == table.start.shape[0] or n_children == table.child.shape[0]:  # room for one more
+                    table = _grown_table(table, words, n_faces, level_stop)
+                    sets = table.bits.reshape((table.start.shape[0], words))
                 for w in range(words):  # element by element: a row view is reference-counted (rows_contain)
                     sets[n_faces, w] = cand[a, w]
-                slot = _hash_words(sets, n_faces) & np.uint64(table.shape[0] - 1)
-                g = table[slot]
-                while g >= 0 and not (rows_contain(sets, g, sets, n_faces) and rows_contain(sets, n_faces, sets, g)):
-                    slot = (slot + np.uint64(1)) & np.uint64(table.shape[0] - 1)
-                    g = table[slot]
+                mask = np.uint64(table.slot_face.shape[0] - 1)
+                slot = _hash_words(sets, n_faces) & mask
+                g = -1
+                while g < 0 and table.slot_stamp[slot] == stamp:
+                    g = table.slot_face[slot]
+                    if not (rows_contain(sets, g, sets, n_faces) and rows_contain(sets, n_faces, sets, g)):
+                        g = -1
+                        slot = (slot + np.uint64(1)) & mask
                 if g < 0:  # a new face: its normal space is F's and h's component orthogonal to it
                     g = n_faces
-                    table[slot] = g
+                    table.slot_face[slot], table.slot_stamp[slot] = g, stamp
+                    if not exact:
+                        for i in range(D):
+                            component[i] = normals[h, i]
+                        for e in range(depth):
+                            for i in range(D):
+                                component[i] -= dots[e] * table.basis[f, e, i]
                     for i in range(D):
                         for e in range(depth):
-                            basis[g, e, i] = basis[f, e, i]
-                        basis[g, depth, i] = component[i] / length
+                            table.basis[g, e, i] = table.basis[f, e, i]
+                        table.basis[g, depth, i] = component[i] / length
                     n_faces += 1
-                child[n_children], factor[n_children] = g, scale
+                table.child[n_children], table.factor[n_children] = g, scale
                 n_children += 1
-            stop[f] = n_children
+            table.stop[f] = n_children
         if k == 2:
             two_faces = level_start
         level_start, level_stop = level_stop, n_faces
-        table[:] = -1  # faces of the next level are never found from two levels up
     for f in range(two_faces - 1, -1, -1):  # children come after their parents in the table
         total = 0.0
-        for c in range(start[f], stop[f]):
-            total += factor[c] * volume[child[c]]
-        volume[f] = total
-    return volume[0]
+        for c in range(table.start[f], table.stop[f]):
+            total += table.factor[c] * table.volume[table.child[c]]
+        table.volume[f] = total
+    return table.volume[0], table
 
 
 @njit(cache=True, nogil=True)
@@ -420,19 +493,27 @@ def region_facts(verts, inc, voff, ids, normals, offsets, coff, exact_volume):
     R = voff.shape[0] - 1
     D = verts.shape[1]
     volumes = np.full(R, np.nan)
-    centres = np.empty((R, D))
+    centres = np.zeros((R, D))
     radii = np.empty(R)
     facet_centres = np.empty((ids.shape[0], D))
+    table = new_face_table(D, 64 * D, 1)
     for r in range(R):
         V = verts[voff[r] : voff[r + 1]]
         incidence = inc[voff[r] : voff[r + 1]]
         fid = ids[coff[r] : coff[r + 1]]
         N = normals[coff[r] : coff[r + 1]]
         rhs = offsets[coff[r] : coff[r + 1]]
-        centre = V.sum(axis=0) / V.shape[0]
-        centres[r] = centre
-        radii[r] = (rhs - N @ centre).min()
-        for f in range(fid.shape[0]):  # scalar loops: a row view or a temporary costs an allocation
+        for v in range(V.shape[0]):  # scalar loops: a row view or a temporary costs an allocation
+            for i in range(D):
+                centres[r, i] += V[v, i]
+        for i in range(D):
+            centres[r, i] /= V.shape[0]
+        radii[r] = np.inf
+        for f in range(fid.shape[0]):
+            slack = rhs[f]
+            for i in range(D):
+                slack -= N[f, i] * centres[r, i]
+            radii[r] = min(radii[r], slack)
             row = coff[r] + f
             facet_centres[row] = 0.0
             count = 0
@@ -444,7 +525,7 @@ def region_facts(verts, inc, voff, ids, normals, offsets, coff, exact_volume):
             for i in range(D):
                 facet_centres[row, i] /= count
         if exact_volume:
-            volumes[r] = polytope_volume(V, incidence, fid, N, rhs)
+            volumes[r], table = face_volume(V, incidence, fid, N, rhs, table)
     return volumes, centres, radii, facet_centres
 
 
