@@ -79,3 +79,40 @@ def test_threads_must_be_positive():
     net = O.seeded_relu_net("2-4-1")
     with pytest.raises(QuasieqError, match="threads must be ≥ 1"):
         qe.regions(net, qe.Box.cube(2), threads=0)
+
+
+def test_map_to_the_box_on_two_threads_is_the_one_thread_map(monkeypatch):
+    """UnitFrame.complex_to_box on its pool (threshold lowered so that a small complex takes it) gives
+    the arrays of its one-thread path bit for bit, and those are the unit-box complex mapped by
+    x = lo + side·u (vertices, interior points) and the facets n·x ≤ c held by the mapped vertices."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from quasieq import unit_box
+
+    pools = []
+
+    class CountingPool(ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(unit_box, "MAP_THREADS_MIN_FACETS", 0)
+    monkeypatch.setattr(unit_box, "ThreadPoolExecutor", CountingPool)
+    net = O.seeded_relu_net("3-8-8-1", init="fanin")
+    box = qe.Box(np.array([-3.0, 0.5, 10.0]), np.array([2.0, 0.75, 12.0]))
+    unit = qe.regions(net, box, threads=1).unit
+    frame = unit_box.UnitFrame.of(box)
+    one = frame.complex_to_box(unit, net, threads=1)
+    assert pools == []
+    two = frame.complex_to_box(unit, net, threads=2)
+    assert len(pools) == 1
+    for name in ARRAYS:
+        a, b = getattr(one, name), getattr(two, name)
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), name
+    side = box.hi - box.lo
+    assert np.array_equal(one.vertices_flat, box.lo + side * unit.vertices_flat)
+    assert np.array_equal(one.interior_points, box.lo + side * unit.interior_points)
+    for r in range(len(one)):
+        V = one[r].vertices
+        slack = one[r].facet_rhs[:, None] - one[r].facet_normals @ V.T
+        assert slack.min() >= -1e-9 * box.scale and (np.abs(slack) <= 1e-9 * box.scale).any(axis=1).all()

@@ -30,8 +30,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,6 +48,9 @@ from quasieq.regions.complex import RegionComplex
 #: Facet rows from which :meth:`UnitFrame.complex_to_box` maps on two threads (about 13,000 regions in
 #: 2-D): below it, starting the threads costs more than they save.
 MAP_THREADS_MIN_FACETS = 1 << 16
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: Largest input dimension region enumeration accepts: the box alone is a polytope with 2^D vertices
 #: (and D·2^(D-1) edges), so D = 20 holds a million vertices before any neuron cuts it.
@@ -181,16 +186,12 @@ class UnitFrame:
         the vertices and the rest are mapped on up to ``threads`` threads at once (numpy releases the
         GIL; each array is computed by the same operations as on one thread, so the bits are the same),
         when there are MAP_THREADS_MIN_FACETS facets or more (starting the threads costs more on fewer)."""
-        if threads > 1 and unit.facet_rhs_flat.shape[0] >= MAP_THREADS_MIN_FACETS:
-            with ThreadPoolExecutor(max_workers=2) as pool:  # the facets, the vertices
-                facets = pool.submit(self.facets_to_box, unit.facet_normals_flat, unit.facet_rhs_flat)
-                vertices = pool.submit(self.to_box, unit.vertices_flat)
-                (A, b), interior = self.maps_to_box(unit.A, unit.b), self.to_box(unit.interior_points)
-                (normals, rhs), vertices_x = facets.result(), vertices.result()
-        else:
-            normals, rhs = self.facets_to_box(unit.facet_normals_flat, unit.facet_rhs_flat)
-            vertices_x = self.to_box(unit.vertices_flat)
+        threaded = threads > 1 and unit.facet_rhs_flat.shape[0] >= MAP_THREADS_MIN_FACETS
+        with ThreadPoolExecutor(max_workers=2) if threaded else _CallingThread() as pool:  # facets, vertices
+            facets = pool.submit(self.facets_to_box, unit.facet_normals_flat, unit.facet_rhs_flat)
+            vertices = pool.submit(self.to_box, unit.vertices_flat)
             (A, b), interior = self.maps_to_box(unit.A, unit.b), self.to_box(unit.interior_points)
+            (normals, rhs), vertices_x = facets.result(), vertices.result()
         cx = RegionComplex(
             net, self.box,
             patterns=unit.patterns,
@@ -214,6 +215,16 @@ class UnitFrame:
         cx.unit = unit
         cx.run = unit.run
         return cx
+
+
+class _CallingThread(Executor):
+    """An executor that runs each submitted call at once, in the calling thread (the one-thread path of
+    :meth:`UnitFrame.complex_to_box`: the same steps in the same order as on its pool)."""
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
 
 
 @functools.cache
