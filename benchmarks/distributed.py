@@ -58,7 +58,7 @@ def child(arch: str, workers: int | None) -> dict:
     box = qe.Box.cube(net.in_dim)
     warm = seeded_relu_net(f"{net.in_dim}-4-4-1")
     with cluster_client(workers) as client:
-        qe.regions(warm, box)
+        qe.regions(warm, box, client=client)  # the client's kernels too (it splits the root, links the boundaries)
         if client is not None:
             client.run(lambda: len(qe.regions(warm, box)))  # load the kernels on every worker
         load = os.getloadavg()[0]

@@ -1,102 +1,53 @@
-"""Putting explored subtrees together in the canonical order while the others are still computed.
+"""Putting explored subtrees together in the canonical order.
 
 The final regions are ordered by the paths of their subtrees (regions/tree.py). Subtrees come back
-in any order; one can be placed once every subtree before it in path order is placed, i.e. once its
-path is the smallest of the paths still *open* (handed out and not back, or back and not placed). A
-subtree split into children closes and its children open; they sort right after it and before its
-next sibling, so the order stays the tree's. Placing copies the subtree's arrays to the end of one
-growing array per field (CSR row pointers and neighbour indices rebased), so when the last subtree
-arrives only its own rows are left to copy: the client does not concatenate the whole complex after
-the workers are done.
+in any order; a subtree split into children is *closed* and its children are expected instead (they
+sort right after it and before its next sibling, so path order stays the tree's). Once every
+expected subtree is back, the subtrees sorted by path are concatenated in one pass per field
+(:func:`tree.concat_finished`, the same code that joins a subtree's final chunks on a worker: CSR row
+pointers and neighbour indices rebased), so each row is copied once.
 
-The first subtree placed keeps its own arrays (in one process, where the whole tree is one subtree,
-nothing is copied). When the next does not fit, the rows placed move to a new array with room for
-what the subtrees' estimated shares of the tree predict (× 1.15), so each row is copied about once;
-at the end the arrays are cut to size in place (``ndarray.resize``: nothing else refers to them until
-:meth:`Assembly.finished` hands them out). Memory stays linear in the regions: at most the headroom,
-and the subtrees not placed yet as they arrived.
+Placing each subtree into growing arrays as it arrived (this module before) let the client copy
+while the workers computed, but the arrays' regrowth copied the rows placed again and the fresh
+arrays' pages faulted in. On the 281,772 regions of 4-28-28-28-1: in one process, placing the 32
+subtrees took 0.63–1.02 CPU s against 0.08–0.10 s for one concatenation (two runs); on a local
+cluster of 2 workers on 2 cores (load 3.8–4.6, two runs each) the workers' CPU went from 14.2–14.7 s
+to 13.3–13.6 s and the client's from 3.8 s to 3.5–3.8 s: the copying beside the workers slowed them
+too. The price is the concatenation after the last subtree (0.4–1.0 s of wall time at those loads).
+Memory: the subtrees as they arrived, then the complex's arrays beside them while they are copied
+(twice the regions' bytes for a moment).
 """
 
 from __future__ import annotations
 
-import bisect
-
-import numpy as np
-
 from quasieq.regions.chunk import FinishedChunk
-from quasieq.regions.neighbours import offset_neighbours
-from quasieq.regions.tree import Explored, Path
-
-#: Room made for the rows still to come: this factor × the rows the shares placed so far predict
-#: (each subtree carries its estimated share of the tree, regions/tree.py).
-_HEADROOM = 1.15
+from quasieq.regions.tree import Explored, Path, concat_finished
 
 
 class Assembly:
-    """The final regions of a tree, placed in path order as subtrees arrive (module docstring)."""
+    """The final regions of a tree, in path order, from subtrees that arrive in any order."""
 
     def __init__(self, empty: FinishedChunk) -> None:
-        self._arrays = {field: getattr(empty, field) for field in FinishedChunk._fields}
-        self._used = {field: self._arrays[field].shape[0] for field in FinishedChunk._fields}
-        self._grown: set[str] = set()  # fields whose array was allocated here (resized in place)
-        self._placed = 0  # subtrees placed
-        self._share = 0.0  # their estimated share of the tree
-        self._open: list[Path] = []  # sorted
+        self._empty = empty  # the regions of a tree whose subtrees were all dropped
+        self._open: set[Path] = set()  # expected, not back yet
         self._arrived: dict[Path, Explored] = {}
-        self.regions = 0  # regions placed so far
 
     def expect(self, path: Path) -> None:
         """A subtree at ``path`` is handed out (or is being split)."""
-        bisect.insort(self._open, path)
+        self._open.add(path)
 
     def close(self, path: Path) -> None:
         """The subtree at ``path`` was split: its children are expected instead."""
         self._open.remove(path)
-        self._place_ready()
 
     def arrive(self, result: Explored) -> None:
-        """An explored subtree is back (placed now or once all before it are)."""
+        """An explored subtree is back."""
+        self._open.remove(result.path)
         self._arrived[result.path] = result
-        self._place_ready()
 
     def finished(self) -> FinishedChunk:
         """All regions in path order, once every expected subtree has arrived."""
         if self._open:
-            raise RuntimeError(f"{len(self._open)} subtrees expected still (first {self._open[0]})")
-        for field in self._grown:
-            self._arrays[field].resize((self._used[field], *self._arrays[field].shape[1:]), refcheck=False)
-        return FinishedChunk(**self._arrays)
-
-    def _place_ready(self) -> None:
-        while self._open and self._open[0] in self._arrived:
-            self._place(self._arrived.pop(self._open.pop(0)))
-
-    def _place(self, subtree: Explored) -> None:
-        part = subtree.regions
-        self._placed += 1
-        self._share += subtree.share
-        if self._placed == 1:  # the first subtree's arrays as they are (in one process: the only one)
-            self._arrays = part._asdict()
-            self._used = {field: array.shape[0] for field, array in self._arrays.items()}
-            self.regions = part.radii.shape[0]
-            return
-        for field in FinishedChunk._fields:
-            rows = getattr(part, field)
-            if field.endswith("_indptr"):  # row pointers: the part's, after the last one placed
-                rows = rows[1:] + self._arrays[field][self._used[field] - 1]
-            elif field == "neighbours":
-                rows = offset_neighbours(rows, self.regions)
-            self._append(field, rows)
-        self.regions += part.radii.shape[0]
-
-    def _append(self, field: str, rows: np.ndarray) -> None:
-        array, used = self._arrays[field], self._used[field]
-        if used + rows.shape[0] > array.shape[0]:  # a new array, room for the predicted rows
-            predicted = (used + rows.shape[0]) / max(self._share, 1e-9)
-            capacity = max(int(_HEADROOM * predicted), used + rows.shape[0])
-            grown = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
-            grown[:used] = array[:used]
-            self._arrays[field] = array = grown
-            self._grown.add(field)
-        array[used : used + rows.shape[0]] = rows
-        self._used[field] = used + rows.shape[0]
+            raise RuntimeError(f"{len(self._open)} subtrees expected still (first {min(self._open)})")
+        parts = [self._arrived.pop(path).regions for path in sorted(self._arrived)]
+        return concat_finished(parts) if parts else self._empty

@@ -24,9 +24,8 @@ out large is split again.
 facets linked on the worker as far as its own regions go (regions/neighbours.py); the client links
 only the facets on subtree boundaries, after the last subtree. On a cluster the patterns (one bool
 per ReLU unit, the bulk of a region's bytes) travel packed eight to a byte (``numpy.packbits``) and
-are unpacked on arrival, bit for bit the same. The client places each subtree into the growing arrays
-of the complex as soon as all subtrees before it in path order are in (regions/assembly.py), so while
-the workers compute it copies what has arrived, and after the last subtree only that one is left.
+are unpacked on arrival, bit for bit the same. The client keeps the subtrees as they arrive and,
+after the last one, concatenates them in path order in one pass (regions/assembly.py).
 
 **Memory.** The client holds the finished regions (linear in the regions kept) and the small queue
 of subtrees, at the start the root's children too (and the scheduler, in their tasks, until they
