@@ -29,6 +29,27 @@ def test_parts_cover_the_chunk_in_blocks(n, threads):
     assert len(parts) == 1 if threads == 1 or n < tree.PART_MIN_REGIONS else 1 < len(parts) <= 2 * threads
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_vertex_parts_cover_the_chunk_by_vertex_rows(threads):
+    """Above 2-D a chunk is cut at about equal vertex rows: consecutive nonempty parts covering every
+    region, each within one region's vertices of an equal share; one part for one thread or a chunk of
+    few vertex rows."""
+    rng = np.random.default_rng(threads)
+    for sizes in (rng.integers(8, 400, size=150), np.r_[2000, np.full(40, 10)], np.full(3, 5)):
+        chunk = tree.root_chunk(tree.EngineNet.of(O.seeded_relu_net("3-4-1"), qe.Box.cube(3)))
+        chunk = chunk._replace(vertex_indptr=np.r_[0, np.cumsum(sizes)])
+        parts = tree.vertex_parts(chunk, threads)
+        assert parts[0][0] == 0 and parts[-1][1] == len(sizes)
+        assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(parts, parts[1:], strict=False))
+        if threads == 1 or sizes.sum() < tree.PART_MIN_VERTICES:
+            assert parts == [(0, len(sizes))]
+            continue
+        assert 1 < len(parts) <= tree.PARTS_PER_THREAD * threads
+        rows = [int(sizes[a:b].sum()) for a, b in parts]
+        share = sizes.sum() / (tree.PARTS_PER_THREAD * threads)
+        assert max(rows) <= share + sizes.max()
+
+
 def _complex_in_parts(net, box, threads, monkeypatch):
     """The complex on ``threads`` threads, and how many chunk operations ran in more than one part."""
     calls = []

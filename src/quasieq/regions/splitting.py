@@ -501,7 +501,18 @@ def split_layer(chunk, layer, tols, max_children):
     """Split every region of a chunk (a record with the fields of :class:`Polytopes` and
     :class:`LayerInputs`) by the units of one :class:`Layer`; returns a :class:`LayerSplit` whose
     children are in the chunk's CSR form. Stops early (returning what it has) once more than
-    ``max_children`` children exist.
+    ``max_children`` children exist. (:func:`split_layer_by_maps` with the layer's pre-activation
+    maps on the chunk's regions.)"""
+    Z_out, z0_out = pre_activation_maps(chunk, layer.weights, layer.biases)
+    return split_layer_by_maps(chunk, Z_out, z0_out, layer, tols, max_children)
+
+
+@njit(cache=True, nogil=True)
+def split_layer_by_maps(chunk, Z_out, z0_out, layer, tols, max_children):
+    """:func:`split_layer` given the layer's pre-activation maps on the chunk's regions (Z_out[r],
+    z0_out[r] of :func:`pre_activation_maps`): regions r0 … r1 of a chunk split with the rows r0 … r1
+    of the maps computed on the whole chunk give the children of those regions in the whole chunk's
+    split, whatever r0 and r1, so a chunk may be split in parts cut anywhere (regions/tree.py).
 
     Length: the geometry (crossings, a child's vertices and incidence, slivers, rounding tests) is in
     the helpers above; this kernel is the driver that walks regions and units and appends to the seven
@@ -518,7 +529,6 @@ def split_layer(chunk, layer, tols, max_children):
     out_rhs = List()
     out_parent = List()
     out_bits = List()
-    Z_out, z0_out = pre_activation_maps(chunk, W, b)
     dropped = 0
     absW = np.abs(W)
     W_row_abs = absW.sum(axis=1)

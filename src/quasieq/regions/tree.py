@@ -20,7 +20,11 @@ for the pre-activation maps, which :func:`~quasieq.regions.splitting.pre_activat
 :data:`~quasieq.regions.splitting.GEMM_BLOCK` regions per matrix product. The parts start at multiples
 of that block, so each product sees the same regions as in one piece, and the parts' outputs, put
 back in order, are bitwise those of the chunk split in one call: the complex does not depend on the
-number of threads.
+number of threads. Above 2-D the maps of a chunk are computed in one piece before it is split
+(:func:`~quasieq.regions.splitting.split_layer_by_maps` takes their rows), and the volumes and
+centres have no products, so there the parts are cut anywhere, at about equal vertex rows: the
+root's children in 6-D are a few hundred regions of hundreds of children each, which parts of
+whole blocks left on one thread.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from quasieq.regions.splitting import (
     SplitTolerances,
     children_chunk,
     pre_activation_maps,
-    split_layer,
+    split_layer_by_maps,
 )
 
 ProgressFn = Callable[[int, float], None]
@@ -160,15 +164,29 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
     """Split every region of ``chunk`` by the neurons of hidden layer ``layer``: the children (their
     patterns extended by this layer's bits; parents' maps = this layer's pre-activation maps on the
     chunk's regions) and the number of slivers dropped. Stops early once more than ``budget``
-    children exist (the caller raises). Runs in parts on ``engine.threads`` threads (module docstring)."""
-    splitter = split_polygons if engine.box.dim == 2 else split_layer  # the 2-D kernel walks polygons
+    children exist (the caller raises). Runs in parts on ``engine.threads`` threads (module docstring):
+    in 2-D parts of GEMM_BLOCK multiples (:func:`part_bounds`); above 2-D the maps of the whole chunk
+    first, then parts of about equal vertex rows cut anywhere (:func:`vertex_parts`), so that a chunk
+    of a few costly regions (the root's children in 6-D) is spread over the threads too."""
     kernel_layer, tols = engine.stack.layer(layer), engine.split_tolerances
+    if engine.box.dim == 2:  # the 2-D kernel walks polygons
 
-    def split_part(bounds: tuple[int, int]) -> LayerSplit:
+        def split_part(bounds: tuple[int, int]) -> LayerSplit:
+            with compiled():
+                return split_polygons(chunk.rows(*bounds), kernel_layer, tols, budget)
+
+        parts = part_bounds(chunk.size, engine.threads)
+    else:
         with compiled():
-            return splitter(chunk.rows(*bounds), kernel_layer, tols, budget)
+            Z, z0 = pre_activation_maps(chunk, kernel_layer.weights, kernel_layer.biases)
 
-    parts = part_bounds(chunk.size, engine.threads)
+        def split_part(bounds: tuple[int, int]) -> LayerSplit:
+            start, stop = bounds
+            with compiled():
+                return split_layer_by_maps(chunk.rows(start, stop), Z[start:stop], z0[start:stop], kernel_layer,
+                                           tols, budget)
+
+        parts = vertex_parts(chunk, engine.threads)
     split = _joined_splits(in_threads(split_part, parts, engine.threads), parts)
     with compiled():
         return children_chunk(chunk, split, kernel_layer.hyperplane_ids), split.dropped
@@ -191,6 +209,25 @@ def part_bounds(n: int, threads: int) -> list[tuple[int, int]]:
     blocks = -(-n // GEMM_BLOCK)
     per_part = -(-blocks // min(blocks, PARTS_PER_THREAD * threads)) * GEMM_BLOCK
     return [(start, min(start + per_part, n)) for start in range(0, n, per_part)]
+
+
+#: A chunk above 2-D of fewer vertex rows than this is split and finished in one piece (a part
+#: costs a kernel call and a hand-over to a thread; a 3-D region of a few dozen vertices costs about
+#: as much to split).
+PART_MIN_VERTICES = 1024
+
+
+def vertex_parts(chunk: Chunk, threads: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges cutting a chunk's regions into PARTS_PER_THREAD · threads parts of
+    about equal vertex rows (a region's cost grows with its vertices), anywhere (the parts of a
+    computation that has no matrix-product blocks); one part with one thread or few vertex rows."""
+    rows = chunk.vertex_indptr[-1]
+    if threads <= 1 or rows < PART_MIN_VERTICES or chunk.size < 2:
+        return [(0, chunk.size)]
+    wanted = min(chunk.size, PARTS_PER_THREAD * threads)
+    cuts = np.searchsorted(chunk.vertex_indptr, rows * np.arange(1, wanted) / wanted)
+    bounds = np.unique(np.concatenate(([0], np.clip(cuts, 1, chunk.size - 1), [chunk.size])))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 Part = TypeVar("Part")
@@ -277,7 +314,7 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
                          part.constraint_normals, part.constraint_rhs, part.constraint_indptr, exact)
 
     volumes, centres, radii, facet_centres = concat_columns(
-        in_threads(facts_part, part_bounds(chunk.size, engine.threads), engine.threads))
+        in_threads(facts_part, vertex_parts(chunk, engine.threads), engine.threads))
     keep = radii > tolerances.ON_HYPERPLANE * engine.box.scale
     vrows = np.repeat(keep, np.diff(chunk.vertex_indptr))
     crows = np.repeat(keep, np.diff(chunk.constraint_indptr))
