@@ -33,6 +33,7 @@ from quasieq.net import ReluNet
 from quasieq.regions.checkpoint import Checkpoint
 from quasieq.regions.chunk import FinishedChunk
 from quasieq.regions.complex import RegionComplex
+from quasieq.regions.limits import NO_LIMIT
 from quasieq.regions.neighbours import UNRESOLVED, link_within
 from quasieq.regions.schedule import RegionProgressFn, run_tree, tree_plan
 from quasieq.regions.splitting import one_blas_thread
@@ -129,8 +130,7 @@ def _region_limit(net: ReluNet, box: Box, max_regions: int | None) -> int:
     box.check_net(net)
     if max_regions is not None and int(max_regions) < 1:
         raise QuasieqError(f"max_regions must be ≥ 1, got {max_regions}")
-    int64_max = int(np.iinfo(np.int64).max)  # counts are int64 in the kernels: a larger limit means none
-    return min(int(max_regions), int64_max) if max_regions is not None else int64_max
+    return min(int(max_regions), NO_LIMIT) if max_regions is not None else NO_LIMIT
 
 
 def _assemble(net: ReluNet, box: Box, found: FinishedChunk, dropped: int, started: float,

@@ -17,6 +17,9 @@ from quasieq.errors import TooManyRegions
 
 Result = TypeVar("Result")
 
+#: The largest region count the kernels hold (int64): a limit standing for none.
+NO_LIMIT = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class RegionLimit:

@@ -44,7 +44,7 @@ from quasieq.budget import check_time
 from quasieq.interrupts import compiled
 from quasieq.net import ReluNet
 from quasieq.regions.chunk import Chunk, FinishedChunk, chunk_rows
-from quasieq.regions.limits import RegionLimit
+from quasieq.regions.limits import NO_LIMIT, RegionLimit
 from quasieq.regions.neighbours import UNRESOLVED, facet_probes, offset_neighbours
 from quasieq.regions.polygons import descend_polygons, finish_polygons, polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
@@ -191,8 +191,6 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
     with compiled():
         return children_chunk(chunk, split, kernel_layer.hyperplane_ids), split.dropped
 
-
-_INT64_MAX = int(np.iinfo(np.int64).max)
 
 #: A chunk of fewer regions than this is split in one piece (a part costs a kernel call).
 PART_MIN_REGIONS = 2 * GEMM_BLOCK
@@ -436,7 +434,7 @@ def advance(node: Subtree, engine: EngineNet, *, chunk_size: int, limit: int, fo
     part goes down in one kernel call (polygons.descend_polygons) as long as the tree below it is a
     single path of one-part chunks: the same steps, without the calls between them."""
     if engine.box.dim == 2 and len(part_bounds(node.chunk.size, engine.threads)) == 1:
-        part_min = PART_MIN_REGIONS if engine.threads > 1 else _INT64_MAX
+        part_min = PART_MIN_REGIONS if engine.threads > 1 else NO_LIMIT
         with compiled():
             descent = descend_polygons(node.chunk, node.layer, engine.stack, engine.split_tolerances, limit - found,
                                        chunk_size, part_min, engine.W_out, engine.b_out,
