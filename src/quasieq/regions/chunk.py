@@ -8,7 +8,7 @@ hidden neurons layer after layer).
 
 A region's input to the next layer is not stored per region: the chunk keeps the previous layer's
 pre-activation maps once per *parent* region (``parent_Z``, ``parent_z0``) and each region's parent
-index and its pattern bits in that layer, from which ``splitting.layer_input`` rebuilds
+index and its pattern bits in that layer, from which the kernels (regions/splitting.py) read
 a(x) = diag(bits) (Z_parent x + z0_parent) (memory per region: n bits instead of n(D+1) floats).
 """
 

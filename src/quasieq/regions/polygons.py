@@ -38,8 +38,8 @@ from quasieq.regions.splitting import (
     LayerSplit,
     Polytopes,
     children_chunk,
-    layer_input,
     pre_activation_maps,
+    rounding_scratch,
     rounding_tests,
     stack_layer,
 )
@@ -105,7 +105,7 @@ def _polygon_rows(chunk, r, vertices, line_ids, normals, rhs):
     return k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _write_child(pv, pid, pn, pr, k, d, sign, tol, chord, vertices, line_ids, normals, rhs, start):
     """Write the child on side ``sign`` (+1: d ≥ −tol, −1: d ≤ tol) of the popped polygon (rows
     0 … k−1 of pv, pid, pn, pr; signed distances d) into the row arrays from row ``start``; ``chord`` =
@@ -147,7 +147,7 @@ def _write_child(pv, pid, pn, pr, k, d, sign, tol, chord, vertices, line_ids, no
     return row - start
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _set_end(pid, pn, pr, prev, on_chord, chord, line_ids, normals, rhs, row):
     """Row ``row``'s outgoing edge: the chord, or the parent edge ``prev`` it lies on."""
     if on_chord:
@@ -243,13 +243,13 @@ def split_polygons(chunk, layer, tols, max_children):
     dropped = 0
     norms = np.empty(n)  # per region: ‖Z_j‖ and 1/‖Z_j‖ (1 for a flat unit)
     inv_norms = np.empty(n)
+    scratch = rounding_scratch(W.shape[1], n)
+    flat, constant_active = scratch.flat, scratch.constant_active
     for r in range(n_regions):
-        A_in, c_in = layer_input(chunk, r)
         Z, z0 = Z_out[r], z0_out[r]
         for j in range(n):  # ‖Z_j‖, summed as (Z * Z).sum(axis=1) sums it
             norms[j] = np.sqrt(Z[j, 0] * Z[j, 0] + Z[j, 1] * Z[j, 1])
-        flat, constant_active = rounding_tests(absW, W_row_abs, b, A_in, c_in, z0, norms, tols.flat_gradient,
-                                               tols.pattern_rounding)
+        rounding_tests(absW, W_row_abs, b, chunk, r, z0, norms, tols.flat_gradient, tols.pattern_rounding, scratch)
         for j in range(n):
             inv_norms[j] = 1.0 if flat[j] else 1.0 / norms[j]
         k = _polygon_rows(chunk, r, sv, sid, sn, sr)

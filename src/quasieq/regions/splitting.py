@@ -19,8 +19,8 @@ Splitting polytope P (vertices V, incidence bitsets I, distances d) by hyperplan
 **Layer inputs are stored per parent.** On a region r produced by the previous layer's split of parent
 p, that layer's output is a(x) = diag(m_r)(Z_p x + z0_p), with (Z_p, z0_p) the parent's pre-activation map
 and m_r the region's bits. So a chunk keeps (Z_p, z0_p) once per parent and each region's parent
-index and bits, and :func:`layer_input` rebuilds A_r = diag(m_r) Z_p, c_r = m_r ⊙ z0_p when needed: the
-memory per region is n bits instead of n·(D + 1) floats (a 2-1024-1024-1 net has ~10^5 regions
+index and bits, and the kernels read A_r = diag(m_r) Z_p, c_r = m_r ⊙ z0_p from them where needed (without
+forming them): the memory per region is n bits instead of n·(D + 1) floats (a 2-1024-1024-1 net has ~10^5 regions
 after its first layer, all children of the box).
 
 Both children are full-dimensional (each keeps a vertex strictly off h). Vertices within tol of h on one
@@ -243,9 +243,27 @@ def sliver_count(d, state, sliver):
     return 1 if d.max() > sliver else 0
 
 
+class RoundingScratch(NamedTuple):
+    """:func:`rounding_tests`' buffers, allocated once per kernel call and reused for every region."""
+
+    row_norm: np.ndarray  # (n_in,) ‖A_i‖ of the region's layer input
+    abs_c: np.ndarray  # (n_in,) |c_i|
+    flat: np.ndarray  # (n,) bool, the result: flat_j
+    constant_active: np.ndarray  # (n,) bool, the result: constant_active_j
+
+
 @njit(cache=True, nogil=True)
-def rounding_tests(absW, W_row_abs, b, A, c, z0, norms, flat_rel, guard_rel):
-    """Which neurons are flat on a region, and which flat ones are constantly active.
+def rounding_scratch(n_in, n):
+    """Buffers for :func:`rounding_tests` on a layer of n units with n_in inputs."""
+    return RoundingScratch(np.empty(n_in), np.empty(n_in), np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_))
+
+
+@njit(cache=True, nogil=True)
+def rounding_tests(absW, W_row_abs, b, inputs, r, z0, norms, flat_rel, guard_rel, scratch):
+    """Which neurons are flat on region r, and which flat ones are constantly active, written to
+    ``scratch.flat`` and ``scratch.constant_active``. The region's layer input a(x) = A x + c is read
+    from its parent's map (A_i = bits_i·Z_p,i, c_i = bits_i·z0_p,i: the module docstring), without
+    forming it.
 
     * flat_j: ‖Z_j‖ ≤ flat_rel · Σ_i |W_ji|·‖A_i‖ (the gradient Z_j = W_j A is rounding residue of the
       terms summed into it). The sum costs n_in operations per neuron, so it is computed only for the
@@ -254,18 +272,25 @@ def rounding_tests(absW, W_row_abs, b, A, c, z0, norms, flat_rel, guard_rel):
     * constant_active_j, for flat j: z0_j > guard_rel · (Σ_i |W_ji|·|c_i| + |b_j|) (the constant value
       is positive beyond its own rounding residue).
     """
-    row_norm = np.sqrt((A * A).sum(axis=1))
-    max_row = row_norm.max() if row_norm.shape[0] > 0 else 0.0
-    n = norms.shape[0]
-    flat = np.zeros(n, dtype=np.bool_)
-    constant_active = np.zeros(n, dtype=np.bool_)
-    for j in range(n):
+    p = inputs.parent[r]
+    Z_p, z0_p = inputs.parent_Z[p], inputs.parent_z0[p]
+    row_norm, abs_c, flat, constant_active = scratch
+    max_row = 0.0
+    for i in range(Z_p.shape[0]):
+        squares = 0.0  # ‖A_i‖² summed in order over the columns, as (A * A).sum(axis=1) sums it
+        if inputs.bits[r, i]:
+            for d in range(Z_p.shape[1]):
+                squares += Z_p[i, d] * Z_p[i, d]
+        row_norm[i] = np.sqrt(squares)
+        abs_c[i] = abs(z0_p[i]) if inputs.bits[r, i] else 0.0
+        max_row = max(max_row, row_norm[i])
+    for j in range(norms.shape[0]):
+        flat[j] = constant_active[j] = False
         if norms[j] > flat_rel * W_row_abs[j] * max_row:
             continue
         flat[j] = norms[j] <= flat_rel * np.dot(absW[j], row_norm)
         if flat[j]:
-            constant_active[j] = z0[j] > guard_rel * (np.dot(absW[j], np.abs(c)) + abs(b[j]))
-    return flat, constant_active
+            constant_active[j] = z0[j] > guard_rel * (np.dot(absW[j], abs_c) + abs(b[j]))
 
 
 @njit(cache=True, nogil=True)
@@ -303,8 +328,9 @@ class Polytopes(NamedTuple):
 
 
 class LayerInputs(NamedTuple):
-    """Each region's layer input a(x) = A x + c, stored per parent (module docstring; :func:`layer_input`);
-    the kernels read these fields from any record that has them (a regions.chunk.Chunk)."""
+    """Each region's layer input a(x) = A x + c, stored per parent (module docstring: A = diag(bits) Z_p,
+    c = bits ⊙ z0_p with p = parent); the kernels read these fields from any record that has them (a
+    regions.chunk.Chunk)."""
 
     parent_Z: np.ndarray  # (P, n_in, D): the previous layer's pre-activation gradients Z_p
     parent_z0: np.ndarray  # (P, n_in): its pre-activation constants z0_p
@@ -315,7 +341,7 @@ class LayerInputs(NamedTuple):
 class Layer(NamedTuple):
     """A hidden layer z = W a + b. ``hyperplane_ids[j]`` is unit j's global hyperplane id, or -1 for a
     linear (pass-through) unit: such a unit never cuts, and its bit is always 1, so that
-    :func:`layer_input` passes its pre-activation on to the next layer unchanged."""
+    the layer input a = diag(bits)(Z_p x + z0_p) passes its pre-activation on to the next layer unchanged."""
 
     weights: np.ndarray  # (n, n_in)
     biases: np.ndarray  # (n,)
@@ -398,20 +424,6 @@ class LayerSplit(NamedTuple):
     dropped: int
 
 
-@njit(cache=True, nogil=True)
-def layer_input(inputs, r):
-    """The layer input a(x) = A x + c on region r: A = diag(bits[r]) Z_p, c = bits[r] ⊙ z0_p with
-    p = parent[r] (see the module docstring)."""
-    p = inputs.parent[r]
-    A = inputs.parent_Z[p].copy()
-    c = inputs.parent_z0[p].copy()
-    for i in range(A.shape[0]):
-        if not inputs.bits[r, i]:
-            A[i] = 0.0
-            c[i] = 0.0
-    return A, c
-
-
 #: Regions whose layer inputs go through one matrix product in :func:`pre_activation_maps`.
 GEMM_BLOCK = 128
 
@@ -419,8 +431,8 @@ GEMM_BLOCK = 128
 @njit(cache=True, nogil=True)
 def pre_activation_maps(inputs, W, b):
     """This layer's pre-activation map on every region of a chunk: Z_r = W A_r (R, n, D) and
-    z0_r = W c_r + b (R, n), with (A_r, c_r) = :func:`layer_input`. With the output layer's (W, b) it
-    gives the net's output maps on the regions of a final chunk.
+    z0_r = W c_r + b (R, n), with A_r = diag(bits_r) Z_p, c_r = bits_r ⊙ z0_p (p = parent_r). With the
+    output layer's (W, b) it gives the net's output maps on the regions of a final chunk.
 
     The inputs of :data:`GEMM_BLOCK` regions are laid side by side, [A_1 c_1 A_2 c_2 …], and multiplied
     by W at once: W is read from memory once per block instead of once per region (for a 1024-wide
@@ -434,10 +446,14 @@ def pre_activation_maps(inputs, W, b):
     for start in range(0, R, GEMM_BLOCK):
         stop = min(start + GEMM_BLOCK, R)
         block = np.empty((n_in, (stop - start) * (D + 1)))
-        for q in range(stop - start):
-            A, c = layer_input(inputs, start + q)
-            block[:, q * (D + 1) : q * (D + 1) + D] = A
-            block[:, q * (D + 1) + D] = c
+        for q in range(stop - start):  # [A_q c_q]: the parent's map, its rows kept where the bits are on
+            r = start + q
+            p = inputs.parent[r]
+            for i in range(n_in):
+                on = inputs.bits[r, i]
+                for d in range(D):
+                    block[i, q * (D + 1) + d] = inputs.parent_Z[p, i, d] if on else 0.0
+                block[i, q * (D + 1) + D] = inputs.parent_z0[p, i] if on else 0.0
         M = W @ block
         for q in range(stop - start):
             for j in range(n):
@@ -532,14 +548,13 @@ def split_layer_by_maps(chunk, Z_out, z0_out, layer, tols, max_children):
     dropped = 0
     absW = np.abs(W)
     W_row_abs = absW.sum(axis=1)
+    scratch = rounding_scratch(W.shape[1], n)
+    flat, constant_active = scratch.flat, scratch.constant_active
     for r in range(n_regions):
-        A_in, c_in = layer_input(chunk, r)
         Z = Z_out[r]
         z0 = z0_out[r]
         norms = np.sqrt((Z * Z).sum(axis=1))
-        flat, constant_active = rounding_tests(
-            absW, W_row_abs, b, A_in, c_in, z0, norms, tols.flat_gradient, tols.pattern_rounding
-        )
+        rounding_tests(absW, W_row_abs, b, chunk, r, z0, norms, tols.flat_gradient, tols.pattern_rounding, scratch)
         V0 = chunk.vertices[voff[r] : voff[r + 1]]
         dT = _distances_T(V0, Z, z0, norms, flat)
         # A hyperplane that does not cut the region cannot cut any of its children: settle those bits
