@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import quasieq as qe
 from conftest import random_net
+from quasieq.forward_range import _dense_interval, _sparse_interval, interval_bound
 
 bounds = st.lists(st.tuples(st.floats(-1e3, 1e3), st.floats(1e-3, 1e3)), min_size=1, max_size=5)
 
@@ -76,3 +79,41 @@ def test_box_is_immutable():
     box = qe.Box.cube(2)
     with pytest.raises(ValueError):
         box.lo[0] = 5.0
+
+
+def _exact_interval(W, b, mid, rad, relu):
+    """forward_range._dense_interval in exact rationals: (max_j |centre_j| + spread_j, out mid, out rad)."""
+    centre = [Fraction(b[j]) + sum(Fraction(W[j, i]) * mid[i] for i in range(W.shape[1])) for j in range(W.shape[0])]
+    spread = [sum(abs(Fraction(W[j, i])) * rad[i] for i in range(W.shape[1])) for j in range(W.shape[0])]
+    lo = [max(c - s, Fraction(0)) if relu[j] else c - s for j, (c, s) in enumerate(zip(centre, spread, strict=True))]
+    hi = [max(c + s, Fraction(0)) if relu[j] else c + s for j, (c, s) in enumerate(zip(centre, spread, strict=True))]
+    bound = max(abs(c) + s for c, s in zip(centre, spread, strict=True))
+    return bound, [(x + y) / 2 for x, y in zip(lo, hi, strict=True)], [(y - x) / 2 for x, y in zip(lo, hi, strict=True)]
+
+
+def test_interval_bound_layer_kernel_matches_exact_interval_arithmetic_and_bounds_the_values(rng):
+    """The compiled layer bound of forward_range (midpoint–radius intervals, ReLU clipping, a linear
+    unit unclipped) against the same arithmetic in exact rationals, layer after layer, and the bound
+    against the pre-activations at sampled points of the box."""
+    net = qe.ReluNet([rng.normal(size=(5, 3)) * 3, rng.normal(size=(4, 5)), rng.normal(size=(1, 4))],
+                     [rng.normal(size=5), rng.normal(size=4), rng.normal(size=1)],
+                     relu_masks=[np.array([1, 1, 0, 1, 1], dtype=bool), np.ones(4, dtype=bool)])
+    box = qe.Box(np.array([-1.0, 0.5, -3.0]), np.array([2.0, 0.75, -1.0]))
+    mid, rad = (box.lo + box.hi) / 2.0, (box.hi - box.lo) / 2.0
+    exact_mid, exact_rad = [Fraction(m) for m in mid], [Fraction(r) for r in rad]
+    values = [*net.pre_activations(box.sample(2000, rng)), net.forward(box.sample(2000, rng))]
+    for layer, (W, b) in enumerate(net.layers):
+        relu = net.relu_masks[layer] if layer < len(net.relu_masks) else np.zeros(W.shape[0], dtype=bool)
+        sparse = _sparse_interval(sp.csr_matrix(W), b, mid, rad, relu)  # scipy's products, the same intervals
+        bound, mid, rad = _dense_interval(W, b, mid, rad, relu)
+        assert sparse[0] == pytest.approx(bound, rel=1e-14)
+        np.testing.assert_allclose(sparse[1], mid, rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(sparse[2], rad, rtol=1e-14, atol=1e-14)
+        exact, exact_mid, exact_rad = _exact_interval(W, b, exact_mid, exact_rad, relu)
+        assert bound == pytest.approx(float(exact), rel=1e-13)
+        np.testing.assert_allclose(mid, [float(m) for m in exact_mid], rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(rad, [float(r) for r in exact_rad], rtol=1e-13, atol=1e-13)
+        assert np.abs(values[layer]).max() <= bound
+    overflowing = qe.ReluNet([np.array([[1e308, -1e308], [1.0, 1.0]]), np.ones((1, 2))], [np.zeros(2), np.zeros(1)])
+    assert interval_bound(overflowing, qe.Box.cube(2, -1, 1))[0] == 0  # inf − inf: NaN, refused at layer 0
+    assert interval_bound(net, box) is None
