@@ -413,6 +413,26 @@ def test_dead_first_layer_gives_one_region():
     check_all(cx, layers, generic=False)
 
 
+@pytest.mark.parametrize("D", [2, 3])
+def test_constant_neuron_fed_by_a_dead_unit_with_a_large_constant(D):
+    """A layer-2 neuron whose only input is a layer-1 unit dead on the whole box (pre-activation
+    x_0 - 1e6) is the constant 0.5 on every region: flat and active. The rounding guard of its constant
+    (tolerances.PATTERN_ROUNDING) must be measured on the layer input the region sees, where the dead
+    unit contributes 0, not on the unit's pre-activation constant -1e6 (weighted by 1e6 it would make a
+    guard of ~1 > 0.5, the neuron read as inactive and every output map 0.5 off)."""
+    W1 = np.vstack([np.eye(D), np.eye(1, D)])
+    b1 = np.concatenate([np.zeros(D), [-1e6]])
+    W2 = np.zeros((2, D + 1))
+    W2[0, :D] = 1.0  # a cut: relu(x_0 + … + x_{D-1}) of the active parts
+    W2[1, D] = 1e6  # the constant neuron
+    b2 = np.array([-0.25, 0.5])
+    layers = [(W1, b1), (W2, b2), (np.ones((1, 2)), np.zeros(1))]
+    cx = qe.regions(make_net(layers), qe.Box.cube(D))
+    assert all(r.pattern[-1] == 1 for r in cx)
+    check_against_brute_force(cx, layers, *cube(D))
+    check_all(cx, layers, generic=False)
+
+
 def test_one_dimensional_net():
     """In 1-D the regions are the maximal intervals of constant pattern, which a fine grid resolves:
     count the pattern changes along it (activation regions are convex, so no pattern recurs)."""
