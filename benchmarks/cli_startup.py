@@ -5,7 +5,9 @@ which a loaded machine distorts less):
 
 * the baseline ``python -c "import numpy, scipy.sparse, onnx"`` (what reading an ONNX file needs at least);
 * ``quasieq info m.onnx`` and ``quasieq regions m.onnx --box -1 1`` on a seeded 2-16-16-1 net written to
-  ONNX (float32), the numba kernels loaded from their cache;
+  ONNX (float32), the numba kernels loaded from their cache and the package's bytecode compiled (as
+  ``make`` and a regular pip install leave it: with PYTHONDONTWRITEBYTECODE set, Python would otherwise
+  compile every module from source on every start);
 * with ``--cold``, one ``quasieq regions`` run on an empty numba cache (``NUMBA_CACHE_DIR`` set to a new
   folder): what the first run after an install or a change of the kernels' source costs (compiling).
 
@@ -18,6 +20,7 @@ figures: on a shared machine wall times follow the load.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import resource
 import subprocess
@@ -56,6 +59,8 @@ def main() -> None:
     from benchmarks.nets import seeded_relu_net
 
     import quasieq as qe
+
+    compileall.compile_dir(str(ROOT / "src"), quiet=1)
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     with tempfile.TemporaryDirectory() as tmp:
