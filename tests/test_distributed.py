@@ -149,6 +149,25 @@ def test_one_and_two_workers_give_the_serial_complex(key, serial, client1, clien
 SUBTREES_AT_LEAST = 4
 
 
+@pytest.mark.parametrize("chunk", [4, 4096])
+def test_root_children_named_not_sent_give_the_serial_complex(chunk, client2):
+    """The workers split the root themselves: with more root chunks than the ROOT_CHUNKS handed out
+    before their count is known (chunk 4: the rest are handed out once a worker has counted them) and
+    with fewer (chunk 4096: the tasks beyond the last answer that there is no such child), the complex
+    is the serial one."""
+    net = make_net((2, 24, 24, 1), 8)
+    box = qe.Box.cube(2, -1, 1)
+    frame = UnitFrame.of(box)
+    engine = EngineNet.of(frame.fold(net), frame.unit_box)
+    below, _ = split_subtree(Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0), engine,
+                             chunk_size=chunk, limit=10**9, found=0)
+    assert (len(below) > ROOT_CHUNKS) == (chunk == 4) and len(below) > 1
+    reference = qe.regions(net, box, chunk_size=chunk)
+    cx = qe.regions(net, box, chunk_size=chunk, client=client2)
+    assert_same_complex(reference, cx)
+    assert cx.run.explored >= len(below) and cx.run.tasks > max(len(below), ROOT_CHUNKS)
+
+
 def test_large_subtrees_handed_back_change_nothing(serial, client2):
     """Every subtree that splits into more than one chunk is handed back and split again."""
     net, chunk, reference = serial["3d"]
