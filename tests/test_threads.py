@@ -137,3 +137,135 @@ def test_map_to_the_box_on_two_threads_is_the_one_thread_map(monkeypatch):
         V = one[r].vertices
         slack = one[r].facet_rhs[:, None] - one[r].facet_normals @ V.T
         assert slack.min() >= -1e-9 * box.scale and (np.abs(slack) <= 1e-9 * box.scale).any(axis=1).all()
+
+
+def _every_step_in_parts(monkeypatch) -> None:
+    """Thresholds lowered so that every threaded step of a small enumeration runs in parts: the vertex-row
+    parts of splits and finishes, the copies of concatenations, the neighbour links."""
+    from quasieq.regions import neighbours, threads
+
+    monkeypatch.setattr(tree, "PART_MIN_VERTICES", 1)
+    monkeypatch.setattr(threads, "COPY_PARTS_MIN_BYTES", 0)
+    monkeypatch.setattr(neighbours, "LINK_PARTS_MIN_FACETS", 0)
+
+
+@pytest.mark.parametrize("D", [3, 4])
+def test_every_step_in_parts_on_degenerate_nets_matches_brute_force_and_one_thread(D, monkeypatch):
+    """Degenerate 3-D and 4-D nets (a duplicated neuron and its negation, zero rows, integer
+    hyperplanes through box corners and each other's crossings) with every threaded step cut into
+    parts: the complex agrees with the LP brute force and is the single-thread one bit for bit."""
+    from test_polygons import _degenerate_layers
+    from test_regions import check_against_brute_force, check_all
+
+    layers = _degenerate_layers(D, np.random.default_rng(D))
+    lo, hi = -np.ones(D), np.ones(D)
+    one = qe.regions(make_net(layers), qe.Box(lo, hi), threads=1)
+    _every_step_in_parts(monkeypatch)
+    for threads in (2, 3):
+        many = qe.regions(make_net(layers), qe.Box(lo, hi), threads=threads)
+        for name in ARRAYS:
+            a, b = getattr(one, name), getattr(many, name)
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), name
+    check_against_brute_force(many, layers, lo, hi)
+    check_all(many, layers, generic=False)
+
+
+@pytest.mark.parametrize(("arch", "init"), [("3-8-8-1", "fanin"), ("4-6-6-1", "torch")])
+def test_finish_in_parts_keeps_the_regions_above_the_radius_with_their_facts_and_maps(arch, init, monkeypatch):
+    """finish_chunk above 2-D, in parts on 1 to 3 threads, against the pieces it combines recomputed
+    here with numpy: the region facts, the regions whose radius exceeds the bound (at the median radius
+    half of them are dropped), the output maps of the kept regions, their vertex and facet rows (box
+    faces as negative sources), and every neuron facet unresolved with its probe."""
+    from quasieq import tolerances
+    from quasieq.regions.neighbours import UNRESOLVED, facet_probes
+    from quasieq.regions.polytope import region_facts
+    from quasieq.regions.splitting import LayerInputs, pre_activation_maps
+
+    monkeypatch.setattr(tree, "PART_MIN_VERTICES", 1)
+    engine = tree.EngineNet.of(O.seeded_relu_net(arch, init=init), qe.Box.cube(int(arch[0]), 0.0, 1.0))
+    chunk = tree.root_chunk(engine)
+    for layer in range(engine.depth):
+        chunk, _ = tree.split_chunk(chunk, engine, layer, 10**9)
+    volumes, centres, radii, facet_centres = region_facts(
+        chunk.vertices, chunk.incidence, chunk.vertex_indptr, chunk.constraint_ids, chunk.constraint_normals,
+        chunk.constraint_rhs, chunk.constraint_indptr, True)
+    D = engine.box.dim
+    for bound in (tolerances.ON_HYPERPLANE, float(np.median(radii))):
+        monkeypatch.setattr(tolerances, "ON_HYPERPLANE", bound)
+        keep = radii > bound
+        A, b = pre_activation_maps(LayerInputs(chunk.parent_Z, chunk.parent_z0, chunk.parent[keep], chunk.bits[keep]),
+                                   engine.W_out, engine.b_out)
+        vrows = np.repeat(keep, np.diff(chunk.vertex_indptr))
+        crows = np.repeat(keep, np.diff(chunk.constraint_indptr))
+        neuron = chunk.constraint_ids[crows] >= 2 * D
+        expected = {
+            "vertices": chunk.vertices[vrows], "vertex_indptr": np.r_[0, np.cumsum(np.diff(chunk.vertex_indptr)[keep])],
+            "facet_sources": tree.source_codes(chunk.constraint_ids[crows], D),
+            "facet_normals": chunk.constraint_normals[crows], "facet_rhs": chunk.constraint_rhs[crows],
+            "facet_indptr": np.r_[0, np.cumsum(np.diff(chunk.constraint_indptr)[keep])],
+            "neighbours": np.where(neuron, UNRESOLVED, -1),
+            "boundary_probes": facet_probes(facet_centres[crows][neuron], chunk.constraint_normals[crows][neuron],
+                                            engine.box.scale),
+            "A": A, "b": b, "patterns": chunk.patterns[keep],
+            "volumes": volumes[keep], "interior_points": centres[keep], "radii": radii[keep],
+        }
+        for threads in (1, 2, 3):
+            reduced, dropped = tree.finish_chunk(chunk, engine._replace(threads=threads))
+            assert dropped == np.count_nonzero(~keep) and (bound == engine.tol or dropped > 0)
+            for field, value in expected.items():
+                got = getattr(reduced, field)
+                assert got.dtype == value.dtype, field
+                np.testing.assert_array_equal(got, value, err_msg=field)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_concatenate_in_threads_is_numpy_concatenate(threads, monkeypatch):
+    """Columns of pieces of different lengths, dtypes and trailing shapes (an empty piece among them),
+    copied on the pool, are np.concatenate's arrays."""
+    from quasieq.regions import threads as parts
+
+    monkeypatch.setattr(parts, "COPY_PARTS_MIN_BYTES", 0)
+    rng = np.random.default_rng(threads)
+    sizes = [5, 0, 17, 1, 9]
+    columns = [[rng.normal(size=(n, 3)) for n in sizes], [rng.integers(0, 2, n).astype(bool) for n in sizes],
+               [rng.integers(-9, 9, (n, 2, 2)) for n in sizes]]
+    for got, column in zip(parts.concatenate_in_threads(columns, threads), columns, strict=True):
+        want = np.concatenate(column)
+        assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 1000])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_even_parts_cover_the_items(n, threads):
+    """Consecutive parts covering 0..n whose sizes differ by at most one; one part for one thread."""
+    from quasieq.regions.threads import PARTS_PER_THREAD, even_parts
+
+    parts = even_parts(n, threads, 2)
+    assert parts[0][0] == 0 and parts[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:], strict=False))
+    sizes = [b - a for a, b in parts]
+    assert max(sizes) - min(sizes) <= 1
+    assert len(parts) == 1 if threads == 1 or n < 2 else len(parts) == min(n, PARTS_PER_THREAD * threads)
+
+
+@pytest.mark.parametrize(("arch", "init"), [("3-10-10-1", "fanin"), ("4-8-8-1", "torch")])
+def test_links_in_parts_are_the_one_thread_links_and_hold_the_probes(arch, init, monkeypatch):
+    """link_within on 3 threads (parts of a few facets each) links the facets one thread links, to the
+    same regions, and keeps the same probes; every linked neighbour is the region whose pattern the
+    forward pass gives at the facet's probe."""
+    from quasieq.regions import neighbours
+
+    monkeypatch.setattr(neighbours, "LINK_PARTS_MIN_FACETS", 0)
+    net = O.seeded_relu_net(arch, init=init)
+    engine = tree.EngineNet.of(net, qe.Box.cube(net.in_dim, 0.0, 1.0))
+    root = tree.Subtree(path=(), layer=0, chunk=tree.root_chunk(engine), share=1.0)
+    part = tree.explore(engine, root, chunk_size=64, limit=10**9).regions
+    one = neighbours.link_within(part, engine.box.scale, threads=1)
+    many = neighbours.link_within(part, engine.box.scale, threads=3)
+    assert np.array_equal(one.neighbours, many.neighbours)
+    assert np.array_equal(one.boundary_probes, many.boundary_probes)
+    unresolved = np.flatnonzero(part.neighbours == neighbours.UNRESOLVED)
+    linked = many.neighbours[unresolved] >= 0
+    assert linked.mean() > 0.9
+    at_probes = O.forward_patterns(O.layers_of(net), part.boundary_probes[linked])
+    assert np.array_equal(at_probes, part.patterns[many.neighbours[unresolved[linked]]])

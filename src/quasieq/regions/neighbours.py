@@ -30,6 +30,7 @@ from quasieq.interrupts import compiled
 from quasieq.regions.chunk import FinishedChunk
 from quasieq.regions.lookup import MULTIPLIERS, PatternIndex, find_rows, flipped_words, hash_rows
 from quasieq.regions.polytope import points_inside
+from quasieq.regions.threads import even_parts, in_threads
 
 #: ``FinishedChunk.neighbours`` of a neuron facet not linked yet (its probe is in ``boundary_probes``).
 UNRESOLVED = -2
@@ -40,28 +41,43 @@ def facet_probes(facet_centres: np.ndarray, facet_normals: np.ndarray, scale: fl
     return facet_centres + (tolerances.NEIGHBOUR_STEP * scale) * facet_normals
 
 
-def link_within(part: FinishedChunk, scale: float, index: PatternIndex | None = None) -> FinishedChunk:
+#: Unresolved facets below which :func:`link_within` links on the calling thread (a hand-over to a
+#: thread costs about as much as a few hundred lookups).
+LINK_PARTS_MIN_FACETS = 1 << 14
+
+
+def link_within(part: FinishedChunk, scale: float, index: PatternIndex | None = None,
+                threads: int = 1) -> FinishedChunk:
     """``part`` with the unresolved facets whose neighbour is a region of ``part`` linked (see the
-    module docstring); ``index`` is ``PatternIndex(part.patterns)`` when the caller has it."""
+    module docstring), on ``threads`` threads (each facet's link depends on the facet alone); ``index``
+    is ``PatternIndex(part.patterns)`` when the caller has it."""
     if not part.boundary_probes.shape[0]:  # one probe per unresolved facet: none left
         return part
     index = PatternIndex(part.patterns) if index is None else index
-    with compiled():
-        neighbours, unlinked = _link(index.table, part.facet_indptr, part.facet_sources, part.neighbours,
-                                     part.boundary_probes, part.facet_normals, part.facet_rhs,
-                                     tolerances.ON_HYPERPLANE * scale)
+    unresolved = np.flatnonzero(part.neighbours == UNRESOLVED)
+    neighbours = part.neighbours.copy()
+    unlinked = np.empty(unresolved.shape[0], dtype=np.bool_)
+
+    def link_part(bounds: tuple[int, int]) -> None:
+        start, stop = bounds
+        with compiled():
+            _link(index.table, part.facet_indptr, part.facet_sources, unresolved[start:stop],
+                  part.boundary_probes[start:stop], part.facet_normals, part.facet_rhs,
+                  tolerances.ON_HYPERPLANE * scale, neighbours, unlinked[start:stop])
+
+    in_threads(link_part, even_parts(unresolved.shape[0], threads, LINK_PARTS_MIN_FACETS), threads)
     return part._replace(neighbours=neighbours, boundary_probes=part.boundary_probes[unlinked])
 
 
 @njit(cache=True, nogil=True)
-def _link(table, facet_indptr, facet_sources, neighbours, probes, normals, rhs, tol):
-    """:func:`link_within`'s kernel: for the unresolved facets f (in order), the candidate region is the
-    owner's pattern with bit ``facet_sources[f]`` flipped (``table``: the PatternIndex's arrays), taken
-    when the facet's probe lies inside it (:func:`polytope.points_inside`). Returns the neighbours with
-    those facets linked and, per probe, whether its facet stays unresolved."""
-    unresolved = np.flatnonzero(neighbours == UNRESOLVED)
+def _link(table, facet_indptr, facet_sources, unresolved, probes, normals, rhs, tol, neighbours, unlinked):
+    """:func:`link_within`'s kernel, on the unresolved facets ``unresolved`` (ascending) with their
+    probes: the candidate region of facet f is its owner's pattern with bit ``facet_sources[f]``
+    flipped (``table``: the PatternIndex's arrays), taken when the facet's probe lies inside it
+    (:func:`polytope.points_inside`). Writes the links into ``neighbours`` and, per probe, whether its
+    facet stays unresolved into ``unlinked``."""
     owner = np.empty(unresolved.shape[0], dtype=np.int64)
-    r = 0
+    r = np.searchsorted(facet_indptr, unresolved[0], side="right") - 1 if unresolved.shape[0] else 0
     for q in range(unresolved.shape[0]):
         while facet_indptr[r + 1] <= unresolved[q]:
             r += 1
@@ -69,11 +85,10 @@ def _link(table, facet_indptr, facet_sources, neighbours, probes, normals, rhs, 
     words = flipped_words(table.words, owner, facet_sources[unresolved])
     candidate = find_rows(table, hash_rows(words, MULTIPLIERS), words)
     ok = points_inside(probes, candidate, normals, rhs, facet_indptr, tol)
-    linked = neighbours.copy()
     for q in range(unresolved.shape[0]):
         if ok[q]:
-            linked[unresolved[q]] = candidate[q]
-    return linked, ~ok
+            neighbours[unresolved[q]] = candidate[q]
+        unlinked[q] = not ok[q]
 
 
 def offset_neighbours(neighbours: np.ndarray, first_region: int) -> np.ndarray:

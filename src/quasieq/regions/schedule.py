@@ -249,7 +249,7 @@ def run_subtree(engine: EngineNet, subtree: Subtree | RootChild, plan: TreePlan,
         return resolved
     result = _run_subtree(engine, resolved, plan, progress)
     if isinstance(result, Explored):  # neighbours inside the subtree linked here, where it ran
-        regions = link_within(result.regions, engine.box.scale)
+        regions = link_within(result.regions, engine.box.scale, threads=engine.threads)
         if plan.pack_patterns:
             regions = regions._replace(patterns=np.packbits(regions.patterns, axis=1))
         return result._replace(regions=regions)

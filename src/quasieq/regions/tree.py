@@ -24,14 +24,14 @@ number of threads. Above 2-D the maps of a chunk are computed in one piece befor
 (:func:`~quasieq.regions.splitting.split_layer_by_maps` takes their rows), and the volumes and
 centres have no products, so there the parts are cut anywhere, at about equal vertex rows: the
 root's children in 6-D are a few hundred regions of hundreds of children each, which parts of
-whole blocks left on one thread.
+whole blocks left on one thread. What joins the parts runs in parts too (regions/threads.py): the
+copies that concatenate them, a final chunk's copy of its kept regions into the finished chunk, and
+the neighbour links (regions/neighbours.py), so little of a large enumeration is left on one thread.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -45,7 +45,7 @@ from quasieq.interrupts import compiled
 from quasieq.net import ReluNet
 from quasieq.regions.chunk import Chunk, FinishedChunk, chunk_rows
 from quasieq.regions.limits import NO_LIMIT, RegionLimit
-from quasieq.regions.neighbours import UNRESOLVED, facet_probes, offset_neighbours
+from quasieq.regions.neighbours import UNRESOLVED, offset_neighbours
 from quasieq.regions.polygons import descend_polygons, finish_polygons, polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
 from quasieq.regions.splitting import (
@@ -60,6 +60,7 @@ from quasieq.regions.splitting import (
     pre_activation_maps,
     split_layer_by_maps,
 )
+from quasieq.regions.threads import PARTS_PER_THREAD, concatenate_in_threads, in_threads, weighted_parts
 
 ProgressFn = Callable[[int, float], None]
 
@@ -187,17 +188,13 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
                                            tols, budget)
 
         parts = vertex_parts(chunk, engine.threads)
-    split = _joined_splits(in_threads(split_part, parts, engine.threads), parts)
+    split = _joined_splits(in_threads(split_part, parts, engine.threads), parts, engine.threads)
     with compiled():
         return children_chunk(chunk, split, kernel_layer.hyperplane_ids), split.dropped
 
 
 #: A chunk of fewer regions than this is split in one piece (a part costs a kernel call).
 PART_MIN_REGIONS = 2 * GEMM_BLOCK
-
-#: Parts per thread (regions differ in cost, so a few parts each even out the threads' work).
-PARTS_PER_THREAD = 2
-
 
 def part_bounds(n: int, threads: int) -> list[tuple[int, int]]:
     """``[start, stop)`` ranges cutting n regions into parts for ``threads`` threads, every start a
@@ -219,37 +216,16 @@ def vertex_parts(chunk: Chunk, threads: int) -> list[tuple[int, int]]:
     """``[start, stop)`` ranges cutting a chunk's regions into PARTS_PER_THREAD · threads parts of
     about equal vertex rows (a region's cost grows with its vertices), anywhere (the parts of a
     computation that has no matrix-product blocks); one part with one thread or few vertex rows."""
-    rows = chunk.vertex_indptr[-1]
-    if threads <= 1 or rows < PART_MIN_VERTICES or chunk.size < 2:
-        return [(0, chunk.size)]
-    wanted = min(chunk.size, PARTS_PER_THREAD * threads)
-    cuts = np.searchsorted(chunk.vertex_indptr, rows * np.arange(1, wanted) / wanted)
-    bounds = np.unique(np.concatenate(([0], np.clip(cuts, 1, chunk.size - 1), [chunk.size])))
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return weighted_parts(chunk.vertex_indptr, threads, PART_MIN_VERTICES)
 
 
-Part = TypeVar("Part")
-
-
-@functools.cache
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """The process's pool of ``threads`` worker threads (started on first use, kept for later calls)."""
-    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="quasieq-regions")
-
-
-def in_threads(fn: Callable[[tuple[int, int]], Part], parts: Sequence[tuple[int, int]], threads: int) -> list[Part]:
-    """``[fn(p) for p in parts]``, on ``threads`` threads when there are several parts."""
-    if len(parts) == 1:
-        return [fn(parts[0])]
-    return list(_pool(threads).map(fn, parts))
-
-
-def _joined_splits(splits: list[LayerSplit], parts: Sequence[tuple[int, int]]) -> LayerSplit:
+def _joined_splits(splits: list[LayerSplit], parts: Sequence[tuple[int, int]], threads: int) -> LayerSplit:
     """The splits of consecutive parts of a chunk as one split of the whole chunk (CSR offsets
-    rebased, each part's parent indices moved by the part's start)."""
+    rebased, each part's parent indices moved by the part's start; the children's rows copied on
+    ``threads`` threads)."""
     if len(splits) == 1:
         return splits[0]
-    children = concat_rows([s.children for s in splits])
+    children = concat_rows([s.children for s in splits], threads)
     inputs = LayerInputs(
         parent_Z=np.concatenate([s.inputs.parent_Z for s in splits]),
         parent_z0=np.concatenate([s.inputs.parent_z0 for s in splits]),
@@ -262,15 +238,18 @@ def _joined_splits(splits: list[LayerSplit], parts: Sequence[tuple[int, int]]) -
 Rows = TypeVar("Rows", Polytopes, FinishedChunk)
 
 
-def concat_rows(parts: Sequence[Rows], **given: np.ndarray) -> Rows:
+def concat_rows(parts: Sequence[Rows], threads: int = 1, **given: np.ndarray) -> Rows:
     """Records of row arrays (Polytopes, FinishedChunk) one after the other, as one record: every field
-    concatenated, CSR row pointers (the ``*_indptr`` fields) rebased; a field in ``given`` is taken as
-    passed (the caller rebased it)."""
+    concatenated (on ``threads`` threads, :func:`threads.concatenate_in_threads`), CSR row pointers
+    (the ``*_indptr`` fields) rebased; a field in ``given`` is taken as passed (the caller rebased it)."""
     record = type(parts[0])
+    rows = [field for field in record._fields if field not in given and not field.endswith("_indptr")]
+    joined = dict(zip(rows, concatenate_in_threads([[getattr(p, field) for p in parts] for field in rows], threads),
+                      strict=True))
     return record(**{
         field: given[field] if field in given
         else concat_csr([getattr(p, field) for p in parts]) if field.endswith("_indptr")
-        else np.concatenate([getattr(p, field) for p in parts])
+        else joined[field]
         for field in record._fields
     })
 
@@ -314,8 +293,6 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
     volumes, centres, radii, facet_centres = concat_columns(
         in_threads(facts_part, vertex_parts(chunk, engine.threads), engine.threads))
     keep = radii > tolerances.ON_HYPERPLANE * engine.box.scale
-    vrows = np.repeat(keep, np.diff(chunk.vertex_indptr))
-    crows = np.repeat(keep, np.diff(chunk.constraint_indptr))
     parent, bits = chunk.parent[keep], chunk.bits[keep]
 
     def output_maps(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -324,32 +301,121 @@ def finish_chunk(chunk: Chunk, engine: EngineNet) -> tuple[FinishedChunk, int]:
             return pre_activation_maps(inputs, engine.W_out, engine.b_out)
 
     A, b = concat_columns(in_threads(output_maps, part_bounds(parent.shape[0], engine.threads), engine.threads))
-    sources = source_codes(chunk.constraint_ids[crows], dim)
-    normals = chunk.constraint_normals[crows]
-    neuron = sources >= 0
+    with compiled():
+        rows = _kept_rows(keep, chunk.vertex_indptr, chunk.constraint_indptr, chunk.constraint_ids, 2 * dim)
     reduced = FinishedChunk(
-        vertices=chunk.vertices[vrows],
-        vertex_indptr=np.concatenate(([0], np.cumsum(np.diff(chunk.vertex_indptr)[keep]))),
-        facet_sources=sources,
-        facet_normals=normals,
-        facet_rhs=chunk.constraint_rhs[crows],
-        facet_indptr=np.concatenate(([0], np.cumsum(np.diff(chunk.constraint_indptr)[keep]))),
-        neighbours=np.where(neuron, UNRESOLVED, -1),
-        boundary_probes=facet_probes(facet_centres[crows][neuron], normals[neuron], engine.box.scale),
-        A=A, b=b, patterns=chunk.patterns[keep], volumes=volumes[keep], interior_points=centres[keep],
-        radii=radii[keep],
+        vertices=np.empty((int(rows.vertex[-1]), dim)),
+        vertex_indptr=rows.vertex[np.concatenate(([0], np.flatnonzero(keep) + 1))],
+        facet_sources=np.empty(int(rows.facet[-1]), dtype=np.int64),
+        facet_normals=np.empty((int(rows.facet[-1]), dim)),
+        facet_rhs=np.empty(int(rows.facet[-1])),
+        facet_indptr=rows.facet[np.concatenate(([0], np.flatnonzero(keep) + 1))],
+        neighbours=np.empty(int(rows.facet[-1]), dtype=np.int64),
+        boundary_probes=np.empty((int(rows.probe[-1]), dim)),
+        A=A, b=b, patterns=np.empty((A.shape[0], chunk.patterns.shape[1]), dtype=np.bool_),
+        volumes=np.empty(A.shape[0]), interior_points=np.empty((A.shape[0], dim)), radii=np.empty(A.shape[0]),
     )
+    computed = RegionFacts(volumes, centres, radii, facet_centres)
+    step = tolerances.NEIGHBOUR_STEP * engine.box.scale
+
+    def write_part(bounds: tuple[int, int]) -> None:
+        with compiled():
+            _write_kept(chunk, computed, keep, rows, bounds[0], bounds[1], 2 * dim, step, reduced)
+
+    in_threads(write_part, vertex_parts(chunk, engine.threads), engine.threads)
     return reduced, int(np.count_nonzero(~keep))
 
 
-def concat_finished(parts: list[FinishedChunk]) -> FinishedChunk:
-    """Finished chunks one after the other, as one (CSR offsets and neighbour indices rebased)."""
+class RegionFacts(NamedTuple):
+    """What :func:`polytope.region_facts` computes on a chunk's regions."""
+
+    volumes: np.ndarray  # (R,)
+    centres: np.ndarray  # (R, D) vertex centroids
+    radii: np.ndarray  # (R,) radius of the largest ball around the centroid
+    facet_centres: np.ndarray  # (constraint rows, D) the centroid of each facet's vertices
+
+
+class KeptRows(NamedTuple):
+    """Where a final chunk's kept regions go in its :class:`FinishedChunk` (:func:`_kept_rows`)."""
+
+    region: np.ndarray  # (R,) each region's row among the kept ones
+    vertex: np.ndarray  # (R + 1,) first vertex row of each region (a dropped region takes none)
+    facet: np.ndarray  # (R + 1,) first facet row
+    probe: np.ndarray  # (R + 1,) first probe row (one per neuron facet)
+
+
+@njit(cache=True, nogil=True)
+def _kept_rows(keep, vertex_indptr, constraint_indptr, constraint_ids, first_neuron):
+    """The rows each region of a final chunk takes in the finished chunk when only the regions with
+    ``keep`` stay: its vertices, its facets and its facets' probes (those of hyperplane id ≥
+    ``first_neuron``, the neurons), one after the other in region order."""
+    R = keep.shape[0]
+    region = np.empty(R, dtype=np.int64)
+    vertex = np.zeros(R + 1, dtype=np.int64)
+    facet = np.zeros(R + 1, dtype=np.int64)
+    probe = np.zeros(R + 1, dtype=np.int64)
+    kept = 0
+    for r in range(R):
+        region[r] = kept
+        vertex[r + 1], facet[r + 1], probe[r + 1] = vertex[r], facet[r], probe[r]
+        if not keep[r]:
+            continue
+        kept += 1
+        vertex[r + 1] += vertex_indptr[r + 1] - vertex_indptr[r]
+        facet[r + 1] += constraint_indptr[r + 1] - constraint_indptr[r]
+        for c in range(constraint_indptr[r], constraint_indptr[r + 1]):
+            if constraint_ids[c] >= first_neuron:
+                probe[r + 1] += 1
+    return KeptRows(region, vertex, facet, probe)
+
+
+@njit(cache=True, nogil=True)
+def _write_kept(chunk, facts, keep, rows, start, stop, first_neuron, step, out):
+    """:func:`finish_chunk`'s copy of regions ``start:stop`` of a final chunk into the finished chunk
+    ``out`` (its rows allocated, :class:`KeptRows` ``rows``), the kept ones only: vertices, facets
+    with their source codes (:func:`source_codes`), every neuron facet UNRESOLVED with its probe (the
+    facet's vertex centroid + ``step`` · its unit normal, regions/neighbours.py; a box face's
+    neighbour is -1), the patterns and ``facts``. Parts cut anywhere write disjoint rows."""
+    D = chunk.vertices.shape[1]
+    for r in range(start, stop):
+        if not keep[r]:
+            continue
+        v = rows.vertex[r]
+        for u in range(chunk.vertex_indptr[r], chunk.vertex_indptr[r + 1]):
+            for i in range(D):
+                out.vertices[v, i] = chunk.vertices[u, i]
+            v += 1
+        f, p = rows.facet[r], rows.probe[r]
+        for c in range(chunk.constraint_indptr[r], chunk.constraint_indptr[r + 1]):
+            h = chunk.constraint_ids[c]
+            out.facet_sources[f] = h - first_neuron if h >= first_neuron else -(h + 1)
+            out.facet_rhs[f] = chunk.constraint_rhs[c]
+            for i in range(D):
+                out.facet_normals[f, i] = chunk.constraint_normals[c, i]
+            out.neighbours[f] = -1
+            if h >= first_neuron:
+                out.neighbours[f] = UNRESOLVED
+                for i in range(D):
+                    out.boundary_probes[p, i] = facts.facet_centres[c, i] + step * chunk.constraint_normals[c, i]
+                p += 1
+            f += 1
+        k = rows.region[r]
+        out.patterns[k] = chunk.patterns[r]
+        out.volumes[k] = facts.volumes[r]
+        out.radii[k] = facts.radii[r]
+        for i in range(D):
+            out.interior_points[k, i] = facts.centres[r, i]
+
+
+def concat_finished(parts: list[FinishedChunk], threads: int = 1) -> FinishedChunk:
+    """Finished chunks one after the other, as one (CSR offsets and neighbour indices rebased; the
+    rows copied on ``threads`` threads)."""
     if len(parts) == 1:
         return parts[0]
     firsts = np.cumsum([0] + [p.radii.shape[0] for p in parts[:-1]])
     neighbours = np.concatenate([offset_neighbours(p.neighbours, int(first))
                                  for p, first in zip(parts, firsts, strict=True)])
-    return concat_rows(parts, neighbours=neighbours)
+    return concat_rows(parts, threads, neighbours=neighbours)
 
 
 def empty_finished(engine: EngineNet) -> FinishedChunk:
@@ -416,7 +482,7 @@ def explore(
             continue
         stack.extend(reversed(step.below))
         pending += sum(b.chunk.size for b in step.below)
-    regions = concat_finished(finished) if finished else empty_finished(engine)
+    regions = concat_finished(finished, engine.threads) if finished else empty_finished(engine)
     return Explored(path=subtree.path, regions=regions, dropped=dropped, chunks=len(finished), share=subtree.share)
 
 
