@@ -76,9 +76,10 @@ def regions(
         back the subtrees already there (same net, box and chunk size, else QuasieqError) instead of
         recomputing them.
     threads : threads each chunk is split on in this process (default: every core this process may
-        use; 1 with a ``client``, whose workers are the parallelism), and the map from the unit box to
-        ``box`` at the end runs on (every core by default, also with a ``client``); the complex is
-        bitwise the same for any number (regions/tree.py, unit_box.py).
+        use; 1 with a ``client``, whose workers are the parallelism), and the joining of the subtrees
+        and the map from the unit box to ``box`` at the end run on (every core by default, also with a
+        ``client``); the complex is bitwise the same for any number (regions/tree.py, unit_box.py,
+        regions/assembly.py).
 
     Returns
     -------
@@ -104,7 +105,9 @@ def regions(
     root = Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0)
     executor = executor_for(client)
     plan = tree_plan(executor, chunk_size=chunk_size, limit=limit, checkpointed=store is not None)
-    found, dropped, run = run_tree(engine, root, plan, executor, checkpoint=store, progress=progress)
+    # the subtrees are joined after the last one, like the map to the box below: on every core of this process
+    found, dropped, run = run_tree(engine, root, plan, executor, checkpoint=store, progress=progress,
+                                   assembly_threads=_threads(threads, None))
     cx = _assemble(unit_net, unit_box, found, dropped, started, subtrees=run.explored + run.resumed)
     cx.run = run
     # the map to the box comes after the last subtree: on a cluster every core of this process is free

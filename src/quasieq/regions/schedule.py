@@ -338,14 +338,15 @@ def run_tree(
     *,
     checkpoint: Checkpoint | None = None,
     progress: RegionProgressFn | None = None,
+    assembly_threads: int = 1,
 ) -> tuple[FinishedChunk, int, TreeRun]:
     """Every final region below ``root`` in the canonical order, the number dropped, and how it ran.
 
     ``progress`` is called as regions are found: per final chunk when the tasks run in this process,
-    per finished subtree on a cluster."""
+    per finished subtree on a cluster. The subtrees are joined on ``assembly_threads`` threads."""
     inline = isinstance(executor, InlineExecutor)
     shared = executor.share(engine)
-    assembly = Assembly(empty_finished(engine))
+    assembly = Assembly(empty_finished(engine), assembly_threads)
     tally = _Tally(bytes_shipped=0 if inline else array_bytes(engine) * executor.workers)
 
     def report(found: int, share: float) -> None:
