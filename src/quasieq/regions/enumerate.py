@@ -34,8 +34,9 @@ from quasieq.regions.checkpoint import Checkpoint
 from quasieq.regions.chunk import FinishedChunk
 from quasieq.regions.complex import RegionComplex
 from quasieq.regions.limits import NO_LIMIT
+from quasieq.regions.memory import trim_before
 from quasieq.regions.neighbours import UNRESOLVED, link_within
-from quasieq.regions.schedule import RegionProgressFn, run_tree, tree_plan
+from quasieq.regions.schedule import RegionProgressFn, array_bytes, run_tree, tree_plan
 from quasieq.regions.splitting import one_blas_thread
 from quasieq.regions.tree import EngineNet, Subtree, root_chunk
 from quasieq.unit_box import UnitFrame, check_region_dim
@@ -111,7 +112,10 @@ def regions(
     cx = _assemble(unit_net, unit_box, found, dropped, started, subtrees=run.explored + run.resumed)
     cx.run = run
     # the map to the box comes after the last subtree: on a cluster every core of this process is free
-    return cx if frame.is_identity else frame.complex_to_box(cx, net, threads=_threads(threads, None))
+    if frame.is_identity:
+        return cx
+    trim_before(array_bytes(list(vars(cx).values())))  # the box's arrays come beside the unit box's
+    return frame.complex_to_box(cx, net, threads=_threads(threads, None))
 
 
 def _threads(threads: int | None, client: Client | None) -> int:

@@ -16,6 +16,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from quasieq.regions.memory import trim_before
+
 #: Parts per thread (parts differ in cost, so a few parts each even out the threads' work).
 PARTS_PER_THREAD = 2
 
@@ -68,7 +70,8 @@ COPY_PARTS_MIN_BYTES = 1 << 22
 def concatenate_in_threads(columns: Sequence[Sequence[np.ndarray]], threads: int) -> list[np.ndarray]:
     """``[np.concatenate(column) for column in columns]``, the pieces copied into the results on
     ``threads`` threads, each thread a run of consecutive pieces of every column (balanced by bytes):
-    the same arrays, each row copied once. Every column has one piece per part (the same number)."""
+    the same arrays, each row copied once. Every column has one piece per part (the same number). A large
+    result is preceded by handing the process's freed memory back (:func:`memory.trim_before`)."""
     pieces = len(columns[0])
     outputs, starts = [], []
     for column in columns:
@@ -76,6 +79,7 @@ def concatenate_in_threads(columns: Sequence[Sequence[np.ndarray]], threads: int
         outputs.append(np.empty((int(rows[-1]), *column[0].shape[1:]), dtype=np.result_type(*column)))
         starts.append(rows)
     weights = np.concatenate(([0], np.cumsum([sum(column[i].nbytes for column in columns) for i in range(pieces)])))
+    trim_before(int(weights[-1]))  # before the outputs' pages are touched (regions/memory.py)
 
     def copy_pieces(bounds: tuple[int, int]) -> None:
         for column, out, rows in zip(columns, outputs, starts, strict=True):
