@@ -565,6 +565,18 @@ def split_layer_by_maps(chunk, Z_out, z0_out, layer, tols, max_children):
         dropped += n_slivers + (1 if thin else 0)
         if thin:
             continue
+        if C.shape[0] == 0:  # no unit cuts the region: it is its own only child, its constraints
+            c0, c1 = coff[r], coff[r + 1]  # facets already (prune_constraints made them so; pruning is idempotent)
+            out_V.append(V0.copy())
+            out_I.append(chunk.incidence[voff[r] : voff[r + 1]].copy())
+            out_ids.append(chunk.constraint_ids[c0:c1].copy())
+            out_N.append(chunk.constraint_normals[c0:c1].copy())
+            out_rhs.append(chunk.constraint_rhs[c0:c1].copy())
+            out_parent.append(r)
+            out_bits.append(bits0)
+            if len(out_V) > max_children:
+                break
+            continue
         # depth-first work stack of (V, inc, distances to the hyperplanes that cut it, their neurons,
         # bits, constraint arrays); each node settles every hyperplane that does not cut it, splits by
         # the first one that does and hands its children only the columns that cut it
