@@ -30,10 +30,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,9 +46,6 @@ from quasieq.regions.complex import RegionComplex
 #: Facet rows from which :meth:`UnitFrame.complex_to_box` maps on two threads (about 13,000 regions in
 #: 2-D): below it, starting the threads costs more than they save.
 MAP_THREADS_MIN_FACETS = 1 << 16
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 #: Largest input dimension region enumeration accepts: the box alone is a polytope with 2^D vertices
 #: (and D·2^(D-1) edges), so D = 20 holds a million vertices before any neuron cuts it.
@@ -186,12 +181,16 @@ class UnitFrame:
         the vertices and the rest are mapped on up to ``threads`` threads at once (numpy releases the
         GIL; each array is computed by the same operations as on one thread, so the bits are the same),
         when there are MAP_THREADS_MIN_FACETS facets or more (starting the threads costs more on fewer)."""
-        threaded = threads > 1 and unit.facet_rhs_flat.shape[0] >= MAP_THREADS_MIN_FACETS
-        with ThreadPoolExecutor(max_workers=2) if threaded else _CallingThread() as pool:  # facets, vertices
-            facets = pool.submit(self.facets_to_box, unit.facet_normals_flat, unit.facet_rhs_flat)
-            vertices = pool.submit(self.to_box, unit.vertices_flat)
+        facets = functools.partial(self.facets_to_box, unit.facet_normals_flat, unit.facet_rhs_flat)
+        vertices = functools.partial(self.to_box, unit.vertices_flat)
+        if threads > 1 and unit.facet_rhs_flat.shape[0] >= MAP_THREADS_MIN_FACETS:
+            with ThreadPoolExecutor(max_workers=2) as pool:  # facets and vertices beside the rest
+                facets_done, vertices_done = pool.submit(facets), pool.submit(vertices)
+                (A, b), interior = self.maps_to_box(unit.A, unit.b), self.to_box(unit.interior_points)
+                (normals, rhs), vertices_x = facets_done.result(), vertices_done.result()
+        else:  # in this thread, without an executor's futures (on a small complex they cost more than the maps)
+            (normals, rhs), vertices_x = facets(), vertices()
             (A, b), interior = self.maps_to_box(unit.A, unit.b), self.to_box(unit.interior_points)
-            (normals, rhs), vertices_x = facets.result(), vertices.result()
         cx = RegionComplex(
             net, self.box,
             patterns=unit.patterns,
@@ -215,16 +214,6 @@ class UnitFrame:
         cx.unit = unit
         cx.run = unit.run
         return cx
-
-
-class _CallingThread(Executor):
-    """An executor that runs each submitted call at once, in the calling thread (the one-thread path of
-    :meth:`UnitFrame.complex_to_box`: the same steps in the same order as on its pool)."""
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        future: Future[T] = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
 
 
 @functools.cache

@@ -24,6 +24,8 @@ Memory: the subtrees as they arrived, then the complex's arrays beside them whil
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from quasieq.regions.chunk import FinishedChunk
 from quasieq.regions.tree import Explored, Path, concat_finished
 
@@ -31,8 +33,8 @@ from quasieq.regions.tree import Explored, Path, concat_finished
 class Assembly:
     """The final regions of a tree, in path order, from subtrees that arrive in any order."""
 
-    def __init__(self, empty: FinishedChunk, threads: int = 1) -> None:
-        self._empty = empty  # the regions of a tree whose subtrees were all dropped
+    def __init__(self, empty: Callable[[], FinishedChunk], threads: int = 1) -> None:
+        self._empty = empty  # makes the regions of a tree whose subtrees were all dropped (rarely needed)
         self._threads = threads  # the concatenation's threads
         self._open: set[Path] = set()  # expected, not back yet
         self._arrived: dict[Path, Explored] = {}
@@ -55,4 +57,4 @@ class Assembly:
         if self._open:
             raise RuntimeError(f"{len(self._open)} subtrees expected still (first {min(self._open)})")
         parts = [self._arrived.pop(path).regions for path in sorted(self._arrived)]
-        return concat_finished(parts, self._threads) if parts else self._empty
+        return concat_finished(parts, self._threads) if parts else self._empty()

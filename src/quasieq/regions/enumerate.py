@@ -101,7 +101,8 @@ def regions(
     started = time.perf_counter()
     # the checkpoint is keyed by the caller's net and box; the tree runs on the unit box (unit_box.py)
     store = Checkpoint(checkpoint, net, box, chunk_size, resume=resume) if checkpoint is not None else None
-    unit_net, unit_box = (net, box) if frame.is_identity else (frame.fold(net), frame.unit_box)
+    on_unit_box = frame.is_identity
+    unit_net, unit_box = (net, box) if on_unit_box else (frame.fold(net), frame.unit_box)
     engine = EngineNet.of(unit_net, unit_box, threads=_threads(threads, client))
     root = Subtree(path=(), layer=0, chunk=root_chunk(engine), share=1.0)
     executor = executor_for(client)
@@ -112,7 +113,7 @@ def regions(
     cx = _assemble(unit_net, unit_box, found, dropped, started, subtrees=run.explored + run.resumed)
     cx.run = run
     # the map to the box comes after the last subtree: on a cluster every core of this process is free
-    if frame.is_identity:
+    if on_unit_box:
         return cx
     trim_before(array_bytes(list(vars(cx).values())))  # the box's arrays come beside the unit box's
     return frame.complex_to_box(cx, net, threads=_threads(threads, None))

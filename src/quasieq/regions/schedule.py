@@ -49,6 +49,7 @@ them (one split each) to find the ones still to explore.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable
@@ -346,7 +347,7 @@ def run_tree(
     per finished subtree on a cluster. The subtrees are joined on ``assembly_threads`` threads."""
     inline = isinstance(executor, InlineExecutor)
     shared = executor.share(engine)
-    assembly = Assembly(empty_finished(engine), assembly_threads)
+    assembly = Assembly(functools.partial(empty_finished, engine), assembly_threads)
     tally = _Tally(bytes_shipped=0 if inline else array_bytes(engine) * executor.workers)
 
     def report(found: int, share: float) -> None:
