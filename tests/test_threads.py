@@ -10,7 +10,7 @@ import oracles as O
 import quasieq as qe
 from quasieq.errors import QuasieqError
 from quasieq.regions import tree
-from quasieq.regions.splitting import GEMM_BLOCK
+from quasieq.regions.splitting import GEMM_BLOCK, split_to_chunk
 from test_regions import make_net, random_layers
 
 ARRAYS = ("patterns", "vertices_flat", "vertex_indptr", "facet_normals_flat", "facet_rhs_flat", "facet_sources_flat",
@@ -269,3 +269,32 @@ def test_links_in_parts_are_the_one_thread_links_and_hold_the_probes(arch, init,
     assert linked.mean() > 0.9
     at_probes = O.forward_patterns(O.layers_of(net), part.boundary_probes[linked])
     assert np.array_equal(at_probes, part.patterns[many.neighbours[unresolved[linked]]])
+
+
+@pytest.mark.parametrize("D", [1, 3, 4, 5])
+def test_a_chunk_split_in_one_call_is_the_chunk_split_in_parts(D, monkeypatch):
+    """splitting.split_to_chunk (a chunk outside 2-D split in one piece: the maps, the split and the
+    children's chunk in one kernel call) gives bit for bit the chunk and drop count of the maps, the
+    split in parts and children_chunk (tree.split_chunk on three threads, every chunk cut into parts),
+    layer after layer, on degenerate nets (duplicated and negated neurons, zero rows, hyperplanes
+    through box corners and each other's crossings); and its complex agrees with the LP brute force."""
+    from test_polygons import _degenerate_layers
+    from test_regions import check_against_brute_force
+
+    layers = _degenerate_layers(D, np.random.default_rng(D))
+    lo, hi = -np.ones(D), np.ones(D)
+    engine = tree.EngineNet.of(make_net(layers), qe.Box(lo, hi), threads=1)
+    parted_engine = engine._replace(threads=3)
+    monkeypatch.setattr(tree, "PART_MIN_VERTICES", 0)
+    chunk = tree.root_chunk(engine)
+    for layer in range(engine.depth):
+        assert len(tree.vertex_parts(chunk, 3)) > 1 or chunk.size == 1
+        in_parts, dropped_in_parts = tree.split_chunk(chunk, parted_engine, layer, 10**9)
+        in_one, dropped = split_to_chunk(chunk, engine.stack, layer, engine.split_tolerances, 10**9)
+        assert dropped == dropped_in_parts
+        for field in in_one._fields:
+            a, b = getattr(in_one, field), getattr(in_parts, field)
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), field
+        chunk = in_one
+    monkeypatch.undo()
+    check_against_brute_force(qe.regions(make_net(layers), qe.Box(lo, hi), threads=1), layers, lo, hi)

@@ -524,6 +524,17 @@ def split_layer(chunk, layer, tols, max_children):
 
 
 @njit(cache=True, nogil=True)
+def split_to_chunk(chunk, stack, layer, tols, max_children):
+    """The chunk of the children of ``chunk`` split by hidden layer ``layer`` of a :class:`LayerStack`
+    (:func:`split_layer`, then :func:`children_chunk`) and the number of slivers dropped: the steps of a
+    chunk split in one piece in one kernel call, where each of them would cost a call of its own
+    (a chunk's dozen arrays passed in and out of each)."""
+    cut = stack_layer(stack, layer)
+    split = split_layer(chunk, cut, tols, max_children)
+    return children_chunk(chunk, split, cut.hyperplane_ids), split.dropped
+
+
+@njit(cache=True, nogil=True)
 def split_layer_by_maps(chunk, Z_out, z0_out, layer, tols, max_children):
     """:func:`split_layer` given the layer's pre-activation maps on the chunk's regions (Z_out[r],
     z0_out[r] of :func:`pre_activation_maps`): regions r0 … r1 of a chunk split with the rows r0 … r1

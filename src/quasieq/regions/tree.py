@@ -59,6 +59,7 @@ from quasieq.regions.splitting import (
     children_chunk,
     pre_activation_maps,
     split_layer_by_maps,
+    split_to_chunk,
 )
 from quasieq.regions.threads import PARTS_PER_THREAD, concatenate_in_threads, in_threads, weighted_parts
 
@@ -168,8 +169,14 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
     children exist (the caller raises). Runs in parts on ``engine.threads`` threads (module docstring):
     in 2-D parts of GEMM_BLOCK multiples (:func:`part_bounds`); above 2-D the maps of the whole chunk
     first, then parts of about equal vertex rows cut anywhere (:func:`vertex_parts`), so that a chunk
-    of a few costly regions (the root's children in 6-D) is spread over the threads too."""
-    kernel_layer, tols = engine.stack.layer(layer), engine.split_tolerances
+    of a few costly regions (the root's children in 6-D) is spread over the threads too; a chunk
+    outside 2-D split in one piece goes through one kernel call (:func:`splitting.split_to_chunk`)."""
+    tols = engine.split_tolerances
+    if engine.box.dim != 2 and len(parts := vertex_parts(chunk, engine.threads)) == 1:  # in one piece:
+        with compiled():  # the maps, the split and the children's chunk in one kernel call
+            children, dropped = split_to_chunk(chunk, engine.stack, layer, tols, budget)
+        return children, dropped
+    kernel_layer = engine.stack.layer(layer)
     if engine.box.dim == 2:  # the 2-D kernel walks polygons
 
         def split_part(bounds: tuple[int, int]) -> LayerSplit:
@@ -187,7 +194,6 @@ def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tup
                 return split_layer_by_maps(chunk.rows(start, stop), Z[start:stop], z0[start:stop], kernel_layer,
                                            tols, budget)
 
-        parts = vertex_parts(chunk, engine.threads)
     split = _joined_splits(in_threads(split_part, parts, engine.threads), parts, engine.threads)
     with compiled():
         return children_chunk(chunk, split, kernel_layer.hyperplane_ids), split.dropped
