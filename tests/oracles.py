@@ -91,6 +91,12 @@ def forward_patterns(layers: Layers, X: np.ndarray, noise: float = 0.0) -> np.nd
     return np.concatenate(bits, axis=1) if bits else np.zeros((Z.shape[0], 0), dtype=bool)
 
 
+def facet_source_codes(hyperplane_ids: np.ndarray, dim: int) -> np.ndarray:
+    """The RegionComplex facet source codes of global hyperplane ids, written independently of the
+    kernels' scalar rule: ReLU unit k (id 2D + k) is k, box face j (id j) is -(j + 1)."""
+    return np.where(hyperplane_ids < 2 * dim, -(hyperplane_ids + 1), hyperplane_ids - 2 * dim)
+
+
 def chebyshev(G: np.ndarray, h: np.ndarray) -> tuple[float, np.ndarray | None]:
     """Chebyshev ball of {x : G x ≤ h} (rows of G unit): max r s.t. G x + r ≤ h, r ≥ 0.
 

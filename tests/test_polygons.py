@@ -14,7 +14,7 @@ from quasieq.regions.neighbours import UNRESOLVED, facet_probes
 from quasieq.regions.polygons import descend_polygons, finish_polygons, polygon_facts, split_polygons
 from quasieq.regions.polytope import region_facts
 from quasieq.regions.splitting import LayerInputs, pre_activation_maps, split_layer
-from quasieq.regions.tree import EngineNet, finish_chunk, root_chunk, source_codes, split_chunk
+from quasieq.regions.tree import EngineNet, finish_chunk, root_chunk, split_chunk
 from test_regions import DEGENERATE_2D, check_against_brute_force, check_all, make_net, one_layer
 
 
@@ -94,10 +94,10 @@ def test_finish_polygons_keeps_the_regions_above_the_radius_with_their_facts_and
         crows = np.repeat(keep, np.diff(chunk.constraint_indptr))
         expected = {
             "vertices": chunk.vertices[vrows], "vertex_indptr": np.r_[0, np.cumsum(np.diff(chunk.vertex_indptr)[keep])],
-            "facet_sources": source_codes(chunk.constraint_ids[crows], 2),
+            "facet_sources": O.facet_source_codes(chunk.constraint_ids[crows], 2),
             "facet_normals": chunk.constraint_normals[crows], "facet_rhs": chunk.constraint_rhs[crows],
             "facet_indptr": np.r_[0, np.cumsum(np.diff(chunk.constraint_indptr)[keep])],
-            "neighbours": np.where(source_codes(chunk.constraint_ids[crows], 2) >= 0, UNRESOLVED, -1),
+            "neighbours": np.where(O.facet_source_codes(chunk.constraint_ids[crows], 2) >= 0, UNRESOLVED, -1),
             "boundary_probes": facet_probes(facet_centres[crows][chunk.constraint_ids[crows] >= 4],
                                             chunk.constraint_normals[crows][chunk.constraint_ids[crows] >= 4],
                                             engine.box.scale),

@@ -200,7 +200,7 @@ def test_finish_in_parts_keeps_the_regions_above_the_radius_with_their_facts_and
         neuron = chunk.constraint_ids[crows] >= 2 * D
         expected = {
             "vertices": chunk.vertices[vrows], "vertex_indptr": np.r_[0, np.cumsum(np.diff(chunk.vertex_indptr)[keep])],
-            "facet_sources": tree.source_codes(chunk.constraint_ids[crows], D),
+            "facet_sources": O.facet_source_codes(chunk.constraint_ids[crows], D),
             "facet_normals": chunk.constraint_normals[crows], "facet_rhs": chunk.constraint_rhs[crows],
             "facet_indptr": np.r_[0, np.cumsum(np.diff(chunk.constraint_indptr)[keep])],
             "neighbours": np.where(neuron, UNRESOLVED, -1),

@@ -40,6 +40,13 @@ def chunk_rows(layer: int, children: int, chunk_size: int) -> int:
     return min(chunk_size, max(ROOT_CHUNK_MIN_REGIONS, -(-children // ROOT_CHUNKS)))
 
 
+@njit(cache=True, nogil=True)
+def source_code(hyperplane_id: int, dim: int) -> int:
+    """A global hyperplane id (box faces 0 … 2D−1, then the neurons) as a RegionComplex facet source
+    code: ReLU unit k is k ≥ 0, box face j is −(j + 1)."""
+    return hyperplane_id - 2 * dim if hyperplane_id >= 2 * dim else -(hyperplane_id + 1)
+
+
 class Chunk(NamedTuple):
     """Regions waiting to be split by the next hidden layer (or finished after the last one)."""
 

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from quasieq.regions.chunk import Chunk, FinishedChunk, chunk_rows
+from quasieq.regions.chunk import Chunk, FinishedChunk, chunk_rows, source_code
 from quasieq.regions.neighbours import UNRESOLVED
 from quasieq.regions.polytope import has_bit, row_has_bit, row_set_bit
 from quasieq.regions.splitting import (
@@ -433,7 +433,7 @@ def finish_polygons(chunk, W_out, b_out, min_radius, probe_step):
             v += 1
         for c in range(coff[r], coff[r + 1]):
             h = chunk.constraint_ids[c]
-            sources[f] = -(h + 1) if h < 4 else h - 4  # tree.source_codes with D = 2
+            sources[f] = source_code(h, 2)
             normals[f, 0], normals[f, 1] = chunk.constraint_normals[c, 0], chunk.constraint_normals[c, 1]
             rhs[f] = chunk.constraint_rhs[c]
             if h >= 4:

@@ -371,10 +371,8 @@ class LayerStack(NamedTuple):
                    np.concatenate([layer.hyperplane_ids for layer in layers]), units, weight_starts)
 
     def layer(self, layer: int) -> Layer:
-        """Hidden layer ``layer`` (views of the stack's arrays), as :func:`stack_layer` reads it."""
-        u0, u1 = self.units[layer], self.units[layer + 1]
-        W = self.weights[self.weight_starts[layer]:self.weight_starts[layer + 1]].reshape(u1 - u0, -1)
-        return Layer(W, self.biases[u0:u1], self.hyperplane_ids[u0:u1])
+        """Hidden layer ``layer`` (views of the stack's arrays): :func:`stack_layer` run as Python."""
+        return stack_layer.py_func(self, layer)
 
 
 @njit(cache=True, nogil=True)

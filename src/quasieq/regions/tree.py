@@ -43,7 +43,7 @@ from quasieq.box import Box
 from quasieq.budget import check_time
 from quasieq.interrupts import compiled
 from quasieq.net import ReluNet
-from quasieq.regions.chunk import Chunk, FinishedChunk, chunk_rows
+from quasieq.regions.chunk import Chunk, FinishedChunk, chunk_rows, source_code
 from quasieq.regions.limits import NO_LIMIT, RegionLimit
 from quasieq.regions.neighbours import UNRESOLVED, offset_neighbours
 from quasieq.regions.polygons import descend_polygons, finish_polygons, polygon_facts, split_polygons
@@ -155,11 +155,6 @@ def _box_chunk(lo, hi, words):
     return Chunk(V, inc, np.array([0, n]), np.arange(2 * D), normals, rhs, np.array([0, 2 * D]), identity,
                  np.zeros((1, D)), np.zeros(1, dtype=np.int64), np.ones((1, D), dtype=np.bool_),
                  np.zeros((1, 0), dtype=np.bool_))
-
-
-def source_codes(ids: np.ndarray, dim: int) -> np.ndarray:
-    """Global hyperplane ids → RegionComplex source codes (ReLU unit k ≥ 0; box faces negative)."""
-    return np.where(ids < 2 * dim, -(ids + 1), ids - 2 * dim)
 
 
 def split_chunk(chunk: Chunk, engine: EngineNet, layer: int, budget: int) -> tuple[Chunk, int]:
@@ -379,7 +374,7 @@ def _kept_rows(keep, vertex_indptr, constraint_indptr, constraint_ids, first_neu
 def _write_kept(chunk, facts, keep, rows, start, stop, first_neuron, step, out):
     """:func:`finish_chunk`'s copy of regions ``start:stop`` of a final chunk into the finished chunk
     ``out`` (its rows allocated, :class:`KeptRows` ``rows``), the kept ones only: vertices, facets
-    with their source codes (:func:`source_codes`), every neuron facet UNRESOLVED with its probe (the
+    with their source codes (:func:`chunk.source_code`), every neuron facet UNRESOLVED with its probe (the
     facet's vertex centroid + ``step`` · its unit normal, regions/neighbours.py; a box face's
     neighbour is -1), the patterns and ``facts``. Parts cut anywhere write disjoint rows."""
     D = chunk.vertices.shape[1]
@@ -394,7 +389,7 @@ def _write_kept(chunk, facts, keep, rows, start, stop, first_neuron, step, out):
         f, p = rows.facet[r], rows.probe[r]
         for c in range(chunk.constraint_indptr[r], chunk.constraint_indptr[r + 1]):
             h = chunk.constraint_ids[c]
-            out.facet_sources[f] = h - first_neuron if h >= first_neuron else -(h + 1)
+            out.facet_sources[f] = source_code(h, D)
             out.facet_rhs[f] = chunk.constraint_rhs[c]
             for i in range(D):
                 out.facet_normals[f, i] = chunk.constraint_normals[c, i]
